@@ -1,0 +1,53 @@
+# One entry point for developers and CI. Node 22 and the CDK CLI come from package.json
+# (node_modules/.bin first on PATH), Python tools from .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+CDK := $(CURDIR)/node_modules/.bin/cdk
+STACKS ?= --all
+
+.PHONY: help install synth test lint format bench dry-run deploy destroy diff clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed ## create .venv and node_modules (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+synth: install ## synthesize every stack into cdk.out (offline, no credentials, no Docker)
+	$(CDK) synth --quiet
+
+test: install ## run every test (unit, infrastructure, state machine, API)
+	$(PYTHON) -m pytest
+
+lint: install ## ruff + cfn-lint over the synthesized templates
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+format: install ## apply ruff's formatting and fixes
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+
+deploy: install ## deploy to the account and region of your AWS credentials
+	$(CDK) deploy $(STACKS) --require-approval broadening
+
+diff: install ## show what a deploy would change
+	$(CDK) diff $(STACKS)
+
+destroy: install ## delete the stacks (the data bucket is retained unless removal_policy=destroy)
+	$(CDK) destroy $(STACKS)
+
+clean: ## remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The CDK app (entry point and typed configuration) and the operator CLI."""

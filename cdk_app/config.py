@@ -1,0 +1,285 @@
+"""Typed configuration of the app, read once from the CDK context.
+
+Every setting lives in `cdk.json` under `context` and can be overridden on the command
+line (`cdk synth -c examples=500 -c api_auth=api_key`). Command-line values arrive as
+strings, so structured settings (lists, tables) accept JSON text too. The whole context is
+parsed here into one frozen `AppConfig`; stacks and constructs receive that object and
+never read the context themselves. A bad value raises `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Keys CDK itself (or its CLI) puts into the context: never ours to validate.
+_FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk[-:])|:")
+_FOREIGN_KEYS = frozenset({"acknowledged-issue-numbers"})
+
+_MODALITY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_RESERVED_MODALITY_NAMES = frozenset({"reasoning", "query", "model", "source", "degraded", "latency_ms"})
+# A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
+_MODEL_ID = re.compile(r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$")
+
+# Cross-region inference profiles: the prefix names the geography, each geography routes
+# to the foundation model in these regions (Bedrock user guide, supported regions table).
+DEFAULT_PROFILE_REGIONS: dict[str, list[str]] = {
+    "us": ["us-east-1", "us-east-2", "us-west-2"],
+    "eu": ["eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"],
+    "apac": ["ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-2"],
+    "global": [],
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or out of range; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelPrice(_Strict):
+    """On-demand price of a model in USD per one million tokens."""
+
+    input_per_1m: Annotated[float, Field(ge=0)]
+    output_per_1m: Annotated[float, Field(ge=0)]
+
+
+class PriceTable(_Strict):
+    """Prices used for cost previews and the report. Bedrock prices change: keep them current."""
+
+    models: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {
+            # Amazon Nova Micro: also the price of an on-demand deployment of a custom Nova Micro.
+            "amazon.nova-micro-v1:0": ModelPrice(input_per_1m=0.035, output_per_1m=0.14),
+            "amazon.nova-lite-v1:0": ModelPrice(input_per_1m=0.06, output_per_1m=0.24),
+            "amazon.nova-pro-v1:0": ModelPrice(input_per_1m=0.8, output_per_1m=3.2),
+            "amazon.nova-premier-v1:0": ModelPrice(input_per_1m=2.5, output_per_1m=12.5),
+            "anthropic.claude-haiku-4-5-20251001-v1:0": ModelPrice(input_per_1m=1.0, output_per_1m=5.0),
+        }
+    )
+    # Model customization (distillation) of Nova Micro: training tokens, and monthly storage per custom model.
+    training_per_1m_tokens: Annotated[float, Field(ge=0)] = 1.0
+    custom_model_storage_per_month: Annotated[float, Field(ge=0)] = 1.95
+
+
+class GateThresholds(_Strict):
+    """Quality gate the distilled model must pass before it is promoted."""
+
+    min_mean_score: Annotated[float, Field(ge=1, le=5)] = 3.5
+    max_score_drop: Annotated[float, Field(ge=0, le=4)] = 0.25
+    min_json_validity: Annotated[float, Field(ge=0, le=1)] = 0.95
+    max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+class WaitSeconds(_Strict):
+    """Default poll intervals of the pipeline's Wait states (the execution input can override them)."""
+
+    job: Annotated[int, Field(ge=0, le=3600)] = 600
+    deployment: Annotated[int, Field(ge=0, le=3600)] = 30
+    evaluation: Annotated[int, Field(ge=0, le=3600)] = 300
+
+
+class AppConfig(_Strict):
+    """All settings of one deployment (one stage) of the product."""
+
+    project_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,19}$")] = "vsr"
+    stage: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,9}$")] = "dev"
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = "us-east-1"
+    account: Annotated[str | None, Field(pattern=r"^[0-9]{12}$")] = None
+
+    # Models. The seed's teacher, us.amazon.nova-premier-v1:0, is Legacy (end of life
+    # 2026-09-14); Nova Pro is a distillation teacher that new accounts can still use.
+    teacher_model_id: str = "us.amazon.nova-pro-v1:0"
+    student_model_id: str = "amazon.nova-micro-v1:0:128k"
+    baseline_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    judge_model_id: str = "us.amazon.nova-pro-v1:0"
+    # What the router calls before any distilled model is promoted, and when the active model fails.
+    router_default_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    router_fallback_model_id: str = "us.amazon.nova-micro-v1:0"
+    inference_profile_regions: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS))
+
+    # Dataset and distillation.
+    modalities: list[str] = Field(default_factory=lambda: ["visual", "audio", "transcription", "metadata"])
+    examples: Annotated[int, Field(ge=101, le=16_000)] = 10_000
+    holdout: Annotated[int, Field(ge=1, le=1_000)] = 100
+    examples_per_call: Annotated[int, Field(ge=20, le=100)] = 25
+    generation_concurrency: Annotated[int, Field(ge=1, le=40)] = 4
+    max_response_length: Annotated[int, Field(ge=100, le=4_096)] = 1_000
+    execution_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 72
+    wait_seconds: WaitSeconds = Field(default_factory=WaitSeconds)
+    job_deadline_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 48
+    deployment_deadline_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 120
+    evaluation_deadline_hours: Annotated[int, Field(ge=1, le=72)] = 24
+
+    # Evaluation and promotion.
+    evaluation_candidates: list[Literal["distilled", "student", "baseline"]] = Field(
+        default_factory=lambda: ["distilled", "student", "baseline"]
+    )
+    evaluation_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    judge: bool = True
+    gate: GateThresholds = Field(default_factory=GateThresholds)
+    prices: PriceTable = Field(default_factory=PriceTable)
+
+    # Router API.
+    api_auth: Literal["iam", "api_key"] = "iam"
+    query_max_chars: Annotated[int, Field(ge=1, le=10_000)] = 1_000
+    batch_max_queries: Annotated[int, Field(ge=1, le=100)] = 25
+    api_throttle_rate: Annotated[int, Field(ge=1, le=10_000)] = 200
+    api_throttle_burst: Annotated[int, Field(ge=1, le=5_000)] = 400
+    router_deadline_ms: Annotated[int, Field(ge=200, le=25_000)] = 6_000
+    router_cache_ttl_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
+    router_cache_max_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
+    active_model_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 60
+
+    # Operations.
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 30
+    scratch_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    notification_email: Annotated[str | None, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
+
+    @field_validator(
+        "teacher_model_id",
+        "student_model_id",
+        "baseline_model_id",
+        "judge_model_id",
+        "router_default_model_id",
+        "router_fallback_model_id",
+    )
+    @classmethod
+    def _model_id(cls, value: str) -> str:
+        if not _MODEL_ID.match(value):
+            raise ValueError(f"{value!r} is not a Bedrock model id, inference profile id or ARN")
+        return value
+
+    @field_validator("modalities")
+    @classmethod
+    def _modalities(cls, value: list[str]) -> list[str]:
+        if not 2 <= len(value) <= 12:
+            raise ValueError("give between 2 and 12 modalities")
+        for name in value:
+            if not _MODALITY.match(name) or name in _RESERVED_MODALITY_NAMES:
+                raise ValueError(f"{name!r} is not a valid modality name (lowercase identifier, not reserved)")
+        if len(set(value)) != len(value):
+            raise ValueError("modality names must be unique")
+        return value
+
+    @field_validator("evaluation_candidates")
+    @classmethod
+    def _candidates(cls, value: list[str]) -> list[str]:
+        if "distilled" not in value:
+            raise ValueError("must include 'distilled' (the model under test)")
+        if len(set(value)) != len(value):
+            raise ValueError("candidates must be unique")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> AppConfig:
+        if self.examples < self.holdout + 100:
+            raise ValueError(
+                f"examples ({self.examples}) must be at least holdout + 100 ({self.holdout + 100}): "
+                "Bedrock needs 100 training records"
+            )
+        if self.examples > 15_000 + self.holdout:
+            raise ValueError(f"examples must be at most 15,000 + holdout ({15_000 + self.holdout}): Bedrock's limit")
+        if self.removal_policy == "destroy" and self.stage in {"prod", "production", "live"}:
+            raise ValueError(f"removal_policy 'destroy' is refused for stage {self.stage!r}: data would be lost")
+        if self.api_throttle_burst < self.api_throttle_rate // 10:
+            raise ValueError("api_throttle_burst is too small for api_throttle_rate (at least a tenth of it)")
+        return self
+
+    # Derived names: part of the public contract (README), so computed in one place.
+    @property
+    def prefix(self) -> str:
+        return f"{self.project_name}-{self.stage}"
+
+    @property
+    def active_model_parameter_name(self) -> str:
+        return f"/{self.project_name}/{self.stage}/router/active-model"
+
+    def stack_name(self, role: str) -> str:
+        return f"{self.prefix}-{role}"
+
+    def price_for(self, model_id: str) -> ModelPrice | None:
+        """Price of a model id, inference profile id or ARN, matched on its foundation model."""
+        return self.prices.models.get(foundation_model_of(model_id, self.student_model_id))
+
+    def foundation_model_arns(self, model_id: str) -> list[str]:
+        """ARNs a caller must be allowed to invoke to use `model_id` (a profile needs every region's model)."""
+        base = foundation_model_of(model_id, model_id)
+        geography = inference_profile_geography(model_id)
+        if geography is None:
+            return [f"arn:aws:bedrock:{self.region}::foundation-model/{base}"]
+        regions = self.inference_profile_regions.get(geography)
+        if regions is None:
+            raise ConfigError(
+                f"inference_profile_regions: no regions listed for the {geography!r} profile of {model_id!r}"
+            )
+        if not regions:  # global profiles route to any commercial region
+            return [f"arn:aws:bedrock:*::foundation-model/{base}"]
+        return [f"arn:aws:bedrock:{region}::foundation-model/{base}" for region in regions]
+
+
+def inference_profile_geography(model_id: str) -> str | None:
+    """'us' for 'us.amazon.nova-pro-v1:0'; None for a foundation model id or an ARN."""
+    if model_id.startswith("arn:"):
+        return None
+    head, _, rest = model_id.partition(".")
+    if rest and "." in rest and head in {"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"}:
+        return head
+    return None
+
+
+def foundation_model_of(model_id: str, default: str) -> str:
+    """The foundation model id behind a model id or inference profile id, without a context-window suffix."""
+    if model_id.startswith("arn:"):
+        tail = model_id.rsplit("/", 1)[-1]
+        return tail if "." in tail else default
+    if inference_profile_geography(model_id):
+        model_id = model_id.split(".", 1)[1]
+    # amazon.nova-micro-v1:0:128k -> amazon.nova-micro-v1:0 (the context-window variant is priced the same)
+    parts = model_id.split(":")
+    return ":".join(parts[:2]) if len(parts) > 2 else model_id
+
+
+def _coerce(value: Any) -> Any:
+    """Context values given with `-c key=value` are strings; accept JSON text for structured settings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in "[{" or text in {"true", "false", "null"}:
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return value
+    return value
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error.get("loc", ()))
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not key:  # a rule across keys: its message starts with the key names
+        return f"cdk.json context: {message}"
+    if error.get("type") == "extra_forbidden":
+        message = "unknown setting (check the spelling; see the configuration table in README.md)"
+    shown = error.get("input")
+    suffix = f" (got {shown!r})" if error.get("type") != "extra_forbidden" and not isinstance(shown, dict) else ""
+    return f"cdk.json context key '{key}': {message}{suffix}"
+
+
+def load_config(context: Mapping[str, Any]) -> AppConfig:
+    """Parse the CDK context into an `AppConfig`; raise `ConfigError` naming each bad key."""
+    ours = {
+        key: _coerce(value)
+        for key, value in context.items()
+        if key not in _FOREIGN_KEYS and not _FOREIGN_KEY.search(key)
+    }
+    try:
+        return AppConfig.model_validate(ours)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None

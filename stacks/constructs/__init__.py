@@ -1,0 +1,1 @@
+"""Constructs, one per capability: each owns its functions, grants and state."""

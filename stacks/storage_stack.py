@@ -1,0 +1,195 @@
+"""Storage stack: the data bucket, the roles Amazon Bedrock assumes, the active-model parameter.
+
+Everything with state lives here, so the pipeline and the API can be redeployed or
+destroyed without touching data. Outputs are a public contract (README, operator CLI).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from cdk_app.config import AppConfig
+from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.nag import acknowledge, object_key_findings
+
+# S3 layout (public contract): everything of a run under runs/<run_id>/.
+RUNS_PREFIX = "runs/"
+TRAINING_KEYS = "runs/*/dataset/*"
+DISTILLATION_OUTPUT_KEYS = "runs/*/distillation-output/*"
+EVALUATION_INPUT_KEYS = "runs/*/evaluation/input/*"
+EVALUATION_OUTPUT_KEYS = "runs/*/evaluation/output/*"
+# Objects tagged so are intermediate results (generation parts...) and expire.
+SCRATCH_TAG = ("lifecycle", "scratch")
+
+# Stable output names (public contract).
+OUTPUT_BUCKET = "DataBucketName"
+OUTPUT_DISTILLATION_ROLE = "DistillationRoleArn"
+OUTPUT_EVALUATION_ROLE = "EvaluationRoleArn"
+OUTPUT_ACTIVE_MODEL_PARAMETER = "ActiveModelParameterName"
+
+INITIAL_ACTIVE_MODEL = {"model_id": None, "run_id": None, "promoted_at": None, "previous": None}
+
+
+class StorageStack(Stack):
+    """Data bucket (+ access-log bucket), distillation and evaluation roles, active-model parameter."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        destroy = config.removal_policy == "destroy"
+        removal = RemovalPolicy.DESTROY if destroy else RemovalPolicy.RETAIN
+
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
+            removal_policy=removal,
+            auto_delete_objects=destroy,
+        )
+        acknowledge(self.access_log_bucket, "AwsSolutions-S1",
+                    "This is the server access log bucket; logging it to itself would loop.")  # fmt: skip
+
+        self.bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix="data-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-scratch-objects",
+                    tag_filters={SCRATCH_TAG[0]: SCRATCH_TAG[1]},
+                    expiration=Duration.days(config.scratch_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-old-versions",
+                    noncurrent_version_expiration=Duration.days(90),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                ),
+            ],
+            removal_policy=removal,
+            auto_delete_objects=destroy,
+        )
+
+        self.distillation_role = self._distillation_role()
+        self.evaluation_role = self._evaluation_role()
+
+        self.active_model_parameter = ssm.StringParameter(
+            self,
+            "ActiveModelParameter",
+            parameter_name=config.active_model_parameter_name,
+            # The initial value only: promotion writes the real one, and CloudFormation leaves it
+            # alone while this template value does not change.
+            string_value=json.dumps(INITIAL_ACTIVE_MODEL),
+            description="Model the router serves (JSON: model_id, run_id, promoted_at, previous)",
+            tier=ssm.ParameterTier.STANDARD,
+        )
+
+        CfnOutput(self, OUTPUT_BUCKET, value=self.bucket.bucket_name, description="Data bucket of all runs")
+        CfnOutput(self, OUTPUT_DISTILLATION_ROLE, value=self.distillation_role.role_arn,
+                  description="Role Bedrock assumes for distillation jobs")  # fmt: skip
+        CfnOutput(self, OUTPUT_EVALUATION_ROLE, value=self.evaluation_role.role_arn,
+                  description="Role Bedrock assumes for evaluation jobs")  # fmt: skip
+        CfnOutput(self, OUTPUT_ACTIVE_MODEL_PARAMETER, value=self.active_model_parameter.parameter_name,
+                  description="SSM parameter holding the model the router serves")  # fmt: skip
+
+    def _bedrock_principal(self, resource_type: str) -> iam.PrincipalBase:
+        """bedrock.amazonaws.com, only on behalf of this account's jobs of one kind (confused deputy)."""
+        return iam.ServicePrincipal("bedrock.amazonaws.com").with_conditions(
+            {
+                "StringEquals": {"aws:SourceAccount": self.account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{self.region}:{self.account}:{resource_type}/*"},
+            }
+        )
+
+    def _distillation_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "DistillationRole",
+            assumed_by=self._bedrock_principal("model-customization-job"),
+            description="Assumed by Amazon Bedrock for model distillation jobs of this project",
+        )
+        bucket = self.bucket
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadTrainingData",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(TRAINING_KEYS)],
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ListRuns",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*"]}},
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="WriteDistillationOutput",
+            actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects(DISTILLATION_OUTPUT_KEYS)],
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeTeacher",
+            actions=["bedrock:InvokeModel"],
+            resources=invoke_model_arns(self.config, self.config.teacher_model_id, account=self.account),
+        ))  # fmt: skip
+        self._acknowledge_run_prefixes(
+            role,
+            [TRAINING_KEYS, DISTILLATION_OUTPUT_KEYS],
+            "Bedrock distillation jobs are named per run: objects are scoped to the dataset and output "
+            "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
+        )
+        return role
+
+    def _evaluation_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "EvaluationRole",
+            assumed_by=self._bedrock_principal("evaluation-job"),
+            description="Assumed by Amazon Bedrock for model evaluation (LLM judge) jobs of this project",
+        )
+        bucket = self.bucket
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadEvaluationInput",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(EVALUATION_INPUT_KEYS)],
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ListRuns",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*"]}},
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="WriteEvaluationOutput",
+            actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects(EVALUATION_OUTPUT_KEYS)],
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeJudge",
+            actions=["bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"],
+            resources=invoke_model_arns(self.config, self.config.judge_model_id, account=self.account),
+        ))  # fmt: skip
+        self._acknowledge_run_prefixes(
+            role,
+            [EVALUATION_INPUT_KEYS, EVALUATION_OUTPUT_KEYS],
+            "Evaluation jobs are named per run: objects are scoped to the evaluation input and output "
+            "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
+        )
+        return role
+
+    def _acknowledge_run_prefixes(self, role: iam.Role, key_patterns: list[str], reason: str) -> None:
+        """Acknowledge IAM5 only for the exact object prefixes this role was given."""
+        acknowledge(role, "AwsSolutions-IAM5", reason, findings=object_key_findings(self.bucket, key_patterns))

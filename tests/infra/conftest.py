@@ -1,0 +1,47 @@
+"""Synthesizes the whole app once per test session (bundling skipped) and shares it.
+
+Synthesis runs the cdk-nag AwsSolutions plugin: an unacknowledged finding makes
+`app.synth()` raise, so every infrastructure test also proves the app is nag-clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from cdk_app.app import build_app
+from cdk_app.config import AppConfig
+
+NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+@dataclass
+class SynthesizedApp:
+    config: AppConfig
+    stacks: dict[str, cdk.Stack]
+    templates: dict[str, Template]
+    template_files: dict[str, Path]
+
+
+def synthesize(tmp_dir: Path, **context) -> SynthesizedApp:
+    """Build and synthesize the app with `context` overrides; raises on any cdk-nag finding."""
+    app, config, stacks = build_app({**NO_BUNDLING, **context}, outdir=str(tmp_dir))
+    assembly = app.synth()
+    templates = {role: Template.from_stack(stack) for role, stack in stacks.items()}
+    files = {role: Path(assembly.get_stack_by_name(stack.stack_name).template_full_path) for role, stack in stacks.items()}
+    return SynthesizedApp(config=config, stacks=stacks, templates=templates, template_files=files)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The app with its cdk.json defaults."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def storage_template(synthesized: SynthesizedApp) -> Template:
+    return synthesized.templates["storage"]
