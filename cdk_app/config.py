@@ -239,7 +239,8 @@ def foundation_model_of(model_id: str, default: str) -> str:
     """The foundation model id behind a model id or inference profile id, without a context-window suffix."""
     if model_id.startswith("arn:"):
         tail = model_id.rsplit("/", 1)[-1]
-        return tail if "." in tail else default
+        # A custom model deployment's ARN names no model: the caller says which base it has.
+        model_id = tail if "." in tail else default
     if inference_profile_geography(model_id):
         model_id = model_id.split(".", 1)[1]
     # amazon.nova-micro-v1:0:128k -> amazon.nova-micro-v1:0 (the context-window variant is priced the same)

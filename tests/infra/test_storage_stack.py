@@ -1,0 +1,148 @@
+"""Storage stack: the properties that keep data safe and Bedrock's access narrow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks import storage_stack
+
+
+def _buckets(template: Template) -> dict[str, dict]:
+    return template.find_resources("AWS::S3::Bucket")
+
+
+def _data_bucket(template: Template) -> dict:
+    (bucket,) = [b for lid, b in _buckets(template).items() if lid.startswith("DataBucket")]
+    return bucket["Properties"]
+
+
+def _role(template: Template, prefix: str) -> tuple[str, dict]:
+    roles = {lid: r for lid, r in template.find_resources("AWS::IAM::Role").items() if lid.startswith(prefix)}
+    assert len(roles) == 1, f"expected one {prefix} role, found {list(roles)}"
+    return next(iter(roles.items()))
+
+
+def _statements_of(template: Template, role_logical_id: str) -> list[dict]:
+    statements = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        roles = policy["Properties"]["Roles"]
+        if {"Ref": role_logical_id} in roles:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_bucket_is_encrypted_private_and_tls_only(storage_template: Template) -> None:
+    buckets = _buckets(storage_template)
+    assert len(buckets) >= 2
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}, logical_id
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+    denies = [
+        stmt
+        for policy in storage_template.find_resources("AWS::S3::BucketPolicy").values()
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]
+        if stmt["Effect"] == "Deny" and stmt.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
+    assert len(denies) == len(buckets), "every bucket denies requests without TLS"
+
+
+def test_data_bucket_is_versioned_logged_and_expires_scratch(storage_template: Template) -> None:
+    props = _data_bucket(storage_template)
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["DestinationBucketName"]["Ref"].startswith("AccessLogBucket")
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    scratch = rules["expire-scratch-objects"]
+    assert scratch["TagFilters"] == [{"Key": "lifecycle", "Value": "scratch"}]
+    assert scratch["ExpirationInDays"] == 30
+    assert rules["expire-old-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+
+def test_buckets_are_retained_by_default(storage_template: Template) -> None:
+    for logical_id, bucket in _buckets(storage_template).items():
+        assert bucket["DeletionPolicy"] == "Retain", logical_id
+        assert bucket["UpdateReplacePolicy"] == "Retain", logical_id
+    assert not storage_template.find_resources("Custom::S3AutoDeleteObjects")
+
+
+@pytest.mark.parametrize(("prefix", "job_kind"), [("DistillationRole", "model-customization-job"), ("EvaluationRole", "evaluation-job")])
+def test_bedrock_roles_trust_only_bedrock_for_this_accounts_jobs(storage_template: Template, prefix: str, job_kind: str) -> None:
+    _, role = _role(storage_template, prefix)
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    conditions = statement["Condition"]
+    assert conditions["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    source_arn = json.dumps(conditions["ArnLike"]["aws:SourceArn"])
+    assert f":{job_kind}/*" in source_arn and "arn:aws:bedrock:" in source_arn
+
+
+def _actions_and_resources(statements: list[dict]) -> list[tuple[set[str], list[str]]]:
+    return [(set(_as_list(s["Action"])), [json.dumps(r) for r in _as_list(s["Resource"])]) for s in statements]
+
+
+def test_distillation_role_reads_training_writes_output_invokes_only_the_teacher(storage_template: Template) -> None:
+    role_id, _ = _role(storage_template, "DistillationRole")
+    statements = _statements_of(storage_template, role_id)
+    pairs = _actions_and_resources(statements)
+    for actions, resources in pairs:
+        assert all("*" != a and not a.endswith(":*") for a in actions), actions
+        assert all(r != '"*"' for r in resources), resources
+    by_action = {frozenset(a): r for a, r in pairs}
+    assert any("/runs/*/dataset/*" in r for r in by_action[frozenset({"s3:GetObject"})])
+    assert any("/runs/*/distillation-output/*" in r for r in by_action[frozenset({"s3:PutObject"})])
+    invoke = " ".join(by_action[frozenset({"bedrock:InvokeModel"})])
+    # The default teacher is the US cross-region profile of Nova Pro: the profile and the model in its regions.
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in invoke
+    for region in ("us-east-1", "us-east-2", "us-west-2"):
+        assert f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-pro-v1:0" in invoke
+    assert "foundation-model/*" not in invoke and "premier" not in invoke
+    listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*"]}}
+    # Nothing may write the training data or read other prefixes.
+    assert not any("s3:PutObject" in a and any("dataset" in r for r in res) for a, res in pairs)
+
+
+def test_evaluation_role_reads_inputs_writes_outputs_invokes_the_judge(storage_template: Template) -> None:
+    role_id, _ = _role(storage_template, "EvaluationRole")
+    pairs = {frozenset(a): r for a, r in _actions_and_resources(_statements_of(storage_template, role_id))}
+    assert any("/runs/*/evaluation/input/*" in r for r in pairs[frozenset({"s3:GetObject"})])
+    assert any("/runs/*/evaluation/output/*" in r for r in pairs[frozenset({"s3:PutObject"})])
+    judge = " ".join(pairs[frozenset({"bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"})])
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in judge
+
+
+def test_active_model_parameter_starts_empty_with_the_documented_shape(storage_template: Template) -> None:
+    params = storage_template.find_resources("AWS::SSM::Parameter")
+    (param,) = params.values()
+    assert param["Properties"]["Name"] == "/vsr/dev/router/active-model"
+    assert json.loads(param["Properties"]["Value"]) == storage_stack.INITIAL_ACTIVE_MODEL
+
+
+def test_stable_outputs(storage_template: Template) -> None:
+    outputs = storage_template.find_outputs("*")
+    for name in ("DataBucketName", "DistillationRoleArn", "EvaluationRoleArn", "ActiveModelParameterName"):
+        assert name in outputs, name
+
+
+def test_destroy_policy_for_dev_stage_empties_and_deletes_buckets(tmp_path) -> None:
+    from tests.infra.conftest import synthesize
+
+    app = synthesize(tmp_path, removal_policy="destroy")
+    template = app.templates["storage"]
+    for logical_id, bucket in _buckets(template).items():
+        assert bucket["DeletionPolicy"] == "Delete", logical_id
+    template.has_resource("Custom::S3AutoDeleteObjects", Match.any_value())

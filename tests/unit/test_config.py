@@ -1,0 +1,128 @@
+"""Configuration: cdk.json parses, defaults are the documented ones, bad values name their key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cdk_app.config import AppConfig, ConfigError, foundation_model_of, inference_profile_geography, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cdk_json_context_is_valid_and_matches_the_defaults() -> None:
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    config = load_config(context)
+    assert config == AppConfig()
+
+
+def test_defaults_follow_the_design() -> None:
+    config = load_config({})
+    assert config.region == "us-east-1"
+    assert config.teacher_model_id == "us.amazon.nova-pro-v1:0"  # the seed's Premier is Legacy
+    assert config.student_model_id == "amazon.nova-micro-v1:0:128k"
+    assert config.baseline_model_id == "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert config.modalities == ["visual", "audio", "transcription", "metadata"]
+    assert (config.examples, config.holdout) == (10_000, 100)
+    assert config.api_auth == "iam" and config.removal_policy == "retain"
+    assert config.active_model_parameter_name == "/vsr/dev/router/active-model"
+
+
+def test_command_line_strings_are_coerced() -> None:
+    config = load_config(
+        {"examples": "500", "judge": "false", "modalities": '["visual","audio","mood"]', "gate": '{"min_mean_score": 4}'}
+    )
+    assert config.examples == 500
+    assert config.judge is False
+    assert config.modalities == ["visual", "audio", "mood"]
+    assert config.gate.min_mean_score == 4
+    assert config.gate.min_json_validity == 0.95  # untouched thresholds keep their defaults
+
+
+def test_the_seeds_teacher_is_one_setting_away() -> None:
+    assert load_config({"teacher_model_id": "us.amazon.nova-premier-v1:0"}).teacher_model_id == "us.amazon.nova-premier-v1:0"
+
+
+def test_cdk_and_cli_context_keys_are_not_ours_to_validate() -> None:
+    load_config({"@aws-cdk/core:newStyleStackSynthesis": True, "aws:cdk:bundling-stacks": [], "acknowledged-issue-numbers": [1]})
+
+
+@pytest.mark.parametrize(
+    ("context", "key", "fragment"),
+    [
+        ({"examples": "many"}, "examples", "valid integer"),
+        ({"examples": 50}, "examples", "greater than or equal to 101"),
+        ({"holdout": 0}, "holdout", "greater than or equal to 1"),
+        ({"region": "mars-1"}, "region", "pattern"),
+        ({"api_auth": "cognito"}, "api_auth", "'iam' or 'api_key'"),
+        ({"teacher_model_id": "nova pro"}, "teacher_model_id", "not a Bedrock model id"),
+        ({"modalities": ["visual", "visual"]}, "modalities", "unique"),
+        ({"modalities": ["visual", "Reasoning"]}, "modalities", "not a valid modality name"),
+        ({"modalities": ["visual", "reasoning"]}, "modalities", "not a valid modality name"),
+        ({"gate": {"min_json_validity": 1.5}}, "gate.min_json_validity", "less than or equal to 1"),
+        ({"gate": {"min_mean_scor": 3}}, "gate.min_mean_scor", "unknown setting"),
+        ({"exmaples": 500}, "exmaples", "unknown setting"),
+        ({"removal_policy": "delete"}, "removal_policy", "'retain' or 'destroy'"),
+        ({"log_retention_days": 10}, "log_retention_days", "Input should be"),
+        ({"notification_email": "not-an-email"}, "notification_email", "pattern"),
+        ({"account": "12345"}, "account", "pattern"),
+    ],
+)
+def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(context)
+    message = str(error.value)
+    assert f"cdk.json context key '{key}'" in message
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("context", "fragment"),
+    [
+        ({"examples": 150, "holdout": 100}, "examples (150) must be at least holdout + 100 (200)"),
+        ({"examples": 15_200, "holdout": 100}, "at most 15,000 + holdout"),
+        ({"removal_policy": "destroy", "stage": "prod"}, "removal_policy 'destroy' is refused for stage 'prod'"),
+    ],
+)
+def test_rules_across_keys_name_the_keys(context: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match="cdk.json context:") as error:
+        load_config(context)
+    assert fragment in str(error.value)
+
+
+def test_every_bad_key_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({"examples": "x", "api_auth": "none"})
+    assert "'examples'" in str(error.value) and "'api_auth'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "geography", "foundation"),
+    [
+        ("us.amazon.nova-pro-v1:0", "us", "amazon.nova-pro-v1:0"),
+        ("eu.anthropic.claude-haiku-4-5-20251001-v1:0", "eu", "anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("amazon.nova-micro-v1:0:128k", None, "amazon.nova-micro-v1:0"),
+        ("amazon.nova-micro-v1:0", None, "amazon.nova-micro-v1:0"),
+    ],
+)
+def test_model_id_anatomy(model_id: str, geography: str | None, foundation: str) -> None:
+    assert inference_profile_geography(model_id) == geography
+    assert foundation_model_of(model_id, "?") == foundation
+
+
+def test_invoke_arns_cover_every_region_of_a_profile() -> None:
+    config = load_config({})
+    assert config.foundation_model_arns("us.amazon.nova-pro-v1:0") == [
+        f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-pro-v1:0"
+        for region in ("us-east-1", "us-east-2", "us-west-2")
+    ]
+    assert config.foundation_model_arns("amazon.nova-micro-v1:0") == [
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0"
+    ]
+    assert config.price_for("us.anthropic.claude-haiku-4-5-20251001-v1:0").output_per_1m == 5.0
+    assert config.price_for("amazon.nova-micro-v1:0:128k").input_per_1m == 0.035
+    # A distilled deployment is priced as its base student.
+    deployment = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123"
+    assert config.price_for(deployment).input_per_1m == 0.035
