@@ -57,7 +57,7 @@ def main() -> None:
     try:
         app, _config, _stacks = build_app()
     except ConfigError as exc:
-        print(exc, file=sys.stderr)  # noqa: T201 - the CLI's only channel to the user
+        print(exc, file=sys.stderr)
         sys.exit(2)
     app.synth()
 

@@ -23,7 +23,9 @@ _FOREIGN_KEYS = frozenset({"acknowledged-issue-numbers"})
 _MODALITY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _RESERVED_MODALITY_NAMES = frozenset({"reasoning", "query", "model", "source", "degraded", "latency_ms"})
 # A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
-_MODEL_ID = re.compile(r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$")
+_MODEL_ID = re.compile(
+    r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$"
+)
 
 # Cross-region inference profiles: the prefix names the geography, each geography routes
 # to the foundation model in these regions (Bedrock user guide, supported regions table).
@@ -102,7 +104,9 @@ class AppConfig(_Strict):
     # What the router calls before any distilled model is promoted, and when the active model fails.
     router_default_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
     router_fallback_model_id: str = "us.amazon.nova-micro-v1:0"
-    inference_profile_regions: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS))
+    inference_profile_regions: dict[str, list[str]] = Field(
+        default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS)
+    )
 
     # Dataset and distillation.
     modalities: list[str] = Field(default_factory=lambda: ["visual", "audio", "transcription", "metadata"])
@@ -164,7 +168,9 @@ class AppConfig(_Strict):
             raise ValueError("give between 2 and 12 modalities")
         for name in value:
             if not _MODALITY.match(name) or name in _RESERVED_MODALITY_NAMES:
-                raise ValueError(f"{name!r} is not a valid modality name (lowercase identifier, not reserved)")
+                raise ValueError(
+                    f"{name!r} is not a valid modality name (lowercase identifier, not reserved)"
+                )
         if len(set(value)) != len(value):
             raise ValueError("modality names must be unique")
         return value
@@ -186,9 +192,13 @@ class AppConfig(_Strict):
                 "Bedrock needs 100 training records"
             )
         if self.examples > 15_000 + self.holdout:
-            raise ValueError(f"examples must be at most 15,000 + holdout ({15_000 + self.holdout}): Bedrock's limit")
+            raise ValueError(
+                f"examples must be at most 15,000 + holdout ({15_000 + self.holdout}): Bedrock's limit"
+            )
         if self.removal_policy == "destroy" and self.stage in {"prod", "production", "live"}:
-            raise ValueError(f"removal_policy 'destroy' is refused for stage {self.stage!r}: data would be lost")
+            raise ValueError(
+                f"removal_policy 'destroy' is refused for stage {self.stage!r}: data would be lost"
+            )
         if self.api_throttle_burst < self.api_throttle_rate // 10:
             raise ValueError("api_throttle_burst is too small for api_throttle_rate (at least a tenth of it)")
         return self
@@ -268,7 +278,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error.get("type") == "extra_forbidden":
         message = "unknown setting (check the spelling; see the configuration table in README.md)"
     shown = error.get("input")
-    suffix = f" (got {shown!r})" if error.get("type") != "extra_forbidden" and not isinstance(shown, dict) else ""
+    suffix = (
+        f" (got {shown!r})" if error.get("type") != "extra_forbidden" and not isinstance(shown, dict) else ""
+    )
     return f"cdk.json context key '{key}': {message}{suffix}"
 
 

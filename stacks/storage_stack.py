@@ -112,7 +112,9 @@ class StorageStack(Stack):
         return iam.ServicePrincipal("bedrock.amazonaws.com").with_conditions(
             {
                 "StringEquals": {"aws:SourceAccount": self.account},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{self.region}:{self.account}:{resource_type}/*"},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:aws:bedrock:{self.region}:{self.account}:{resource_type}/*"
+                },
             }
         )
 
@@ -192,4 +194,6 @@ class StorageStack(Stack):
 
     def _acknowledge_run_prefixes(self, role: iam.Role, key_patterns: list[str], reason: str) -> None:
         """Acknowledge IAM5 only for the exact object prefixes this role was given."""
-        acknowledge(role, "AwsSolutions-IAM5", reason, findings=object_key_findings(self.bucket, key_patterns))
+        acknowledge(
+            role, "AwsSolutions-IAM5", reason, findings=object_key_findings(self.bucket, key_patterns)
+        )

@@ -51,14 +51,16 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "requirements
 class _PipLayerBundling:
     """Builds the layer locally: pip installs the Lambda platform's wheels, then the shared package is copied."""
 
-    def try_bundle(self, output_dir: str, *, image=None, **_options) -> bool:  # noqa: ARG002 - CDK's signature
+    def try_bundle(self, output_dir: str, *, image=None, **_options) -> bool:
         target = Path(output_dir) / "python"
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              "--requirement", str(LAYER_REQUIREMENTS), "--target", str(target), *PIP_PLATFORM_ARGS],
             check=True,
         )  # fmt: skip
-        shutil.copytree(SHARED_PACKAGE_DIR, target / SHARED_PACKAGE_DIR.name, ignore=_IGNORED, dirs_exist_ok=True)
+        shutil.copytree(
+            SHARED_PACKAGE_DIR, target / SHARED_PACKAGE_DIR.name, ignore=_IGNORED, dirs_exist_ok=True
+        )
         return True
 
 
@@ -109,20 +111,24 @@ class RuntimeFunction(Construct):
         folder: str,
         description: str,
         environment: Mapping[str, str] | None = None,
-        timeout: Duration = Duration.seconds(30),
+        timeout: Duration | None = None,
         memory_size: int = 512,
         handler: str = "handler.handler",
     ) -> None:
         super().__init__(scope, construct_id)
         source = LAMBDAS_DIR / folder
         if not (source / handler.split(".")[0]).with_suffix(".py").is_file():
-            raise ValueError(f"RuntimeFunction {construct_id}: {source}/{handler.split('.')[0]}.py does not exist")
+            raise ValueError(
+                f"RuntimeFunction {construct_id}: {source}/{handler.split('.')[0]}.py does not exist"
+            )
 
         self.log_group = logs.LogGroup(
             self,
             "Logs",
             retention=retention_days(config.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.DESTROY
+            if config.removal_policy == "destroy"
+            else RemovalPolicy.RETAIN,
         )
         self.role = iam.Role(
             self,
@@ -144,7 +150,7 @@ class RuntimeFunction(Construct):
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
-            timeout=timeout,
+            timeout=timeout or Duration.seconds(30),
             memory_size=memory_size,
             description=description,
             environment={

@@ -32,7 +32,10 @@ def synthesize(tmp_dir: Path, **context) -> SynthesizedApp:
     app, config, stacks = build_app({**NO_BUNDLING, **context}, outdir=str(tmp_dir))
     assembly = app.synth()
     templates = {role: Template.from_stack(stack) for role, stack in stacks.items()}
-    files = {role: Path(assembly.get_stack_by_name(stack.stack_name).template_full_path) for role, stack in stacks.items()}
+    files = {
+        role: Path(assembly.get_stack_by_name(stack.stack_name).template_full_path)
+        for role, stack in stacks.items()
+    }
     return SynthesizedApp(config=config, stacks=stacks, templates=templates, template_files=files)
 
 

@@ -34,7 +34,9 @@ def test_app_synthesizes_without_credentials_or_region(tmp_path: Path) -> None:
     stacks = {name: a for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
     assert "Storage" in stacks
     for artifact in stacks.values():
-        assert artifact["environment"].endswith("/us-east-1")  # region from configuration, account left to deploy time
+        assert artifact["environment"].endswith(
+            "/us-east-1"
+        )  # region from configuration, account left to deploy time
         template = tmp_path / "cdk.out" / artifact["properties"]["templateFile"]
         assert json.loads(template.read_text())["Resources"]
 

@@ -55,7 +55,8 @@ def test_every_bucket_is_encrypted_private_and_tls_only(storage_template: Templa
         stmt
         for policy in storage_template.find_resources("AWS::S3::BucketPolicy").values()
         for stmt in policy["Properties"]["PolicyDocument"]["Statement"]
-        if stmt["Effect"] == "Deny" and stmt.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        if stmt["Effect"] == "Deny"
+        and stmt.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
     ]
     assert len(denies) == len(buckets), "every bucket denies requests without TLS"
 
@@ -78,8 +79,13 @@ def test_buckets_are_retained_by_default(storage_template: Template) -> None:
     assert not storage_template.find_resources("Custom::S3AutoDeleteObjects")
 
 
-@pytest.mark.parametrize(("prefix", "job_kind"), [("DistillationRole", "model-customization-job"), ("EvaluationRole", "evaluation-job")])
-def test_bedrock_roles_trust_only_bedrock_for_this_accounts_jobs(storage_template: Template, prefix: str, job_kind: str) -> None:
+@pytest.mark.parametrize(
+    ("prefix", "job_kind"),
+    [("DistillationRole", "model-customization-job"), ("EvaluationRole", "evaluation-job")],
+)
+def test_bedrock_roles_trust_only_bedrock_for_this_accounts_jobs(
+    storage_template: Template, prefix: str, job_kind: str
+) -> None:
     _, role = _role(storage_template, prefix)
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "bedrock.amazonaws.com"}
@@ -91,15 +97,19 @@ def test_bedrock_roles_trust_only_bedrock_for_this_accounts_jobs(storage_templat
 
 
 def _actions_and_resources(statements: list[dict]) -> list[tuple[set[str], list[str]]]:
-    return [(set(_as_list(s["Action"])), [json.dumps(r) for r in _as_list(s["Resource"])]) for s in statements]
+    return [
+        (set(_as_list(s["Action"])), [json.dumps(r) for r in _as_list(s["Resource"])]) for s in statements
+    ]
 
 
-def test_distillation_role_reads_training_writes_output_invokes_only_the_teacher(storage_template: Template) -> None:
+def test_distillation_role_reads_training_writes_output_invokes_only_the_teacher(
+    storage_template: Template,
+) -> None:
     role_id, _ = _role(storage_template, "DistillationRole")
     statements = _statements_of(storage_template, role_id)
     pairs = _actions_and_resources(statements)
     for actions, resources in pairs:
-        assert all("*" != a and not a.endswith(":*") for a in actions), actions
+        assert all(a != "*" and not a.endswith(":*") for a in actions), actions
         assert all(r != '"*"' for r in resources), resources
     by_action = {frozenset(a): r for a, r in pairs}
     assert any("/runs/*/dataset/*" in r for r in by_action[frozenset({"s3:GetObject"})])

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cdk_app.config import AppConfig, ConfigError, foundation_model_of, inference_profile_geography, load_config
+from cdk_app.config import (
+    AppConfig,
+    ConfigError,
+    foundation_model_of,
+    inference_profile_geography,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +38,12 @@ def test_defaults_follow_the_design() -> None:
 
 def test_command_line_strings_are_coerced() -> None:
     config = load_config(
-        {"examples": "500", "judge": "false", "modalities": '["visual","audio","mood"]', "gate": '{"min_mean_score": 4}'}
+        {
+            "examples": "500",
+            "judge": "false",
+            "modalities": '["visual","audio","mood"]',
+            "gate": '{"min_mean_score": 4}',
+        }
     )
     assert config.examples == 500
     assert config.judge is False
@@ -42,11 +53,20 @@ def test_command_line_strings_are_coerced() -> None:
 
 
 def test_the_seeds_teacher_is_one_setting_away() -> None:
-    assert load_config({"teacher_model_id": "us.amazon.nova-premier-v1:0"}).teacher_model_id == "us.amazon.nova-premier-v1:0"
+    assert (
+        load_config({"teacher_model_id": "us.amazon.nova-premier-v1:0"}).teacher_model_id
+        == "us.amazon.nova-premier-v1:0"
+    )
 
 
 def test_cdk_and_cli_context_keys_are_not_ours_to_validate() -> None:
-    load_config({"@aws-cdk/core:newStyleStackSynthesis": True, "aws:cdk:bundling-stacks": [], "acknowledged-issue-numbers": [1]})
+    load_config(
+        {
+            "@aws-cdk/core:newStyleStackSynthesis": True,
+            "aws:cdk:bundling-stacks": [],
+            "acknowledged-issue-numbers": [1],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,11 +103,14 @@ def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> No
     [
         ({"examples": 150, "holdout": 100}, "examples (150) must be at least holdout + 100 (200)"),
         ({"examples": 15_200, "holdout": 100}, "at most 15,000 + holdout"),
-        ({"removal_policy": "destroy", "stage": "prod"}, "removal_policy 'destroy' is refused for stage 'prod'"),
+        (
+            {"removal_policy": "destroy", "stage": "prod"},
+            "removal_policy 'destroy' is refused for stage 'prod'",
+        ),
     ],
 )
 def test_rules_across_keys_name_the_keys(context: dict, fragment: str) -> None:
-    with pytest.raises(ConfigError, match="cdk.json context:") as error:
+    with pytest.raises(ConfigError, match=r"cdk\.json context:") as error:
         load_config(context)
     assert fragment in str(error.value)
 
