@@ -40,13 +40,20 @@ format: install ## apply ruff's formatting and fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
+bench: install ## router benchmark: overhead per request, cache hits, cold import (in process, no AWS)
+	$(PYTHON) bench/bench_router.py
+
+dry-run: install ## whole pipeline locally (moto, OFFLINE STAND-IN for Bedrock, not model results); report in .dry-run/
+	$(PYTHON) -m cdk_app.dry_run $(ARGS)
+
 deploy: install ## deploy to the account and region of your AWS credentials
 	$(CDK) deploy $(STACKS) --require-approval broadening
 
 diff: install ## show what a deploy would change
 	$(CDK) diff $(STACKS)
 
-destroy: install ## delete the stacks (the data bucket is retained unless removal_policy=destroy)
+destroy: install ## stop runs, delete the runs' Bedrock deployments and models (asks), then the stacks
+	$(VENV)/bin/vsr cleanup
 	$(CDK) destroy $(STACKS)
 
 clean: ## remove build output (keeps .venv and node_modules)

@@ -1,0 +1,267 @@
+"""Router benchmark: overhead per request, cache hits, cold import. In process, no AWS.
+
+Bedrock is replaced by a zero-latency stub (a client whose `converse` returns a canned
+answer), so every figure is the router's own cost: event parsing, validation, the cache,
+the fallback-chain bookkeeping, parsing the model answer, Powertools logging and EMF
+metrics (written to /dev/null), JSON response. The active-model parameter is read through
+the real Powertools SSMProvider (a stub SSM client behind it), so its cache is measured too.
+
+Cold import runs in fresh interpreters, alternating `import boto3` and `import handler`
+(the Lambda's entry module, with its environment), and reports the median ratio.
+
+Run: `make bench` (or `.venv/bin/python bench/bench_router.py --iterations 5000`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+LAMBDAS = REPO / "lambdas"
+ROUTER = LAMBDAS / "router"
+
+ENV = {
+    "ROUTER_DEFAULT_MODEL_ID": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "ROUTER_FALLBACK_MODEL_ID": "us.amazon.nova-micro-v1:0",
+    "ROUTER_ACTIVE_MODEL_PARAMETER": "/vsr/bench/router/active-model",
+    "ROUTER_APP_TAG": "vsr-bench-router",
+    "MODALITIES": "visual,audio,transcription,metadata",
+    "POWERTOOLS_SERVICE_NAME": "vsr-bench-router",
+    "POWERTOOLS_METRICS_NAMESPACE": "vsr/bench",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+DEPLOYMENT_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
+CANNED_TEXT = (
+    '{"visual": 0.15, "audio": 0.05, "transcription": 0.7, "metadata": 0.1, '
+    '"reasoning": "The query asks what a speaker says, so the transcript matters most."}'
+)
+CANNED_RESPONSE = {
+    "output": {"message": {"role": "assistant", "content": [{"text": CANNED_TEXT}]}},
+    "stopReason": "end_turn",
+    "usage": {"inputTokens": 48, "outputTokens": 41, "totalTokens": 89},
+    "metrics": {"latencyMs": 0},
+}
+
+
+class ZeroLatencyBedrock:
+    """bedrock-runtime stand-in: answers Converse at once with a canned decision."""
+
+    def converse(self, **_params: Any) -> dict[str, Any]:
+        return CANNED_RESPONSE
+
+
+class StubSsm:
+    """ssm stand-in behind Powertools' SSMProvider: the promoted deployment."""
+
+    def get_parameter(self, **_params: Any) -> dict[str, Any]:
+        return {"Parameter": {"Value": json.dumps({"model_id": DEPLOYMENT_ARN, "run_id": "bench"})}}
+
+
+class Context:
+    function_name = "vsr-bench-router"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:vsr-bench-router"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 9_000
+
+
+def event(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "requestContext": {"requestId": "bench-request", "stage": "bench"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def percentile(samples_ms: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples_ms)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def timed(call, iterations: int, warmup: int) -> list[float]:
+    for index in range(warmup):
+        call(index)
+    samples = []
+    clock = time.perf_counter_ns
+    for index in range(iterations):
+        started = clock()
+        call(warmup + index)
+        samples.append((clock() - started) / 1e6)
+    return samples
+
+
+def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
+    sys.path[:0] = [str(LAMBDAS), str(ROUTER)]
+    os.environ.update(ENV)
+    import handler
+    from router_api.bedrock import ClientPool
+    from router_api.cache import DecisionCache
+    from router_api.model_selection import ActiveModelSource, powertools_reader
+    from router_api.service import Deadline, ModelInvoker, Router
+
+    settings = handler.SETTINGS
+
+    def router(cache_entries: int) -> Router:
+        return Router(
+            settings,
+            models=ModelInvoker(settings, ClientPool(create=lambda _config: ZeroLatencyBedrock())),
+            active_model=ActiveModelSource(
+                parameter_name=settings.active_model_parameter,
+                default_model_id=settings.default_model_id,
+                max_age_seconds=settings.active_model_max_age_seconds,
+                read_parameter=powertools_reader(lambda: StubSsm()),
+            ),
+            cache=DecisionCache(max_entries=cache_entries, ttl_seconds=3_600),
+        )
+
+    context = Context()
+    warmup = max(200, iterations // 10)
+    rows: list[tuple[str, list[float], str]] = []
+
+    # Every query new: cache miss -> active model (stub) -> parse -> cache put -> metrics, logs, response.
+    handler._router = router(cache_entries=settings.cache_max_entries)
+    misses = [event("/route", {"query": f"interview where the mayor talks about bridge number {i}"})
+              for i in range(iterations + warmup)]  # fmt: skip
+
+    def miss(index: int) -> None:
+        response = handler.handler(misses[index], context)
+        assert response["statusCode"] == 200 and '"source":"model"' in response["body"], response
+
+    rows.append(
+        ("POST /route, model answer (handler, cache miss)", timed(miss, iterations, warmup), "p99 <= 1 ms")
+    )
+
+    hit_event = event("/route", {"query": "cat videos"})
+
+    def hit(_index: int) -> None:
+        response = handler.handler(hit_event, context)
+        assert response["statusCode"] == 200
+
+    handler.handler(hit_event, context)
+    rows.append(("POST /route, cache hit (handler)", timed(hit, iterations, warmup), ""))
+
+    direct = handler.get_router()
+
+    def hit_router(_index: int) -> None:
+        (result,) = direct.route(["cat videos"], Deadline.start(settings.deadline_ms))
+        assert result.source == "cache"
+
+    rows.append(
+        (
+            "cache hit (router logic, below the handler)",
+            timed(hit_router, iterations, warmup),
+            "p99 <= 0.2 ms",
+        )
+    )
+
+    batches = [event("/route/batch", {"queries": [f"goal in match {i} minute {j}" for j in range(25)]})
+               for i in range(iterations // 10 + warmup // 10)]  # fmt: skip
+
+    def batch(index: int) -> None:
+        response = handler.handler(batches[index], context)
+        assert response["statusCode"] == 200
+
+    rows.append(
+        ("POST /route/batch, 25 new queries (handler)", timed(batch, iterations // 10, warmup // 10), "")
+    )
+
+    bad = event("/route", {"query": "   "})
+
+    def rejected(_index: int) -> None:
+        assert handler.handler(bad, context)["statusCode"] == 400
+
+    rows.append(("POST /route, 400 blank query (handler)", timed(rejected, iterations, warmup), ""))
+    return rows
+
+
+IMPORT_SNIPPETS = {
+    "boto3": "import boto3",
+    "handler": "import handler",
+    "first_client": (
+        "import handler\nt0 = time.perf_counter()\nhandler.get_router()._models._clients.client(1.0)"
+    ),
+}
+
+
+def import_seconds(kind: str) -> float:
+    """Seconds for one snippet in a fresh interpreter (what a cold Lambda container pays)."""
+    snippet = IMPORT_SNIPPETS[kind]
+    if "t0 =" not in snippet:
+        snippet = "t0 = time.perf_counter()\n" + snippet
+    code = f"import sys, time\nsys.path[:0] = [{str(LAMBDAS)!r}, {str(ROUTER)!r}]\n{snippet}\nprint(time.perf_counter() - t0)"
+    env = {**os.environ, **ENV, "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_import(repetitions: int) -> dict[str, Any]:
+    for kind in IMPORT_SNIPPETS:  # warm the OS file cache and __pycache__ once
+        import_seconds(kind)
+    runs: dict[str, list[float]] = {kind: [] for kind in IMPORT_SNIPPETS}
+    ratios = []
+    for _ in range(repetitions):
+        boto = import_seconds("boto3")
+        handler = import_seconds("handler")
+        runs["boto3"].append(boto)
+        runs["handler"].append(handler)
+        ratios.append(handler / boto)
+        runs["first_client"].append(import_seconds("first_client"))
+    return {
+        "median_ms": {kind: statistics.median(values) * 1000 for kind, values in runs.items()},
+        "ratio": statistics.median(ratios),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=5_000)
+    parser.add_argument("--import-repetitions", type=int, default=7)
+    args = parser.parse_args()
+
+    report = sys.stdout
+    # Logs and EMF metrics go where Lambda sends them (stdout), here to /dev/null: their cost stays measured.
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole run
+    rows = in_process(args.iterations)
+    imports = cold_import(args.import_repetitions)
+    sys.stdout = report
+
+    print(f"Router benchmark - Python {platform.python_version()} on {platform.machine()}, "
+          f"{os.cpu_count()} CPUs; zero-latency Bedrock stub; {args.iterations} iterations\n")  # fmt: skip
+    print("| measurement | p50 (ms) | p99 (ms) | goal |")
+    print("|---|---:|---:|---|")
+    for name, samples, goal in rows:
+        print(f"| {name} | {percentile(samples, 50):.3f} | {percentile(samples, 99):.3f} | {goal} |")
+    ms = imports["median_ms"]
+    print(f"\nCold import, fresh interpreters, median of {args.import_repetitions}:\n")
+    print("| measurement | median (ms) | goal |")
+    print("|---|---:|---|")
+    print(f"| `import boto3` | {ms['boto3']:.1f} | |")
+    print(f"| `import handler` (router module, all its imports) | {ms['handler']:.1f} | |")
+    print(f"| ratio handler / boto3 (median of per-run ratios) | {imports['ratio']:.2f}x | <= 1.5x |")
+    print(f"| first request only: create the Bedrock client | {ms['first_client']:.1f} | |")
+
+
+if __name__ == "__main__":
+    main()

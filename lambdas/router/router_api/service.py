@@ -1,0 +1,313 @@
+"""The routing logic: cache -> active model -> fallback model -> heuristic, within one deadline.
+
+Plain Python, no Lambda: the handler gives it queries and a `Deadline`, it gives back one
+`RouteResult` per query. Every path ends in an answer, so a model failure is never an
+error of the API:
+
+1. the cache, keyed by the normalised query and the active model;
+2. the active model (the promoted one, else the configured default), retried once on
+   errors that a second attempt can cure (model not ready, service unavailable);
+3. the fallback model, with what is left of the deadline;
+4. the heuristic, which needs microseconds and so always fits.
+
+Budget: a model call's timeout is what remains of the deadline minus a reserve for the
+steps after it (a share of the deadline for the fallback model, a few milliseconds for
+the heuristic), so the chain always finishes inside the deadline. A batch shares one
+deadline; its items run on a bounded thread pool and are independent: one failing model
+call degrades only its own item.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from routing import RoutingDecision, heuristic_decision, normalise_query, parse_decision, system_prompt
+
+from .bedrock import MIN_CALL_S, ClientPool, ModelCallError, backoff_s, converse, timeout_tier
+from .cache import DecisionCache
+from .model_selection import ActiveModel, ActiveModelSource
+from .settings import RouterSettings
+
+SOURCE_MODEL = "model"
+SOURCE_FALLBACK = "fallback_model"
+SOURCE_HEURISTIC = "heuristic"
+SOURCE_CACHE = "cache"
+HEURISTIC_MODEL = "heuristic"
+
+ROLE_ACTIVE = "active"
+ROLE_FALLBACK = "fallback"
+
+MAX_ATTEMPTS_PER_MODEL = 2
+# Share of the deadline kept for the fallback model while the active model is asked.
+FALLBACK_SHARE = 0.35
+# Time kept for the heuristic and for shaping the response after the last model call.
+HEURISTIC_RESERVE_MS = 25.0
+# Time kept between the router's deadline and the Lambda timeout (response, metrics flush).
+INVOCATION_SAFETY_MS = 250.0
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A request's time budget, measured on a monotonic clock."""
+
+    started: float
+    budget_ms: float
+    clock: Callable[[], float] = time.perf_counter
+
+    @classmethod
+    def start(
+        cls,
+        budget_ms: float,
+        invocation_remaining_ms: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> Deadline:
+        """`budget_ms`, shortened when the invocation itself has less time left."""
+        if invocation_remaining_ms is not None:
+            budget_ms = min(budget_ms, invocation_remaining_ms - INVOCATION_SAFETY_MS)
+        return cls(clock(), max(budget_ms, 0.0), clock)
+
+    def elapsed_ms(self) -> float:
+        return (self.clock() - self.started) * 1000.0
+
+    def remaining_ms(self) -> float:
+        return self.budget_ms - self.elapsed_ms()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One attempt to get an answer from a model, for metrics and logs."""
+
+    model_id: str
+    role: str
+    outcome: str  # "ok", "parse_failure", "no_time", or a ModelCallError kind
+    latency_ms: float = 0.0
+    detail: str | None = None
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """The answer for one query, and how it was obtained."""
+
+    decision: RoutingDecision
+    model: str
+    source: str
+    degraded: bool
+    latency_ms: float
+    active_model: str
+    calls: tuple[ModelCall, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public response shape: the flat decision plus model, source, degraded, latency_ms."""
+        flat = self.decision.to_dict()
+        flat["model"] = self.model
+        flat["source"] = self.source
+        flat["degraded"] = self.degraded
+        flat["latency_ms"] = round(self.latency_ms, 3)
+        return flat
+
+
+class ModelInvoker:
+    """Asks one model for a decision within a budget, with bounded retries; never raises."""
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        clients: ClientPool,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._settings = settings
+        self._clients = clients
+        self._sleep = sleep
+        self._clock = clock
+        self._prompt = system_prompt(settings.modalities)
+
+    def decide(
+        self, model_id: str, role: str, query: str, deadline: Deadline, reserve_ms: float
+    ) -> tuple[RoutingDecision | None, list[ModelCall]]:
+        calls: list[ModelCall] = []
+        metadata = {"app": self._settings.app_tag, "model_role": role}
+        for attempt in range(1, MAX_ATTEMPTS_PER_MODEL + 1):
+            tier = timeout_tier((deadline.remaining_ms() - reserve_ms) / 1000.0)
+            if tier is None:
+                calls.append(ModelCall(model_id, role, "no_time"))
+                return None, calls
+            started = self._clock()
+            try:
+                answer = converse(
+                    self._clients.client(tier),
+                    model_id=model_id,
+                    system_prompt=self._prompt,
+                    query=query,
+                    max_tokens=self._settings.max_tokens,
+                    request_metadata=metadata,
+                )
+            except ModelCallError as exc:
+                calls.append(ModelCall(model_id, role, exc.kind, self._ms_since(started), exc.detail))
+                if not exc.retryable or attempt == MAX_ATTEMPTS_PER_MODEL:
+                    return None, calls
+                pause = backoff_s(attempt)
+                if (deadline.remaining_ms() - reserve_ms) / 1000.0 - pause < MIN_CALL_S:
+                    return None, calls
+                self._sleep(pause)
+                continue
+            except Exception as exc:  # an unexpected client failure is a failed model, not a failed request
+                calls.append(ModelCall(model_id, role, "error", self._ms_since(started), type(exc).__name__))
+                return None, calls
+            latency = self._ms_since(started)
+            parsed = parse_decision(answer.text, self._settings.modalities)
+            if parsed.ok:
+                calls.append(ModelCall(model_id, role, "ok", latency, None, answer.output_tokens))
+                return parsed.decision, calls
+            # Temperature 0: asking again would return the same answer.
+            detail = (
+                parsed.error
+                if answer.stop_reason != "max_tokens"
+                else f"{parsed.error} (stopReason max_tokens)"
+            )
+            calls.append(ModelCall(model_id, role, "parse_failure", latency, detail, answer.output_tokens))
+            return None, calls
+        return None, calls
+
+    def _ms_since(self, started: float) -> float:
+        return (self._clock() - started) * 1000.0
+
+
+class Router:
+    """Routes queries through the cache and the fallback chain."""
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        *,
+        models: ModelInvoker,
+        active_model: ActiveModelSource,
+        cache: DecisionCache,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.settings = settings
+        self._models = models
+        self._active = active_model
+        self.cache = cache
+        self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def route(self, queries: Sequence[str], deadline: Deadline) -> list[RouteResult]:
+        """One result per query, in order; a batch runs on a bounded thread pool under one deadline."""
+        active = self._active.current()
+        if len(queries) == 1:
+            return [self._route_one(queries[0], active, deadline)]
+        # Identical queries (after normalisation) are routed once.
+        keys = [normalise_query(query) for query in queries]
+        first_of: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            first_of.setdefault(key, index)
+        pool = self._batch_pool()
+        futures = {
+            key: pool.submit(self._route_one, queries[index], active, deadline, key)
+            for key, index in first_of.items()
+        }
+        # Each item finishes within the deadline (its model calls are capped by it), so this wait is bounded.
+        unique = {key: future.result() for key, future in futures.items()}
+        # A repeated query shares its first occurrence's answer but not its model calls (counted once).
+        return [
+            unique[key] if first_of[key] == index else replace(unique[key], calls=())
+            for index, key in enumerate(keys)
+        ]
+
+    def _batch_pool(self) -> ThreadPoolExecutor:
+        """One pool per container, created on the first batch: threads are reused across invocations."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=self.settings.batch_concurrency, thread_name_prefix="route"
+                    )
+        return self._pool
+
+    def _route_one(
+        self, query: str, active: ActiveModel, deadline: Deadline, key: str | None = None
+    ) -> RouteResult:
+        started = self._clock()
+        key = key if key is not None else normalise_query(query)
+        cached = self.cache.get(key, active.model_id)
+        if cached is not None:
+            return RouteResult(
+                cached, active.model_id, SOURCE_CACHE, False, self._ms_since(started), active.model_id
+            )
+        calls: list[ModelCall] = []
+        chain = self._chain(active)
+        for position, (role, model_id) in enumerate(chain):
+            reserve = HEURISTIC_RESERVE_MS
+            if position < len(chain) - 1:
+                reserve += FALLBACK_SHARE * deadline.budget_ms
+            decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
+            calls.extend(attempts)
+            if decision is None:
+                continue
+            if role == ROLE_ACTIVE:
+                self.cache.put(key, model_id, decision)
+                return RouteResult(
+                    decision,
+                    model_id,
+                    SOURCE_MODEL,
+                    False,
+                    self._ms_since(started),
+                    active.model_id,
+                    tuple(calls),
+                )
+            return RouteResult(
+                decision,
+                model_id,
+                SOURCE_FALLBACK,
+                True,
+                self._ms_since(started),
+                active.model_id,
+                tuple(calls),
+            )
+        decision = heuristic_decision(query, self.settings.modalities)
+        return RouteResult(
+            decision,
+            HEURISTIC_MODEL,
+            SOURCE_HEURISTIC,
+            True,
+            self._ms_since(started),
+            active.model_id,
+            tuple(calls),
+        )
+
+    def _chain(self, active: ActiveModel) -> list[tuple[str, str]]:
+        chain = [(ROLE_ACTIVE, active.model_id)]
+        fallback = self.settings.fallback_model_id
+        if fallback and fallback != active.model_id:
+            chain.append((ROLE_FALLBACK, fallback))
+        return chain
+
+    def _ms_since(self, started: float) -> float:
+        return (self._clock() - started) * 1000.0
+
+
+def build_router(
+    settings: RouterSettings, *, on_parameter_error: Callable[[Exception], None] | None = None
+) -> Router:
+    """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
+    clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
+    return Router(
+        settings,
+        models=ModelInvoker(settings, clients),
+        active_model=ActiveModelSource(
+            parameter_name=settings.active_model_parameter,
+            default_model_id=settings.default_model_id,
+            max_age_seconds=settings.active_model_max_age_seconds,
+            on_error=on_parameter_error,
+        ),
+        cache=DecisionCache(max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds),
+    )

@@ -1,0 +1,115 @@
+"""The router's settings, read once from the environment into a frozen dataclass.
+
+The CDK construct (stacks/constructs/router_function.py) writes these variables from
+`AppConfig`; this module is their only reader. A bad value raises `SettingsError` naming
+the variable, at import of the handler, so a misconfigured function fails its first
+invocation loudly instead of answering wrongly. Standard library only: the cold start counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from routing import DEFAULT_MODALITIES, validate_modalities
+
+ENV_ACTIVE_MODEL_PARAMETER = "ROUTER_ACTIVE_MODEL_PARAMETER"
+ENV_DEFAULT_MODEL_ID = "ROUTER_DEFAULT_MODEL_ID"
+ENV_FALLBACK_MODEL_ID = "ROUTER_FALLBACK_MODEL_ID"
+ENV_MODALITIES = "MODALITIES"
+ENV_QUERY_MAX_CHARS = "ROUTER_QUERY_MAX_CHARS"
+ENV_BATCH_MAX_QUERIES = "ROUTER_BATCH_MAX_QUERIES"
+ENV_BATCH_CONCURRENCY = "ROUTER_BATCH_CONCURRENCY"
+ENV_DEADLINE_MS = "ROUTER_DEADLINE_MS"
+ENV_CACHE_TTL_SECONDS = "ROUTER_CACHE_TTL_SECONDS"
+ENV_CACHE_MAX_ENTRIES = "ROUTER_CACHE_MAX_ENTRIES"
+ENV_ACTIVE_MODEL_MAX_AGE_SECONDS = "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS"
+ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
+ENV_APP_TAG = "ROUTER_APP_TAG"
+
+
+# Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
+_METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}")
+
+
+class SettingsError(ValueError):
+    """An environment variable of the router is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """Everything the router needs to know about its deployment."""
+
+    default_model_id: str
+    fallback_model_id: str | None = None
+    active_model_parameter: str | None = None
+    modalities: tuple[str, ...] = DEFAULT_MODALITIES
+    query_max_chars: int = 1_000
+    batch_max_queries: int = 25
+    batch_concurrency: int = 8
+    deadline_ms: int = 6_000
+    cache_ttl_seconds: int = 300
+    cache_max_entries: int = 10_000
+    active_model_max_age_seconds: int = 60
+    max_tokens: int = 512
+    # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
+    app_tag: str = "router"
+
+    @property
+    def max_body_chars(self) -> int:
+        """Largest request body worth decoding: every query at full length, JSON-escaped (\\uXXXX)."""
+        return 6 * self.query_max_chars * self.batch_max_queries + 4_096
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def load_settings(env: Mapping[str, str]) -> RouterSettings:
+    """Parse the router's environment variables; raise `SettingsError` naming the bad one."""
+    default_model_id = _text(env, ENV_DEFAULT_MODEL_ID)
+    if default_model_id is None:
+        raise SettingsError(f"{ENV_DEFAULT_MODEL_ID} is required (the model used when no model is promoted)")
+    fallback_model_id = _text(env, ENV_FALLBACK_MODEL_ID)
+    raw_modalities = _text(env, ENV_MODALITIES)
+    try:
+        modalities = (
+            validate_modalities(tuple(name.strip() for name in raw_modalities.split(",")))
+            if raw_modalities
+            else DEFAULT_MODALITIES
+        )
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_MODALITIES}: {exc}") from None
+    app_tag = _text(env, ENV_APP_TAG) or "router"
+    if not _METADATA_VALUE.fullmatch(app_tag):
+        raise SettingsError(f"{ENV_APP_TAG} must match Bedrock's requestMetadata pattern, got {app_tag!r}")
+    return RouterSettings(
+        default_model_id=default_model_id,
+        fallback_model_id=fallback_model_id if fallback_model_id != default_model_id else None,
+        active_model_parameter=_text(env, ENV_ACTIVE_MODEL_PARAMETER),
+        modalities=modalities,
+        query_max_chars=_int(env, ENV_QUERY_MAX_CHARS, 1_000, 1, 10_000),
+        batch_max_queries=_int(env, ENV_BATCH_MAX_QUERIES, 25, 1, 100),
+        batch_concurrency=_int(env, ENV_BATCH_CONCURRENCY, 8, 1, 32),
+        deadline_ms=_int(env, ENV_DEADLINE_MS, 6_000, 200, 25_000),
+        cache_ttl_seconds=_int(env, ENV_CACHE_TTL_SECONDS, 300, 0, 86_400),
+        cache_max_entries=_int(env, ENV_CACHE_MAX_ENTRIES, 10_000, 0, 1_000_000),
+        active_model_max_age_seconds=_int(env, ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 60, 0, 3_600),
+        max_tokens=_int(env, ENV_MAX_TOKENS, 512, 16, 8_192),
+        app_tag=app_tag,
+    )

@@ -1,0 +1,107 @@
+"""What the router tells CloudWatch: EMF metrics (Powertools) and one log line per request.
+
+Metric names are a contract with the dashboard and alarms of the router API stack
+(stacks/constructs/router_monitoring.py); a test holds both sides equal. Metrics are
+recorded here, in the handler's thread, after the batch's threads are done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_lambda_powertools.metrics import MetricUnit
+from routing.observability import logger, metrics
+
+from .service import SOURCE_CACHE, SOURCE_FALLBACK, SOURCE_HEURISTIC, RouteResult
+
+ROUTED_QUERIES = "RoutedQueries"
+ROUTE_LATENCY = "RouteLatency"
+MODEL_LATENCY = "ModelLatency"
+CACHE_HITS = "CacheHits"
+CACHE_MISSES = "CacheMisses"
+FALLBACKS = "Fallbacks"
+HEURISTIC_ANSWERS = "HeuristicAnswers"
+PARSE_FAILURES = "ParseFailures"
+MODEL_ERRORS = "ModelErrors"
+MODEL_THROTTLES = "ModelThrottles"
+ACTIVE_MODEL_READ_ERRORS = "ActiveModelReadErrors"
+REJECTED_REQUESTS = "RejectedRequests"
+INTERNAL_ERRORS = "InternalErrors"
+
+METRIC_NAMES = (
+    ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
+    HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, REJECTED_REQUESTS,
+    INTERNAL_ERRORS,
+)  # fmt: skip
+
+# Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
+_ANSWERED = frozenset({"ok", "parse_failure"})
+
+
+def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> None:
+    """Metrics for every routed query, and one summary log line for the request."""
+    degraded = 0
+    for result in results:
+        metrics.add_metric(name=ROUTED_QUERIES, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=ROUTE_LATENCY, unit=MetricUnit.Milliseconds, value=result.latency_ms)
+        if cache_enabled:
+            hit = result.source == SOURCE_CACHE
+            metrics.add_metric(name=CACHE_HITS if hit else CACHE_MISSES, unit=MetricUnit.Count, value=1)
+        if result.source in (SOURCE_FALLBACK, SOURCE_HEURISTIC):
+            degraded += 1
+            metrics.add_metric(name=FALLBACKS, unit=MetricUnit.Count, value=1)
+        if result.source == SOURCE_HEURISTIC:
+            metrics.add_metric(name=HEURISTIC_ANSWERS, unit=MetricUnit.Count, value=1)
+        for call in result.calls:
+            if call.outcome in _ANSWERED:
+                metrics.add_metric(name=MODEL_LATENCY, unit=MetricUnit.Milliseconds, value=call.latency_ms)
+            if call.outcome == "parse_failure":
+                metrics.add_metric(name=PARSE_FAILURES, unit=MetricUnit.Count, value=1)
+            elif call.outcome == "throttled":
+                metrics.add_metric(name=MODEL_THROTTLES, unit=MetricUnit.Count, value=1)
+            if call.outcome not in _ANSWERED:
+                metrics.add_metric(name=MODEL_ERRORS, unit=MetricUnit.Count, value=1)
+    failures = [
+        {"model_id": call.model_id, "role": call.role, "outcome": call.outcome, "detail": call.detail,
+         "latency_ms": round(call.latency_ms, 1)}
+        for result in results for call in result.calls if call.outcome != "ok"
+    ]  # fmt: skip
+    summary = {
+        "queries": len(results),
+        "active_model": results[0].active_model if results else None,
+        "sources": _count(result.source for result in results),
+        "degraded": degraded,
+        "latency_ms": round(max((result.latency_ms for result in results), default=0.0), 3),
+    }
+    if failures:
+        logger.warning("routed with model failures", extra={**summary, "failures": failures[:50]})
+    else:
+        # Healthy requests are in the API's access log already; one more line per query at
+        # hundreds of queries per second is mostly CloudWatch Logs cost. POWERTOOLS_LOG_LEVEL=DEBUG shows them.
+        logger.debug("routed", extra=summary)
+
+
+def record_rejection(status: int, reason: str) -> None:
+    """A request refused with a 4xx before any routing (bad body, wrong path or method)."""
+    metrics.add_metric(name=REJECTED_REQUESTS, unit=MetricUnit.Count, value=1)
+    logger.info("request refused", extra={"status": status, "reason": reason})
+
+
+def record_internal_error() -> None:
+    """The router raised (a bug): the caller gets a 500 and the 5xx alarm fires."""
+    metrics.add_metric(name=INTERNAL_ERRORS, unit=MetricUnit.Count, value=1)
+    logger.exception("router failed")
+
+
+def record_parameter_error(error: Exception) -> None:
+    """The active-model parameter could not be read: the router serves the last known or default model."""
+    metrics.add_metric(name=ACTIVE_MODEL_READ_ERRORS, unit=MetricUnit.Count, value=1)
+    logger.warning("active-model parameter unreadable; serving the last known or default model",
+                   extra={"error": f"{type(error).__name__}: {error}"})  # fmt: skip
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts

@@ -1,0 +1,116 @@
+"""The router Lambda: its settings from `AppConfig` and the only permissions it needs.
+
+- bedrock:InvokeModel (Converse is authorised as InvokeModel) on the configured default
+  and fallback models (inference profiles with their foundation models) and on this
+  account's custom model deployments in the region: the pipeline creates one deployment
+  per run and promotes it by writing its ARN to the active-model parameter, so the
+  deployment's name is not known at deploy time;
+- ssm:GetParameter on the active-model parameter, nothing else in SSM.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from cdk_app.config import AppConfig
+from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.nag import acknowledge
+from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
+
+# Time between the router's own deadline and the Lambda timeout: response, metrics flush, a cold start's imports.
+TIMEOUT_MARGIN_SECONDS = 3
+MEMORY_MB = 1024  # more memory is more CPU: a faster cold start and JSON work on the hot path
+
+
+class RouterFunction(Construct):
+    """The router Lambda (lambdas/router/) with its environment and permissions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        layer: RuntimeLayer,
+        parameter_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        fallback = (
+            config.router_fallback_model_id
+            if config.router_fallback_model_id != config.router_default_model_id
+            else ""
+        )
+        self.environment = {
+            "ROUTER_ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
+            "ROUTER_DEFAULT_MODEL_ID": config.router_default_model_id,
+            "ROUTER_FALLBACK_MODEL_ID": fallback,
+            "ROUTER_QUERY_MAX_CHARS": str(config.query_max_chars),
+            "ROUTER_BATCH_MAX_QUERIES": str(config.batch_max_queries),
+            "ROUTER_DEADLINE_MS": str(config.router_deadline_ms),
+            "ROUTER_CACHE_TTL_SECONDS": str(config.router_cache_ttl_seconds),
+            "ROUTER_CACHE_MAX_ENTRIES": str(config.router_cache_max_entries),
+            "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS": str(config.active_model_max_age_seconds),
+            "ROUTER_MAX_TOKENS": str(config.router_max_tokens),
+            "ROUTER_APP_TAG": f"{config.prefix}-router",
+        }
+        self.runtime = RuntimeFunction(
+            self,
+            "Router",
+            config=config,
+            layer=layer,
+            folder="router",
+            description="Routes a video search query to modality weights (active model -> fallback -> heuristic)",
+            environment=self.environment,
+            timeout=Duration.seconds(math.ceil(config.router_deadline_ms / 1000) + TIMEOUT_MARGIN_SECONDS),
+            memory_size=MEMORY_MB,
+        )
+        self.function: lambda_.Function = self.runtime.function
+        self.role: iam.Role = self.runtime.role
+
+        models = [config.router_default_model_id, *([fallback] if fallback else [])]
+        model_arns = sorted(
+            {arn for model in models for arn in invoke_model_arns(config, model, account=stack.account)}
+        )
+        deployments = (
+            f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
+        )
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeConfiguredModels",
+            actions=["bedrock:InvokeModel"],
+            resources=model_arns,
+        ))  # fmt: skip
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="InvokePromotedDeployments",
+            actions=["bedrock:InvokeModel"],
+            resources=[deployments],
+        ))  # fmt: skip
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadActiveModel",
+            actions=["ssm:GetParameter"],
+            resources=[parameter_arn],
+        ))  # fmt: skip
+        findings = [f"Resource::{_nag_arn(stack, deployments)}"]
+        findings += [f"Resource::{arn}" for arn in model_arns if "*" in arn]
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "The pipeline creates one custom model deployment per run and promotes it by ARN at run time; "
+            "the router may invoke only this account's deployments in this region. A global inference profile "
+            "routes to any commercial region, so its foundation model ARN has a region wildcard.",
+            findings=findings,
+        )
+
+
+def _nag_arn(stack: Stack, arn: str) -> str:
+    """How cdk-nag prints an ARN built from pseudo parameters: <AWS::Partition> etc."""
+    resolved = stack.resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)

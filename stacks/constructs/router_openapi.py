@@ -1,0 +1,245 @@
+"""The router API's public contract, in one place: request models and the OpenAPI description.
+
+The same JSON Schemas become the API Gateway request models (validated before the Lambda
+runs) and the OpenAPI 3 document committed as docs/openapi.json; a test holds the
+document, the schemas and the synthesized API equal. Regenerate the document after a
+contract change with `python -m stacks.constructs.router_openapi`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cdk_app.config import AppConfig
+
+ROUTE_PATH = "/route"
+BATCH_PATH = "/route/batch"
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+SOURCES = ["model", "fallback_model", "heuristic", "cache"]
+ROUTE_MODEL_NAME = "RouteRequest"
+BATCH_MODEL_NAME = "RouteBatchRequest"
+
+
+def gateway_query_max_length(config: AppConfig) -> int:
+    """The gateway's cap on a raw query string.
+
+    The contract counts characters after trimming (the Lambda checks that exactly); JSON
+    Schema cannot trim, so the gateway stops only strings that cannot be valid however
+    they are padded, and leaves the exact rule to the function.
+    """
+    return 2 * config.query_max_chars
+
+
+def _query_schema(config: AppConfig) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": gateway_query_max_length(config),
+        # At least one character that is not white space.
+        "pattern": "\\S",
+        "description": f"A video search query: 1 to {config.query_max_chars} characters after trimming.",
+    }
+
+
+def route_request_schema(config: AppConfig) -> dict[str, Any]:
+    return {
+        "title": ROUTE_MODEL_NAME,
+        "type": "object",
+        "required": ["query"],
+        "properties": {"query": _query_schema(config)},
+        "additionalProperties": False,
+    }
+
+
+def batch_request_schema(config: AppConfig) -> dict[str, Any]:
+    return {
+        "title": BATCH_MODEL_NAME,
+        "type": "object",
+        "required": ["queries"],
+        "properties": {
+            "queries": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": config.batch_max_queries,
+                "items": _query_schema(config),
+                "description": "Queries to route; the results come back in the same order.",
+            }
+        },
+        "additionalProperties": False,
+    }
+
+
+def decision_schema(config: AppConfig) -> dict[str, Any]:
+    weights = {
+        name: {"type": "number", "minimum": 0, "maximum": 1, "description": f"Weight of the {name} signal."}
+        for name in config.modalities
+    }
+    return {
+        "title": "RouteResponse",
+        "type": "object",
+        "required": [*config.modalities, "reasoning", "model", "source", "degraded", "latency_ms"],
+        "properties": {
+            **weights,
+            "reasoning": {
+                "type": "string",
+                "description": "Why these weights (from the model or the heuristic).",
+            },
+            "model": {
+                "type": "string",
+                "description": 'Model id or deployment ARN that answered, or "heuristic".',
+            },
+            "source": {"type": "string", "enum": SOURCES, "description": "Where the answer came from."},
+            "degraded": {
+                "type": "boolean",
+                "description": "True when the active model did not answer (fallback model or heuristic).",
+            },
+            "latency_ms": {
+                "type": "number",
+                "minimum": 0,
+                "description": "Time the router spent on this query.",
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
+def openapi_document(config: AppConfig) -> dict[str, Any]:
+    """OpenAPI 3.0 description of the router API for `config`."""
+    weights_note = " + ".join(config.modalities)
+    sigv4 = {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "AWS Signature Version 4 (service execute-api); the caller needs execute-api:Invoke.",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    }
+    api_key = {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+        "description": "API key of the usage plan.",
+    }
+    security_name = "sigv4" if config.api_auth == "iam" else "api_key"
+    errors = {
+        "400": _error(
+            "Invalid JSON, wrong types, unknown fields, blank or too long queries, too many items."
+        ),
+        "403": _error("Missing or invalid credentials (SigV4 or API key), or blocked by the web ACL."),
+        "404": _error("No such resource."),
+        "405": _error("Method not allowed (only POST)."),
+        "429": _error("Throttled by the stage or usage plan limits."),
+    }
+
+    def operation(op_id: str, summary: str, request: str, response: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "operationId": op_id,
+            "summary": summary,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{request}"}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Routing decision(s)",
+                    "content": {"application/json": {"schema": response}},
+                },
+                **errors,
+            },
+            "security": [{security_name: []}],
+        }
+
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": f"{config.project_name} router API",
+            "version": "1.0.0",
+            "description": (
+                "Modality weights for a video search query: how much the search engine should weigh "
+                f"{weights_note}. Weights are in [0, 1] and sum to 1.0. Every query gets an answer: when "
+                "the active model fails, the fallback model or a heuristic answers and `degraded` is true."
+            ),
+        },
+        "servers": [
+            {
+                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
+                "variables": {
+                    "restApiId": {"default": "abcdef1234", "description": "RouterApiId stack output"},
+                    "region": {"default": config.region},
+                    "stage": {"default": config.stage},
+                },
+            }
+        ],
+        "paths": {
+            ROUTE_PATH: {
+                "post": operation(
+                    "route",
+                    "Route one query",
+                    ROUTE_MODEL_NAME,
+                    {"$ref": "#/components/schemas/RouteResponse"},
+                )
+            },
+            BATCH_PATH: {
+                "post": operation(
+                    "routeBatch",
+                    f"Route 1 to {config.batch_max_queries} queries",
+                    BATCH_MODEL_NAME,
+                    {
+                        "type": "object",
+                        "required": ["results"],
+                        "properties": {
+                            "results": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/RouteResponse"},
+                            }
+                        },
+                    },
+                )
+            },
+        },
+        "components": {
+            "schemas": {
+                ROUTE_MODEL_NAME: route_request_schema(config),
+                BATCH_MODEL_NAME: batch_request_schema(config),
+                "RouteResponse": decision_schema(config),
+                "Error": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {"message": {"type": "string"}, "request_id": {"type": "string"}},
+                },
+            },
+            "securitySchemes": {"sigv4": sigv4, "api_key": api_key},
+        },
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def as_gateway_model_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI schema as API Gateway wants a model: JSON Schema draft 4, without OpenAPI-only keys."""
+    model = copy.deepcopy(schema)
+    model["$schema"] = "http://json-schema.org/draft-04/schema#"
+    return model
+
+
+def main() -> None:
+    """Write docs/openapi.json for the configuration in cdk.json."""
+    from cdk_app.config import load_config
+
+    config = load_config(json.loads((OPENAPI_FILE.parents[1] / "cdk.json").read_text())["context"])
+    OPENAPI_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OPENAPI_FILE.write_text(json.dumps(openapi_document(config), indent=2) + "\n")
+    print(f"wrote {OPENAPI_FILE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
