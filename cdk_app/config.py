@@ -140,6 +140,8 @@ class AppConfig(_Strict):
     router_cache_ttl_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
     router_cache_max_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
     active_model_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 60
+    # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens.
+    router_max_tokens: Annotated[int, Field(ge=16, le=8_192)] = 512
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

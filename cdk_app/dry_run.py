@@ -1,0 +1,526 @@
+"""Local dry run: one whole distillation run on this machine, with an offline stand-in for Amazon Bedrock.
+
+    make dry-run                                   # 300 examples, 50 held out, report in .dry-run/
+    .venv/bin/python -m cdk_app.dry_run --examples 500 --holdout 100 --out /tmp/dry
+
+What runs is what the deployed product runs: the state machine definition
+(statemachine/pipeline.asl.json), executed by moto's Step Functions interpreter, with the
+real step handlers called in process (cdk_app/local_pipeline.py); S3, SNS and SSM are moto's.
+Only Amazon Bedrock is replaced, through the handlers' documented client seam
+(`override_clients`), by cdk_app/offline_bedrock.py. Nothing leaves the machine and no AWS
+account is needed. Wait states take 0 s; Bedrock jobs and deployments advance a step per poll.
+
+ITS NUMBERS ARE NOT MODEL RESULTS. The teacher's queries, every model answer, latency and
+token count come from the stand-in's heuristic simulation. Every line printed here starts
+with "OFFLINE STAND-IN", the run's report says so at the top (report.json carries
+`"offline_stand_in": true`, set through the evaluation steps' OFFLINE_STAND_IN environment
+variable), and its notification subject starts with "[offline]". What a dry run does show
+for real: that the definition, the handlers, the S3 layout, the dataset checks and the
+report work together, and what a run will look like.
+
+`run_dry_run` is the API (the end-to-end test and the CLI use it); `main` is the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from routing.active_model import NO_ACTIVE_MODEL
+from routing.evaluation import clients as evaluation_clients
+from routing.observability import logger as handler_logger
+from routing.pipeline import clients as pipeline_clients
+
+from cdk_app.config import AppConfig, ConfigError, load_config
+from cdk_app.local_pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
+from cdk_app.offline_bedrock import offline_clients
+from stacks.constructs.pipeline_definition import load_definition, placeholders, render
+
+LABEL = "OFFLINE STAND-IN"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = Path(".dry-run")
+DEFAULT_EXAMPLES = 300
+DEFAULT_HOLDOUT = 50
+# Real seconds slept per simulated second of model latency: keeps the latency ratios between
+# models (the gate compares them) while a 20 s teacher answer takes 0.2 s.
+DEFAULT_LATENCY_SCALE = 0.01
+BUCKET = "vsr-dry-run-data"
+ACCOUNT = "123456789012"  # moto's account
+_FUNCTION_PLACEHOLDER = re.compile(r"^(?P<step>[A-Z][A-Za-z0-9]*)FunctionArn$")
+# Choice and Wait states are bookkeeping: the progress shows the steps that do work.
+_QUIET_TYPES = ("ChoiceStateEntered", "WaitStateEntered")
+# Poll steps: their line comes when they exit, with the status they read.
+_POLLS = frozenset({"CheckDistillation", "CheckDeployment", "CheckJudge"})
+
+Progress = Callable[[str], None]
+
+
+class DryRunError(RuntimeError):
+    """The dry run could not start (bad sizes, a definition without a handler); the message says why."""
+
+
+@dataclass
+class DryRunResult:
+    """How a dry run ended and where its files are."""
+
+    run_id: str
+    status: str
+    seconds: float
+    run_dir: Path
+    files: list[Path] = field(default_factory=list)
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    cause: str | None = None
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def report_file(self, suffix: str) -> Path | None:
+        path = self.run_dir / "report" / f"report.{suffix}"
+        return path if path.exists() else None
+
+
+# ============================================================================ configuration
+
+
+def load_app_config(examples: int, holdout: int, cdk_json: Path = REPO / "cdk.json") -> AppConfig:
+    """The app's configuration from cdk.json, with this dry run's sizes (checked like cdk.json's)."""
+    context: dict[str, Any] = {}
+    if cdk_json.exists():
+        context = dict(json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {}))
+    context.update(examples=examples, holdout=holdout)
+    try:
+        return load_config(context)
+    except ConfigError as exc:
+        raise DryRunError(str(exc)) from None
+
+
+def dry_run_environment(config: AppConfig, *, bucket: str = BUCKET) -> dict[str, str]:
+    """The functions' environment, as the CDK stacks set it, for every handler of the sandbox.
+
+    The same variables as stacks/constructs/pipeline_steps.py (`pipeline_environment`) and
+    stacks/constructs/evaluation_steps.py set, built here without importing the CDK (which
+    starts a Node process), plus OFFLINE_STAND_IN=true, which the evaluation steps carry into
+    every answer record and the report.
+    """
+    gate = json.dumps(config.gate.model_dump(), separators=(",", ":"))
+    return {
+        # routing.pipeline.settings.PipelineSettings
+        "PROJECT_NAME": config.project_name,
+        "STAGE": config.stage,
+        "AWS_REGION": config.region,
+        "DATA_BUCKET": bucket,
+        "DISTILLATION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-distillation",
+        "TEACHER_MODEL_ID": config.teacher_model_id,
+        "STUDENT_MODEL_ID": config.student_model_id,
+        "BASELINE_MODEL_ID": config.baseline_model_id,
+        "JUDGE_MODEL_ID": config.judge_model_id,
+        "MODALITIES": ",".join(config.modalities),
+        "EXAMPLES": str(config.examples),
+        "HOLDOUT": str(config.holdout),
+        "EXAMPLES_PER_CALL": str(config.examples_per_call),
+        "GENERATION_CONCURRENCY": str(config.generation_concurrency),
+        "MAX_RESPONSE_LENGTH": str(config.max_response_length),
+        "JUDGE": "true" if config.judge else "false",
+        "GATE": gate,
+        "WAIT_SECONDS": json.dumps(config.wait_seconds.model_dump(), separators=(",", ":")),
+        "JOB_DEADLINE_HOURS": str(config.job_deadline_hours),
+        "DEPLOYMENT_DEADLINE_MINUTES": str(config.deployment_deadline_minutes),
+        "EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours),
+        "EVALUATION_CANDIDATES": ",".join(config.evaluation_candidates),
+        "ROUTER_APP_TAG": f"{config.prefix}-router",
+        # routing.evaluation.events (EvaluateEnv, StartJudgeEnv, CheckJudgeEnv, ReportEnv, PromoteEnv)
+        "EVALUATION_CONCURRENCY": str(config.evaluation_concurrency),
+        "EVALUATION_MAX_TOKENS": str(config.max_response_length),
+        "EVALUATION_RESERVE_SECONDS": "120",
+        "JUDGE_MAX_PROMPTS": "1000",
+        "EVALUATION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-evaluation",
+        "JUDGE_JOB_NAME_PREFIX": config.prefix,
+        "MODEL_PRICES": json.dumps(
+            {model: price.model_dump() for model, price in config.prices.models.items()}
+        ),
+        "GATE_THRESHOLDS": gate,
+        "ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
+        "OFFLINE_STAND_IN": "true",
+        # Handlers log and emit metrics for CloudWatch; locally they would drown the progress.
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": f"{config.prefix}-dry-run",
+        "POWERTOOLS_METRICS_NAMESPACE": f"{config.prefix}-dry-run",
+    }
+
+
+def step_folders(template: str) -> dict[str, str]:
+    """Function name -> lambdas/<folder> for every `${<Step>FunctionArn}` of the definition.
+
+    Folders are the step names in snake case (PrepareDataset -> prepare_dataset), the
+    convention of lambdas/ and of the stacks, so evaluation steps wired into the definition
+    later are picked up without a list to keep in sync.
+    """
+    folders: dict[str, str] = {}
+    for name in sorted(placeholders(template)):
+        match = _FUNCTION_PLACEHOLDER.match(name)
+        if not match:
+            continue
+        folder = re.sub(r"(?<!^)(?=[A-Z])", "_", match.group("step")).lower()
+        if not (LAMBDAS_DIR / folder / "handler.py").exists():
+            raise DryRunError(
+                f"the definition uses ${{{name}}} but lambdas/{folder}/handler.py does not exist"
+            )
+        folders[match.group("step")] = folder
+    return folders
+
+
+def default_run_id(now: datetime | None = None) -> str:
+    return f"dry-run-{(now or datetime.now(UTC)):%Y%m%d-%H%M%S}"
+
+
+# ============================================================================ progress
+
+
+class ProgressPrinter:
+    """Turns the execution's history events into progress lines, each labelled OFFLINE STAND-IN."""
+
+    def __init__(self, emit: Progress, started: float) -> None:
+        self._emit = emit
+        self._started = started
+        self._map_total: int | None = None
+        self._map_done = 0
+        self._map_state = ""
+        self._entered_kind: dict[str, str] = {}
+
+    def line(self, text: str) -> None:
+        self._emit(f"{LABEL} | {time.monotonic() - self._started:6.1f}s | {text}")
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        kind = str(event.get("type", ""))
+        details = next((value for key, value in event.items() if key.endswith("EventDetails")), None) or {}
+        if kind == "ExecutionStarted":
+            self.line("execution started")
+        elif kind.endswith("StateEntered") and kind not in _QUIET_TYPES:
+            self._entered(kind, str(details.get("name", "")))
+        elif kind == "MapStateStarted":
+            self._map_total, self._map_done = int(details.get("length", 0)), 0
+            self.line(f"{self._map_state}: {self._map_total} teacher batches (Map)")
+        elif kind == "MapIterationSucceeded":
+            self._map_done += 1
+            total = self._map_total or 0
+            step = max(1, total // 10)
+            if self._map_done == total or self._map_done % step == 0:
+                self.line(f"{self._map_state}: {self._map_done}/{total} batches done")
+        elif kind == "MapIterationFailed":
+            self.line(f"{self._map_state}: a batch failed")
+        elif kind == "TaskStateExited":
+            self._task_exited(str(details.get("name", "")), details.get("output"))
+        elif kind == "ExecutionSucceeded":
+            self.line("execution SUCCEEDED")
+        elif kind in {"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}:
+            self.line(f"execution {kind.removeprefix('Execution').upper()}: {details.get('error', '')}")
+
+    def _entered(self, kind: str, name: str) -> None:
+        if name == "GenerateBatch" or name in _POLLS:  # Map iterations are counted; polls report on exit
+            return
+        if kind == "MapStateEntered":
+            self._map_state = name
+        if kind == "FailStateEntered":
+            self.line(f"{name} (the run failed)")
+        elif kind != "MapStateEntered":
+            self.line(name)
+
+    def _task_exited(self, name: str, output: Any) -> None:
+        try:
+            state = json.loads(output) if isinstance(output, str) else {}
+        except ValueError:
+            return
+        text = _task_summary(name, state)
+        if text:
+            self.line(f"{name}: {text}")
+
+
+def _task_summary(name: str, state: Mapping[str, Any]) -> str | None:
+    """One line about what a task produced, read from the execution state it wrote."""
+    run = state.get("run") or {}
+    if name == "Plan":
+        settings = run.get("settings") or {}
+        warnings = run.get("warnings") or []
+        text = (
+            f"run {run.get('run_id')}: {settings.get('examples')} examples ({settings.get('holdout')} held out), "
+            f"teacher {settings.get('teacher_model_id')}, student {settings.get('student_model_id')}"
+        )
+        return text + "".join(f"; warning: {warning}" for warning in warnings)
+    if name == "PrepareDataset":
+        dataset = state.get("dataset") or {}
+        return f"{dataset.get('train_count')} training records, {dataset.get('holdout_count')} held out"
+    if name in {"StartDistillation", "CheckDistillation"}:
+        job = state.get("distillation") or {}
+        return f"job {job.get('job_name')} {job.get('status')}"
+    if name in {"CreateDeployment", "CheckDeployment"}:
+        deployment = state.get("deployment") or {}
+        return f"deployment {deployment.get('deployment_name')} {deployment.get('status')}"
+    if name == "Evaluate":
+        evaluation = state.get("evaluation") or {}
+        return f"{evaluation.get('done')}/{evaluation.get('answers')} answers"
+    if name in {"StartJudge", "CheckJudge"}:
+        judge = state.get("judge") or {}
+        reason = f" ({judge['failure']})" if judge.get("failure") else ""
+        return f"judge {judge.get('status')}{reason}"
+    if name == "Report":
+        gate = (state.get("report") or {}).get("gate") or {}
+        verdict = "PASSED" if gate.get("passed") else "FAILED"
+        reasons = "; ".join(gate.get("reasons") or [])
+        return f"quality gate {verdict}" + (f": {reasons}" if reasons else "")
+    if name == "Promote":
+        promotion = state.get("promotion") or {}
+        return f"active model in the sandbox's (moto) parameter: {promotion.get('model_id')}"
+    return None
+
+
+def rich_progress(console: Console) -> Progress:
+    def emit(line: str) -> None:
+        label, _, rest = line.partition(" | ")
+        console.print(
+            f"[bold black on yellow]{escape(label)}[/] {escape(rest)}", highlight=False, soft_wrap=True
+        )
+
+    return emit
+
+
+# ============================================================================ the run
+
+
+@contextmanager
+def _quiet_handlers() -> Iterator[None]:
+    """Handler logs below WARNING stay out of the progress (they are CloudWatch's in AWS)."""
+    previous = handler_logger.log_level
+    handler_logger.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        handler_logger.setLevel(previous)
+
+
+def run_dry_run(
+    examples: int = DEFAULT_EXAMPLES,
+    holdout: int = DEFAULT_HOLDOUT,
+    out_dir: Path = DEFAULT_OUT,
+    judge: bool | None = None,
+    progress: Progress | None = None,
+    *,
+    run_id: str | None = None,
+    seed: int = 0,
+    latency_scale: float = DEFAULT_LATENCY_SCALE,
+    config: AppConfig | None = None,
+    definition: str | None = None,
+    timeout: float | None = None,
+) -> DryRunResult:
+    """Execute the pipeline locally against the offline stand-in; copy the run's files to `out_dir/<run_id>/`.
+
+    `judge` None keeps the configured default; `definition` (an ASL template with `${...}`
+    placeholders) defaults to statemachine/pipeline.asl.json; `progress` receives each line
+    (default: printed with rich). Raises DryRunError before starting when the sizes or the
+    definition are unusable; a run that fails is a result with `status` FAILED, not an exception.
+    """
+    started = time.monotonic()
+    emit = progress or rich_progress(Console(stderr=False))
+    config = config or load_app_config(examples, holdout)
+    if (config.examples, config.holdout) != (examples, holdout):
+        config = AppConfig.model_validate({**config.model_dump(), "examples": examples, "holdout": holdout})
+    template = definition if definition is not None else load_definition()
+    folders = step_folders(template)
+    run_id = run_id or default_run_id()
+    printer = ProgressPrinter(emit, started)
+    printer.line(
+        f"local dry run {run_id}: Amazon Bedrock is simulated, numbers are not model results "
+        f"({examples} examples, {holdout} held out)"
+    )
+    execution_input: dict[str, Any] = {
+        "examples": examples,
+        "holdout": holdout,
+        "wait_seconds": {"job": 0, "deployment": 0, "evaluation": 0},
+    }
+    if judge is not None:
+        execution_input["judge"] = judge
+    environment = dry_run_environment(config)
+    run_dir = Path(out_dir) / run_id
+
+    with ExitStack() as stack:
+        local = stack.enter_context(LocalPipeline(load_step_handlers(folders), environment=environment))
+        stack.enter_context(_quiet_handlers())
+        topic = local.create_topic(f"{config.prefix}-runs")
+        local.create_bucket(BUCKET)
+        boto3.client("ssm", region_name=local.region).put_parameter(
+            Name=config.active_model_parameter_name, Value=NO_ACTIVE_MODEL.to_json(), Type="String"
+        )
+        clients = offline_clients(
+            seed=seed,
+            s3=local.s3,
+            region=local.region,
+            account=local.account_id,
+            job_polls=3,
+            deployment_polls=2,
+            evaluation_polls=2,
+            latency_scale=latency_scale,
+        )
+        stack.enter_context(pipeline_clients.override_clients(clients))
+        stack.enter_context(evaluation_clients.override_clients(clients))
+        substitutions = {**local.substitutions(topic, prefix=config.prefix)}
+        substitutions.update(
+            {f"{step}FunctionArn": local.function_arn(folder) for step, folder in folders.items()}
+        )
+        result = local.run(
+            render(template, substitutions),
+            execution_input,
+            name=run_id,
+            state_machine_name=f"{config.prefix}-dry-run",
+            timeout=timeout or max(120.0, examples / 10),
+            on_event=printer,
+        )
+        files = _copy_run(local.s3, BUCKET, f"runs/{run_id}/", run_dir)
+        notifications = local.notifications()
+
+    report = _read_report(run_dir)
+    outcome = DryRunResult(
+        run_id=run_id,
+        status=result.status,
+        seconds=time.monotonic() - started,
+        run_dir=run_dir,
+        files=files,
+        report=report,
+        error=result.error,
+        cause=result.cause,
+        notifications=notifications,
+        states=result.states_entered(),
+    )
+    _summarise(printer, outcome)
+    return outcome
+
+
+def _copy_run(s3: Any, bucket: str, prefix: str, destination: Path) -> list[Path]:
+    """Every object of the run (manifest, dataset, evaluation, report) into `destination`."""
+    written: list[Path] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :]
+            if not relative or relative.endswith("/"):
+                continue
+            path = destination / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            written.append(path)
+    return sorted(written)
+
+
+def _read_report(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "report" / "report.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _summarise(printer: ProgressPrinter, result: DryRunResult) -> None:
+    if not result.succeeded:
+        printer.line(f"run {result.status}: {result.error or ''} {(result.cause or '')[:500]}".rstrip())
+    if result.report is None:
+        if result.succeeded:
+            printer.line("the definition ended without a Report step: no report was written")
+    else:
+        for model in result.report.get("models", []):
+            latency = model.get("latency_ms") or {}
+            printer.line(
+                f"{model.get('candidate'):>9}: mean score {model.get('mean_score')}, JSON valid "
+                f"{model.get('json_validity')}, p95 {latency.get('p95')} ms (simulated, not a model result)"
+            )
+        html = result.report_file("html")
+        printer.line(f"report: {html or result.run_dir / 'report'} (also report.md, report.json)")
+    printer.line(
+        f"{len(result.files)} files of the run copied to {result.run_dir}/ in {result.seconds:.1f} s"
+    )
+
+
+def report_table(report: Mapping[str, Any]) -> Table:
+    """The report's models as a rich table titled with the offline label."""
+    table = Table(title=f"{LABEL}: simulated numbers, not model results")
+    for column in ("candidate", "mean score", "JSON valid", "dominant ok", "MAE", "p50 ms", "p95 ms"):
+        table.add_column(column)
+    for model in report.get("models", []):
+        latency = model.get("latency_ms") or {}
+        table.add_row(
+            str(model.get("candidate")),
+            str(model.get("mean_score")),
+            str(model.get("json_validity")),
+            str(model.get("dominant_accuracy")),
+            str(model.get("mae")),
+            str(latency.get("p50")),
+            str(latency.get("p95")),
+        )
+    return table
+
+
+# ============================================================================ command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cdk_app.dry_run",
+        description=(
+            "Run the whole distillation pipeline locally (moto + the real handlers) with an OFFLINE "
+            "STAND-IN for Amazon Bedrock, and write the run's report. Its numbers are not model results."
+        ),
+    )
+    parser.add_argument(
+        "--examples", type=int, default=DEFAULT_EXAMPLES, help="examples to generate (default %(default)s)"
+    )
+    parser.add_argument(
+        "--holdout", type=int, default=DEFAULT_HOLDOUT, help="held-out examples (default %(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the run's files go (default %(default)s)"
+    )
+    parser.add_argument(
+        "--judge",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="LLM judge on/off (default: cdk.json)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the stand-in's simulation (default %(default)s)"
+    )
+    parser.add_argument("--run-id", default=None, help="execution name (default dry-run-<UTC timestamp>)")
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        result = run_dry_run(
+            examples=args.examples,
+            holdout=args.holdout,
+            out_dir=args.out,
+            judge=args.judge,
+            progress=rich_progress(console),
+            run_id=args.run_id,
+            seed=args.seed,
+        )
+    except DryRunError as exc:
+        console.print(f"[bold black on yellow]{LABEL}[/] dry run not started: {escape(str(exc))}")
+        return 2
+    if result.report is not None:
+        console.print(report_table(result.report))
+    return 0 if result.succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Check deployment step: one poll of the run's custom model deployment.
+
+Input: the execution state (reads `$.run`, `$.deployment`).
+Output: the updated `$.deployment` (status Creating|Active, polls + 1).
+Raises DeploymentFailed or DeploymentTimedOut.
+Logic: routing.pipeline.deployment.check_run_deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing.observability import logger, tracer
+from routing.pipeline import clients
+from routing.pipeline.deployment import check_run_deployment
+from routing.pipeline.state import CheckDeploymentEvent, parse_event
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = parse_event(CheckDeploymentEvent, event)
+    logger.append_keys(run_id=request.run.run_id)
+    result = check_run_deployment(request, bedrock=clients.client("bedrock"), now=clients.now())
+    logger.info("Deployment polled", extra={"status": result["status"], "polls": result["polls"]})
+    return result

@@ -1,0 +1,32 @@
+"""Create deployment step: an on-demand deployment of the distilled model, or the existing one.
+
+Input: the execution state (reads `$.run`, `$.distillation`).
+Output: `{"deployment_arn", "deployment_name", "status", "deadline", "polls"}` (`$.deployment`).
+Logic: routing.pipeline.deployment.create_run_deployment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from routing.observability import logger, tracer
+from routing.pipeline import clients
+from routing.pipeline.deployment import create_run_deployment
+from routing.pipeline.settings import PipelineSettings
+from routing.pipeline.state import CreateDeploymentEvent, parse_event
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = parse_event(CreateDeploymentEvent, event)
+    logger.append_keys(run_id=request.run.run_id)
+    result = create_run_deployment(
+        request,
+        settings=PipelineSettings.from_environ(os.environ),
+        bedrock=clients.client("bedrock"),
+        now=clients.now(),
+    )
+    logger.info("Deployment requested", extra=result)
+    return result

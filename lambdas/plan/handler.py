@@ -1,0 +1,42 @@
+"""Plan step: validate the run, check its models with Bedrock, write the manifest, plan the batches.
+
+Input: `{"input": <execution input>, "execution": {"name", "id", "start_time"}}`.
+Output: `{"run": <$.run>, "generation": {"items": [<batch>...], "target", "examples_per_call"}}`.
+Logic: routing.pipeline.planning.plan_run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from routing.observability import logger, tracer
+from routing.pipeline import clients
+from routing.pipeline.planning import plan_run
+from routing.pipeline.settings import PipelineSettings
+from routing.pipeline.state import PlanEvent, parse_event
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = parse_event(PlanEvent, event)
+    named = request.input.get("run_id") if isinstance(request.input, dict) else None
+    logger.append_keys(run_id=named if isinstance(named, str) else request.execution.name)
+    result = plan_run(
+        request,
+        settings=PipelineSettings.from_environ(os.environ),
+        bedrock=clients.client("bedrock"),
+        s3=clients.client("s3"),
+        now=clients.now(),
+    )
+    run = result["run"]
+    logger.info(
+        "Run planned",
+        extra={
+            "run_id": run["run_id"],
+            "batches": len(result["generation"]["items"]),
+            "warnings": run["warnings"],
+        },
+    )
+    return result

@@ -1,0 +1,156 @@
+"""The quality gate: may the distilled model replace what the router serves?
+
+Four checks on the distilled candidate, thresholds from configuration (`gate` in cdk.json,
+overridable per run through the execution input):
+
+* `min_mean_score`: its mean rubric score is at least `min_mean_score`;
+* `max_score_drop`: its mean score is at least the baseline's minus `max_score_drop`;
+* `min_json_validity`: its JSON validity is at least `min_json_validity`;
+* `max_p95_latency_ratio`: its p95 latency is at most the baseline's times this ratio
+  (1.0 = no worse than the baseline).
+
+The gate passes only when every check that can be evaluated passes. The two comparisons
+with the baseline are skipped (and the report says so) when the baseline is not among the
+candidates; when it is but produced no successful answer they fail, because "as good as
+the incumbent" cannot be shown. Comparisons allow 1e-9 so that equality passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .events import GateThresholds
+from .metrics import ModelSummary
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    name: str
+    passed: bool | None  # None: not evaluated (no baseline candidate)
+    observed: float | None
+    threshold: float | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reasons: list[str]
+    thresholds: GateThresholds
+    checks: list[GateCheck]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reasons": list(self.reasons),
+            "thresholds": self.thresholds.model_dump(),
+            "checks": [check.to_dict() for check in self.checks],
+        }
+
+
+def evaluate_gate(
+    distilled: ModelSummary | None, baseline: ModelSummary | None, thresholds: GateThresholds
+) -> GateDecision:
+    """Run the four checks; `reasons` are the failed checks' messages, or every message on a pass."""
+    checks: list[GateCheck] = []
+    if distilled is None:
+        checks.append(
+            GateCheck("distilled_present", False, None, None, "the distilled model was not evaluated")
+        )
+        return _decide(checks, thresholds)
+
+    mean = distilled.mean_score
+    checks.append(
+        GateCheck(
+            "min_mean_score",
+            mean >= thresholds.min_mean_score - _EPS,
+            mean,
+            thresholds.min_mean_score,
+            f"distilled mean score {mean:.2f} {'>=' if mean >= thresholds.min_mean_score - _EPS else '<'} "
+            f"minimum {thresholds.min_mean_score:.2f}",
+        )
+    )
+    if baseline is None:
+        checks.append(
+            GateCheck("max_score_drop", None, mean, None, "score drop not checked: no baseline candidate")
+        )
+    else:
+        floor = round(baseline.mean_score - thresholds.max_score_drop, 6)
+        ok = mean >= floor - _EPS
+        checks.append(
+            GateCheck(
+                "max_score_drop",
+                ok,
+                mean,
+                floor,
+                f"distilled mean score {mean:.2f} {'>=' if ok else '<'} baseline {baseline.mean_score:.2f} "
+                f"- tolerance {thresholds.max_score_drop:.2f} = {floor:.2f}",
+            )
+        )
+    validity = distilled.json_validity
+    ok = validity >= thresholds.min_json_validity - _EPS
+    checks.append(
+        GateCheck(
+            "min_json_validity",
+            ok,
+            validity,
+            thresholds.min_json_validity,
+            f"distilled JSON validity {validity:.1%} {'>=' if ok else '<'} minimum {thresholds.min_json_validity:.1%}",
+        )
+    )
+    checks.append(_latency_check(distilled, baseline, thresholds))
+    return _decide(checks, thresholds)
+
+
+def _latency_check(
+    distilled: ModelSummary, baseline: ModelSummary | None, thresholds: GateThresholds
+) -> GateCheck:
+    ratio = thresholds.max_p95_latency_ratio
+    mine = distilled.latency.p95
+    if baseline is None:
+        return GateCheck(
+            "max_p95_latency_ratio", None, mine, None, "p95 latency not compared: no baseline candidate"
+        )
+    if mine is None:
+        return GateCheck(
+            "max_p95_latency_ratio", False, None, None, "distilled model has no successful call to time"
+        )
+    theirs = baseline.latency.p95
+    if theirs is None:
+        return GateCheck(
+            "max_p95_latency_ratio",
+            False,
+            mine,
+            None,
+            "baseline has no successful call: p95 latency cannot be compared",
+        )
+    limit = round(theirs * ratio, 3)
+    ok = mine <= limit + _EPS
+    return GateCheck(
+        "max_p95_latency_ratio",
+        ok,
+        mine,
+        limit,
+        f"distilled p95 latency {mine:.0f} ms {'<=' if ok else '>'} baseline p95 {theirs:.0f} ms x {ratio:g} = {limit:.0f} ms",
+    )
+
+
+def _decide(checks: list[GateCheck], thresholds: GateThresholds) -> GateDecision:
+    failed = [check for check in checks if check.passed is False]
+    if failed:
+        return GateDecision(
+            False, [f"FAILED {check.name}: {check.message}" for check in failed], thresholds, checks
+        )
+    return GateDecision(True, [check.message for check in checks], thresholds, checks)

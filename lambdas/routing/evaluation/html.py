@@ -1,0 +1,282 @@
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no external files).
+
+Charts: score distribution per model, latency distribution per model (shared bins, p50 and
+p95 marked), cost per one million routed queries, confusion of the dominant modality; and
+the side-by-side table of the write-up. Everything is rendered from report.json plus the
+per-call latencies (which report.json summarises but does not list).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from .markdown import OFFLINE_BANNER, TABLE_COLUMNS, headline_sentences, label
+
+COLOURS = {"distilled": "#2563eb", "student": "#9ca3af", "baseline": "#d97706"}
+FALLBACK_COLOUR = "#6b7280"
+LATENCY_BINS = 20
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#111827;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #e5e7eb;padding-bottom:.3rem}
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{padding:.4rem .6rem;border-bottom:1px solid #e5e7eb;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f9fafb}
+.banner{background:#b91c1c;color:#fff;padding:1rem;font-weight:700;font-size:1.1rem;border-radius:6px}
+.pass{color:#047857;font-weight:700}.fail{color:#b91c1c;font-weight:700}.skip{color:#6b7280;font-weight:700}
+.verdict{font-size:1.2rem;padding:.8rem;border-radius:6px;background:#f3f4f6}
+.charts{display:flex;flex-wrap:wrap;gap:1.5rem}.chart{flex:1 1 480px}
+code{background:#f3f4f6;padding:0 .2rem;border-radius:3px}small{color:#6b7280}
+.legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
+"""
+
+
+def colour(candidate: str) -> str:
+    return COLOURS.get(candidate, FALLBACK_COLOUR)
+
+
+def _svg(width: int, height: int, body: list[str], title: str, chart_id: str) -> str:
+    return (
+        f'<svg id="{chart_id}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+        f"<title>{escape(title)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+def _text(
+    x: float, y: float, text: str, *, anchor: str = "middle", size: int = 11, fill: str = "#374151"
+) -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{fill}">{escape(text)}</text>'
+
+
+def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str) -> str:
+    return f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>'
+
+
+def legend(models: Sequence[Mapping[str, Any]]) -> str:
+    items = "".join(
+        f'<span><i class="swatch" style="background:{colour(m["candidate"])}"></i>{escape(label(m))}</span>'
+        for m in models
+    )
+    return f'<div class="legend">{items}</div>'
+
+
+def score_chart(models: Sequence[Mapping[str, Any]]) -> str:
+    """Grouped bars: share of answers per score (1..5), one bar per model."""
+    width, height, left, bottom, top = 520, 260, 40, 30, 10
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#9ca3af"/>']
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        y = top + plot_h * (1 - tick)
+        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#f3f4f6"/>')
+        body.append(_text(left - 4, y + 4, f"{tick:.0%}", anchor="end", size=10))
+    group_w = plot_w / 5
+    bar_w = (group_w * 0.8) / max(len(models), 1)
+    for score in range(1, 6):
+        x0 = left + group_w * (score - 1) + group_w * 0.1
+        for position, model in enumerate(models):
+            count = model["score_distribution"][str(score)]
+            share = count / model["answers"] if model["answers"] else 0.0
+            h = plot_h * share
+            tip = f"{label(model)}: score {score}: {count} answers ({share:.1%})"
+            body.append(
+                _rect(x0 + bar_w * position, top + plot_h - h, bar_w - 1, h, colour(model["candidate"]), tip)
+            )
+        body.append(_text(left + group_w * (score - 0.5), height - 10, f"score {score}"))
+    return _svg(width, height, body, "Score distribution per model", "chart-scores")
+
+
+def latency_chart(models: Sequence[Mapping[str, Any]], latencies: Mapping[str, Sequence[float]]) -> str:
+    """One histogram per model over shared bins, with p50 (solid) and p95 (dashed) marked."""
+    values = [value for model in models for value in latencies.get(model["candidate"], ())]
+    row_h, left, width, axis_h = 70, 110, 520, 28
+    height = row_h * max(len(models), 1) + axis_h
+    plot_w = width - left - 10
+    top_value = max(values, default=0.0) or 1.0
+    bin_w = top_value / LATENCY_BINS
+    body: list[str] = []
+    for row, model in enumerate(models):
+        series = latencies.get(model["candidate"], ())
+        counts = latency_bins(series, top_value)
+        peak = max(counts) or 1
+        y0 = row * row_h
+        body.append(_text(left - 6, y0 + row_h / 2, label(model), anchor="end"))
+        for position, count in enumerate(counts):
+            h = (row_h - 14) * count / peak
+            tip = f"{label(model)}: {count} calls between {position * bin_w:,.0f} and {(position + 1) * bin_w:,.0f} ms"
+            body.append(_rect(left + plot_w * position / LATENCY_BINS, y0 + row_h - 6 - h, plot_w / LATENCY_BINS - 1, h,
+                              colour(model["candidate"]), tip))  # fmt: skip
+        for key, dash in (("p50", ""), ("p95", ' stroke-dasharray="4 3"')):
+            mark = model["latency_ms"][key]
+            if mark is not None:
+                x = left + plot_w * min(mark / top_value, 1.0)
+                body.append(f'<line x1="{x:.1f}" y1="{y0 + 4}" x2="{x:.1f}" y2="{y0 + row_h - 6}" stroke="#111827"{dash}>'
+                            f"<title>{escape(label(model))} {key} {mark:,.0f} ms</title></line>")  # fmt: skip
+        if not series:
+            body.append(_text(left + plot_w / 2, y0 + row_h / 2, "no successful call", size=10))
+    base = row_h * len(models)
+    body.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#9ca3af"/>')
+    for fraction in (0, 0.25, 0.5, 0.75, 1.0):
+        anchor = "end" if fraction == 1.0 else "middle"
+        body.append(
+            _text(
+                left + plot_w * fraction, base + 16, f"{top_value * fraction:,.0f} ms", anchor=anchor, size=10
+            )
+        )
+    return _svg(
+        width, height, body, "Latency distribution per model (p50 solid, p95 dashed)", "chart-latency"
+    )
+
+
+def cost_chart(models: Sequence[Mapping[str, Any]]) -> str:
+    """Horizontal bars: USD per one million routed queries."""
+    row_h, left, width = 34, 130, 520
+    height = row_h * max(len(models), 1) + 10
+    plot_w = width - left - 110
+    costs = [model["cost_per_1m_queries_usd"] for model in models]
+    top_cost = max([cost for cost in costs if cost is not None] or [1.0]) or 1.0
+    body: list[str] = []
+    for row, model in enumerate(models):
+        cost = model["cost_per_1m_queries_usd"]
+        y = row * row_h + 6
+        body.append(_text(left - 6, y + 16, label(model), anchor="end"))
+        if cost is None:
+            body.append(_text(left + 4, y + 16, "no price configured", anchor="start", size=10))
+            continue
+        w = plot_w * cost / top_cost
+        body.append(
+            _rect(
+                left,
+                y,
+                w,
+                row_h - 12,
+                colour(model["candidate"]),
+                f"{label(model)}: ${cost:,.4f} per 1M queries",
+            )
+        )
+        body.append(_text(left + w + 6, y + 16, f"${cost:,.2f}", anchor="start"))
+    return _svg(width, height, body, "Cost per 1M routed queries (USD)", "chart-cost")
+
+
+def confusion_chart(model: Mapping[str, Any]) -> str:
+    """Heat map: reference dominant modality (rows) x the model's (columns, plus invalid)."""
+    confusion = model["dominant_confusion"]
+    rows, columns, matrix = confusion["labels"], confusion["columns"], confusion["matrix"]
+    cell, left, top = 44, 100, 84
+    width, height = left + cell * len(columns) + 60, top + cell * len(rows) + 10
+    peak = max([value for row in matrix for value in row] or [1]) or 1
+    body = [
+        _text(8, 16, label(model), anchor="start", size=12, fill="#111827"),
+        _text(8, 32, "rows: reference, columns: answer", anchor="start", size=10),
+    ]
+    for c, name in enumerate(columns):
+        x = left + cell * c + cell / 2
+        body.append(f'<text x="{x:.1f}" y="{top - 6}" font-size="10" fill="#374151" text-anchor="start" '
+                    f'transform="rotate(-40 {x:.1f} {top - 6})">{escape(name)}</text>')  # fmt: skip
+    for r, name in enumerate(rows):
+        body.append(_text(left - 6, top + cell * r + cell / 2 + 4, name, anchor="end", size=10))
+        for c, value in enumerate(matrix[r]):
+            strength = value / peak
+            fill = (
+                f"rgba(37,99,235,{0.08 + 0.85 * strength:.2f})"
+                if r == c
+                else f"rgba(220,38,38,{0.08 + 0.85 * strength:.2f})"
+            )
+            if not value:
+                fill = "#f9fafb"
+            tip = f"reference {name}, answer {columns[c]}: {value}"
+            body.append(_rect(left + cell * c, top + cell * r, cell - 2, cell - 2, fill, tip))
+            body.append(_text(left + cell * c + cell / 2 - 1, top + cell * r + cell / 2 + 4, str(value), size=11,
+                              fill="#111827" if strength < 0.6 else "#ffffff"))  # fmt: skip
+    return _svg(
+        width,
+        height,
+        body,
+        f"Dominant modality confusion: {label(model)}",
+        f"chart-confusion-{model['candidate']}",
+    )
+
+
+def side_by_side_table(models: Sequence[Mapping[str, Any]]) -> str:
+    head = "".join(f"<th>{escape(title)}</th>" for title, _ in TABLE_COLUMNS)
+    rows = []
+    for model in models:
+        cells = "".join(f"<td>{escape(render(model))}</td>" for _, render in TABLE_COLUMNS)
+        rows.append(
+            f'<tr><td><i class="swatch" style="background:{colour(model["candidate"])}"></i>{escape(label(model))}'
+            f"<br><small><code>{escape(model['model_id'])}</code></small></td>{cells}</tr>"
+        )
+    return f'<table id="side-by-side"><thead><tr><th>Model</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def gate_section(gate: Mapping[str, Any]) -> str:
+    items = []
+    for check in gate.get("checks", []):
+        css, mark = {True: ("pass", "PASS"), False: ("fail", "FAIL"), None: ("skip", "SKIP")}[check["passed"]]
+        items.append(
+            f'<li><span class="{css}">{mark}</span> <code>{escape(check["name"])}</code>: {escape(check["message"])}</li>'
+        )
+    t = gate["thresholds"]
+    return (
+        f"<p>Thresholds: mean score &ge; {t['min_mean_score']}, at most {t['max_score_drop']} below the baseline, "
+        f"JSON validity &ge; {t['min_json_validity']:.0%}, p95 latency &le; {t['max_p95_latency_ratio']:g} &times; the "
+        f"baseline's.</p><ul>{''.join(items)}</ul>"
+    )
+
+
+def render_html(report: Mapping[str, Any], latencies: Mapping[str, Sequence[float]]) -> str:
+    models = report["models"]
+    gate = report["gate"]
+    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>Router distillation run {escape(report['run_id'])}</title><style>{_CSS}</style></head><body>"]  # fmt: skip
+    if report.get("offline_stand_in"):
+        parts.append(f'<div class="banner" id="offline-banner">{escape(OFFLINE_BANNER)}</div>')
+    parts.append(f"<h1>Router distillation run <code>{escape(report['run_id'])}</code></h1>")
+    verdict = (
+        '<span class="pass">Gate PASSED</span>: the distilled model is promoted to the router.'
+        if gate["passed"]
+        else '<span class="fail">Gate FAILED</span>: the active model is unchanged.'
+    )
+    parts.append(f'<p class="verdict" id="verdict">{verdict}</p>')
+    parts.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in headline_sentences(report)) + "</ul>")
+    parts.append(
+        f"<p><small>{report['dataset']['holdout_count']} held-out queries, {report['dataset']['train_count']} training "
+        f"examples. Generated {escape(report['generated_at'])}. Scores: the deterministic OverallQuality rubric "
+        "(5 = every weight within 0.05 of the reference ... 1 = unusable).</small></p>"
+    )
+    parts.append("<h2>Side by side</h2>" + side_by_side_table(models))
+    parts.append("<h2>Charts</h2>" + legend(models) + '<div class="charts">')
+    parts.append(f'<div class="chart"><h3>Score distribution</h3>{score_chart(models)}</div>')
+    parts.append(f'<div class="chart"><h3>Latency distribution</h3>{latency_chart(models, latencies)}</div>')
+    parts.append(f'<div class="chart"><h3>Cost per 1M routed queries</h3>{cost_chart(models)}</div>')
+    parts.append("</div><h2>Dominant modality confusion</h2><p><small>Rows: the reference's dominant modality; "
+                 "columns: the model's. Blue: correct; red: wrong or invalid.</small></p>"
+                 '<div class="charts">' + "".join(f'<div class="chart">{confusion_chart(m)}</div>' for m in models) + "</div>")  # fmt: skip
+    parts.append("<h2>Quality gate</h2>" + gate_section(gate))
+    judge = report["judge"]
+    judge_text = f"Status: {judge['status']}"
+    if judge.get("job_arn"):
+        judge_text += f"; job <code>{escape(judge['job_arn'])}</code>"
+    if judge.get("failure"):
+        judge_text += f"; {escape(judge['failure'])}"
+    parts.append(
+        f"<h2>LLM judge</h2><p>{escape(judge['status']) if judge['status'] == 'Skipped' else judge_text}</p>"
+    )
+    if report.get("warnings"):
+        parts.append(
+            "<h2>Warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report["warnings"]) + "</ul>"
+        )
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def latency_bins(values: Sequence[float], top: float, bins: int = LATENCY_BINS) -> list[int]:
+    """Histogram counts over [0, top] in `bins` equal bins; values at or above `top` go to the last."""
+    width = (top or 1.0) / bins
+    counts = [0] * bins
+    for value in values:
+        counts[min(max(math.floor(value / width), 0), bins - 1)] += 1
+    return counts

@@ -1,0 +1,161 @@
+"""report.md: the report as Markdown (rendered from report.json alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .report import CANDIDATE_LABELS
+
+OFFLINE_BANNER = (
+    "OFFLINE STAND-IN: these answers came from the local dry run's stand-in for Amazon Bedrock. "
+    "The numbers show that the pipeline works; they are NOT model results."
+)
+
+
+def fmt_number(value: float | None, pattern: str = "{:.2f}", missing: str = "n/a") -> str:
+    return missing if value is None else pattern.format(value)
+
+
+def fmt_ms(value: float | None) -> str:
+    return fmt_number(value, "{:,.0f} ms")
+
+
+def fmt_usd(value: float | None) -> str:
+    if value is None:
+        return "n/a (no price)"
+    return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return fmt_number(value, "{:.1%}")
+
+
+def label(model: Mapping[str, Any]) -> str:
+    return CANDIDATE_LABELS.get(model["candidate"], model["candidate"])
+
+
+TABLE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("Mean score (1-5)", lambda m: fmt_number(m["mean_score"])),
+    ("LLM judge (1-5)", lambda m: fmt_number(m["judge_mean_score"])),
+    ("JSON validity", lambda m: fmt_pct(m["json_validity"])),
+    ("Dominant accuracy", lambda m: fmt_pct(m["dominant_accuracy"])),
+    ("MAE", lambda m: fmt_number(m["mae"], "{:.3f}")),
+    ("p50", lambda m: fmt_ms(m["latency_ms"]["p50"])),
+    ("p95", lambda m: fmt_ms(m["latency_ms"]["p95"])),
+    ("p99", lambda m: fmt_ms(m["latency_ms"]["p99"])),
+    ("Cost / 1M queries", lambda m: fmt_usd(m["cost_per_1m_queries_usd"])),
+    ("Errors", lambda m: f"{m['errors']} / {m['answers']}"),
+)
+
+
+def headline_sentences(report: Mapping[str, Any]) -> list[str]:
+    """Plain answers to "as good as the baseline? how much faster? how much cheaper?"."""
+    models = {model["candidate"]: model for model in report["models"]}
+    distilled, baseline = models.get("distilled"), models.get("baseline")
+    if not distilled or not baseline:
+        return ["No baseline was evaluated, so there is no comparison with the incumbent."]
+    head = report.get("headline") or {}
+    out = [
+        f"Quality: distilled mean score {distilled['mean_score']:.2f}/5 vs baseline {baseline['mean_score']:.2f}/5 "
+        f"({head.get('score_delta') or 0.0:+.2f})"
+    ]
+    if distilled["judge_mean_score"] is not None and baseline["judge_mean_score"] is not None:
+        out.append(
+            f"LLM judge: {distilled['judge_mean_score']:.2f}/5 vs {baseline['judge_mean_score']:.2f}/5"
+        )
+    d_lat, b_lat = distilled["latency_ms"], baseline["latency_ms"]
+    if d_lat["p50"] is not None and b_lat["p50"] is not None:
+        speed = head.get("latency_p50_speedup")
+        out.append(
+            f"Speed: p50 latency {fmt_ms(d_lat['p50'])} vs {fmt_ms(b_lat['p50'])}"
+            + (
+                f" ({speed:.1f}x faster)"
+                if speed and speed >= 1
+                else f" ({1 / speed:.1f}x slower)"
+                if speed
+                else ""
+            )
+            + f"; p95 {fmt_ms(d_lat['p95'])} vs {fmt_ms(b_lat['p95'])}"
+        )
+    d_cost, b_cost = distilled["cost_per_1m_queries_usd"], baseline["cost_per_1m_queries_usd"]
+    if d_cost is not None and b_cost is not None:
+        ratio = head.get("cost_ratio")
+        out.append(
+            f"Cost: {fmt_usd(d_cost)} vs {fmt_usd(b_cost)} per 1M routed queries"
+            + (f" ({ratio:.1%} of the baseline's cost)" if ratio is not None else "")
+        )
+    return [sentence + "." for sentence in out]
+
+
+def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) -> str:
+    lines: list[str] = []
+    if report.get("offline_stand_in"):
+        lines += [f"> **{OFFLINE_BANNER}**", ""]
+    lines += [f"# Router distillation run `{report['run_id']}`", ""]
+    gate = report["gate"]
+    verdict = (
+        "**Gate PASSED**: the distilled model is promoted to the router."
+        if gate["passed"]
+        else "**Gate FAILED**: the active model is unchanged."
+    )
+    lines += [verdict, ""]
+    lines += [f"- {sentence}" for sentence in headline_sentences(report)]
+    lines += [
+        "",
+        f"Held-out queries: {report['dataset']['holdout_count']} (training examples: {report['dataset']['train_count']}). "
+        f"Generated {report['generated_at']}.",
+        "",
+        "## Side by side",
+        "",
+        "| Model | " + " | ".join(title for title, _ in TABLE_COLUMNS) + " |",
+        "|---|" + "---:|" * len(TABLE_COLUMNS),
+    ]
+    for model in report["models"]:
+        cells = " | ".join(render(model) for _, render in TABLE_COLUMNS)
+        lines.append(f"| {label(model)} (`{model['model_id']}`) | {cells} |")
+    lines += [
+        "",
+        "## Score distribution",
+        "",
+        "| Model | 5 | 4 | 3 | 2 | 1 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for model in report["models"]:
+        dist = model["score_distribution"]
+        lines.append(
+            f"| {label(model)} | " + " | ".join(str(dist[str(score)]) for score in range(5, 0, -1)) + " |"
+        )
+    lines += ["", "## Quality gate", ""]
+    thresholds = gate["thresholds"]
+    lines.append(
+        f"Thresholds: mean score >= {thresholds['min_mean_score']}, at most {thresholds['max_score_drop']} below the "
+        f"baseline, JSON validity >= {thresholds['min_json_validity']:.0%}, p95 latency <= "
+        f"{thresholds['max_p95_latency_ratio']:g} x the baseline's."
+    )
+    lines.append("")
+    for check in gate.get("checks", []):
+        mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
+        lines.append(f"- {mark} `{check['name']}`: {check['message']}")
+    judge = report["judge"]
+    lines += ["", "## LLM judge", ""]
+    status = judge["status"]
+    if status == "Skipped":
+        lines.append(f"Skipped ({judge.get('failure') or 'turned off for this run'}).")
+    else:
+        lines.append(f"Status: {status}; job `{judge.get('job_arn') or judge.get('job_name') or 'n/a'}`.")
+        if judge.get("failure"):
+            lines.append(f"Failure: {judge['failure']}")
+        if judge.get("prompts_per_candidate") is not None:
+            lines.append(
+                f"Queries judged per candidate: {judge['prompts_per_candidate']} (metric `{judge.get('metric', 'OverallQuality')}`)."
+            )
+    errors = [(label(model), model.get("error_samples") or []) for model in report["models"]]
+    if any(samples for _, samples in errors):
+        lines += ["", "## Errors", ""]
+        lines += [f"- {name}: {', '.join(samples)}" for name, samples in errors if samples]
+    if report.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
+    if html_link:
+        lines += ["", f"Charts: [report.html]({html_link})"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,120 @@
+"""Promotion and rollback of the model the router serves (the active-model SSM parameter).
+
+The parameter holds the JSON value of `routing.active_model` (DESIGN's contract):
+`{"model_id", "run_id", "promoted_at", "previous": {...}}`. Promotion keeps the value it
+replaces as `previous`, so `rollback` returns to it in one step; the router re-reads the
+parameter within its cache age (`active_model_max_age_seconds`).
+
+Used by the Promote Lambda (after the gate passed) and by operators: the CLI's `promote RUN`
+(`promote_from_report`, refuses a run whose gate failed unless forced) and `rollback`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..active_model import NO_ACTIVE_MODEL, ActiveModel, parse_active_model, promoted, rolled_back
+from .errors import GateNotPassed, NothingToRollBack, ReportNotFound
+from .storage import RunKeys, get_text
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """`$.promotion` of the state machine: what the parameter says now and what it said before."""
+
+    promoted: bool
+    model_id: str | None
+    previous_model_id: str | None
+    run_id: str | None
+    changed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "promoted": self.promoted,
+            "model_id": self.model_id,
+            "previous_model_id": self.previous_model_id,
+            "run_id": self.run_id,
+            "changed": self.changed,
+        }
+
+
+def read_active_model(ssm: Any, parameter_name: str) -> ActiveModel:
+    """The parameter's value; NO_ACTIVE_MODEL when it is missing or unreadable (as the router reads it)."""
+    try:
+        value = ssm.get_parameter(Name=parameter_name)["Parameter"]["Value"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return NO_ACTIVE_MODEL
+        raise
+    return parse_active_model(value)
+
+
+def write_active_model(ssm: Any, parameter_name: str, value: ActiveModel) -> None:
+    ssm.put_parameter(Name=parameter_name, Value=value.to_json(), Type="String", Overwrite=True)
+
+
+def promote_run(
+    ssm: Any, parameter_name: str, model_id: str, run_id: str, *, now: datetime | None = None
+) -> PromotionResult:
+    """Make `model_id` (of run `run_id`) the active model, keeping the current value as `previous`.
+
+    Idempotent: when the parameter already names this model for this run (a retried step, or
+    a second manual promotion), nothing is written, so `previous` still points at the model
+    before it.
+    """
+    current = read_active_model(ssm, parameter_name)
+    if current.model_id == model_id and current.run_id == run_id:
+        previous = (current.previous or {}).get("model_id")
+        return PromotionResult(True, model_id, previous, run_id, changed=False)
+    value = promoted(current, model_id=model_id, run_id=run_id, now=now)
+    write_active_model(ssm, parameter_name, value)
+    return PromotionResult(True, model_id, current.model_id, run_id, changed=True)
+
+
+def rollback(ssm: Any, parameter_name: str) -> ActiveModel:
+    """Return to the value before the last promotion; raise NothingToRollBack when there is none."""
+    current = read_active_model(ssm, parameter_name)
+    previous = rolled_back(current)
+    if previous is None:
+        raise NothingToRollBack(
+            f"{parameter_name} has no previous model to return to "
+            f"(current: {current.model_id or 'the configured default'})"
+        )
+    write_active_model(ssm, parameter_name, previous)
+    return previous
+
+
+def promotion_target(report: dict[str, Any]) -> str:
+    """The distilled model (deployment ARN) a run's report evaluated."""
+    for model in report.get("models", []):
+        if model.get("candidate") == "distilled" and model.get("model_id"):
+            return str(model["model_id"])
+    raise ReportNotFound(f"report of run {report.get('run_id')} has no distilled model")
+
+
+def promote_from_report(
+    s3: Any, ssm: Any, *, bucket: str, run_id: str, parameter_name: str, force: bool = False
+) -> PromotionResult:
+    """Manual promotion of a named run: read its report.json and promote its distilled model.
+
+    A run whose gate failed is refused with GateNotPassed unless `force` is set (the operator
+    then takes responsibility; the report still says the gate failed).
+    """
+    key = RunKeys(f"runs/{run_id}/").report_json
+    text = get_text(s3, bucket, key)
+    if text is None:
+        raise ReportNotFound(f"no report for run {run_id!r} at s3://{bucket}/{key}")
+    report = json.loads(text)
+    if not report.get("gate", {}).get("passed") and not force:
+        reasons = "; ".join(report.get("gate", {}).get("reasons", [])) or "unknown"
+        raise GateNotPassed(
+            f"run {run_id} did not pass the quality gate ({reasons}); use force to promote anyway"
+        )
+    if report.get("offline_stand_in") and not force:
+        raise GateNotPassed(f"run {run_id} is an offline stand-in run: its model cannot serve searches")
+    return promote_run(ssm, parameter_name, promotion_target(report), run_id)

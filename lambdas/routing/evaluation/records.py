@@ -1,0 +1,115 @@
+"""One line of `runs/<id>/evaluation/results.jsonl`: a candidate's answer to one held-out query.
+
+The record keeps everything the report needs and everything a person needs to audit a
+score: the raw answer, the parsed decision, the rubric's numbers, latency, tokens, errors.
+Records are scored when they are made (the rubric is deterministic, so re-scoring the raw
+answer gives the same result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..contract import LabelledExample
+from ..parser import parse_decision
+from ..rubric import score_answer, score_decision
+from .answering import CallOutcome, Candidate
+
+
+class AnswerRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    candidate: str
+    model_id: str
+    index: int
+    query: str
+    reference: dict[str, Any]
+    answer: str | None
+    parsed: dict[str, Any] | None
+    parse_error: str | None
+    repairs: list[str]
+    score: int
+    score_reason: str
+    max_error: float | None
+    mean_error: float | None
+    dominant_correct: bool
+    expected_dominant: list[str]
+    answer_dominant: list[str]
+    latency_ms: float | None
+    server_latency_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str | None
+    error: str | None
+    attempts: int
+    offline_stand_in: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.candidate, self.index)
+
+    @property
+    def valid(self) -> bool:
+        """The answer parsed into a decision (the JSON validity numerator)."""
+        return self.parsed is not None
+
+    @property
+    def succeeded(self) -> bool:
+        """The call returned an answer (latency and tokens are measured)."""
+        return self.error is None
+
+
+def make_record(
+    candidate: Candidate,
+    index: int,
+    example: LabelledExample,
+    outcome: CallOutcome,
+    modalities: Sequence[str],
+    *,
+    offline_stand_in: bool = False,
+) -> AnswerRecord:
+    """Parse and score one finished call. A failed call (no answer) scores 1 like an unparseable one."""
+    parsed = parse_decision(outcome.text, modalities) if outcome.text is not None else None
+    if parsed is not None:
+        rubric = score_answer(example.decision, parsed)
+        parse_error = parsed.error
+        repairs = list(parsed.repairs)
+        decision = parsed.decision
+    else:
+        rubric = score_decision(example.decision, None)
+        parse_error = "no answer: the call failed"
+        repairs = []
+        decision = None
+    return AnswerRecord(
+        candidate=candidate.name,
+        model_id=candidate.model_id,
+        index=index,
+        query=example.query,
+        reference=example.decision.to_dict(),
+        answer=outcome.text,
+        parsed=decision.to_dict() if decision is not None else None,
+        parse_error=parse_error,
+        repairs=repairs,
+        score=rubric.score,
+        score_reason=rubric.reason if outcome.error is None else "call_failed",
+        max_error=_round(rubric.max_error),
+        mean_error=_round(rubric.mean_error),
+        dominant_correct=rubric.dominant_correct,
+        expected_dominant=list(rubric.expected_dominant),
+        answer_dominant=list(rubric.answer_dominant),
+        latency_ms=outcome.latency_ms,
+        server_latency_ms=outcome.server_latency_ms,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        stop_reason=outcome.stop_reason,
+        error=outcome.error,
+        attempts=outcome.attempts,
+        offline_stand_in=offline_stand_in,
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

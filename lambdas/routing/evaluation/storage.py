@@ -1,0 +1,94 @@
+"""S3 layout of a run's evaluation and report, and small S3 helpers taking their client.
+
+Keys (public contract, README "S3 layout"), all under the run's prefix `runs/<run_id>/`:
+
+* `evaluation/parts/<n>.jsonl`: answers finished by one Evaluate invocation (tagged scratch);
+* `evaluation/results.jsonl`: every answer record, query-major, once all are in;
+* `evaluation/manifest.json`: candidates, inference settings, counts of the evaluation;
+* `evaluation/input/judge.jsonl`: the judge job's precomputed-inference dataset;
+* `evaluation/output/<job name>/...`: what the judge job writes;
+* `report/report.json`, `report/report.md`, `report/report.html`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+SCRATCH_TAGGING = "lifecycle=scratch"
+
+
+class RunKeys:
+    """Every S3 key of one run's evaluation and report."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.evaluation = f"{self.prefix}evaluation/"
+        self.parts = f"{self.evaluation}parts/"
+        self.results = f"{self.evaluation}results.jsonl"
+        self.manifest = f"{self.evaluation}manifest.json"
+        self.judge_input = f"{self.evaluation}input/judge.jsonl"
+        self.judge_output = f"{self.evaluation}output/"
+        self.report_json = f"{self.prefix}report/report.json"
+        self.report_md = f"{self.prefix}report/report.md"
+        self.report_html = f"{self.prefix}report/report.html"
+
+    def part(self, name: str) -> str:
+        return f"{self.parts}{name}.jsonl"
+
+
+def put_text(s3: Any, bucket: str, key: str, text: str, content_type: str, *, scratch: bool = False) -> None:
+    extra = {"Tagging": SCRATCH_TAGGING} if scratch else {}
+    s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType=content_type, **extra)
+
+
+def put_jsonl(
+    s3: Any, bucket: str, key: str, rows: Iterable[dict[str, Any]], *, scratch: bool = False
+) -> None:
+    text = "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+    put_text(s3, bucket, key, text, "application/x-ndjson", scratch=scratch)
+
+
+def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
+    put_text(s3, bucket, key, json.dumps(value, indent=2, ensure_ascii=False) + "\n", "application/json")
+
+
+def get_text(s3: Any, bucket: str, key: str) -> str | None:
+    """The object's text, or None when it does not exist."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise
+    return body.read().decode("utf-8")
+
+
+def iter_jsonl(text: str) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) of each non-blank line; raises ValueError naming a bad line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"line {number}: not JSON ({exc})") from None
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return sorted(keys)
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def console_url(bucket: str, key: str, region: str) -> str:
+    """The S3 console page of an object (where a user opens or downloads it)."""
+    return f"https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"

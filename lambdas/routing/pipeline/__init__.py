@@ -1,0 +1,72 @@
+"""The distillation pipeline's core, for the pipeline Lambdas only (imports pydantic and boto3).
+
+One module per concern, handlers stay thin (parse the event, call one function here):
+
+* :mod:`.inputs`: the execution input contract (`parse_execution_input`, `InvalidInput`);
+* :mod:`.settings`: `PipelineSettings.from_environ` (the deployment's defaults);
+* :mod:`.state`: typed views of the execution state (`$.run`, `$.dataset`, ...);
+* :mod:`.layout` and :mod:`.names`: the S3 keys and Bedrock names derived from the run id;
+* :mod:`.errors`: the named errors the state machine retries or catches;
+* :mod:`.clients`: the AWS clients and clock seam (`client`, `override_clients`, `now`,
+  `override_clock`) that the tests and the local dry run replace;
+* :mod:`.bedrock` and :mod:`.storage`: data access, each function taking its client;
+* :mod:`.planning`, :mod:`.generation`, :mod:`.dataset`, :mod:`.distillation`,
+  :mod:`.deployment`: the logic of each step.
+"""
+
+from .errors import (
+    BedrockRequestRejected,
+    BedrockThrottled,
+    DatasetInvalid,
+    DatasetTooLarge,
+    DatasetTooSmall,
+    DeploymentFailed,
+    DeploymentTimedOut,
+    DistillationFailed,
+    DistillationStopped,
+    DistillationTimedOut,
+    InvalidEvent,
+    InvalidInput,
+    InvalidSettings,
+    ModelAccessDenied,
+    ModelEndOfLife,
+    ModelNotAvailable,
+    ModelNotDistillable,
+    PipelineError,
+    TeacherThrottled,
+)
+from .inputs import ExecutionInput, parse_execution_input
+from .layout import RunLayout
+from .names import RunNames, run_names
+from .settings import PipelineSettings
+from .state import RunSettings, RunState
+
+__all__ = [
+    "BedrockRequestRejected",
+    "BedrockThrottled",
+    "DatasetInvalid",
+    "DatasetTooLarge",
+    "DatasetTooSmall",
+    "DeploymentFailed",
+    "DeploymentTimedOut",
+    "DistillationFailed",
+    "DistillationStopped",
+    "DistillationTimedOut",
+    "ExecutionInput",
+    "InvalidEvent",
+    "InvalidInput",
+    "InvalidSettings",
+    "ModelAccessDenied",
+    "ModelEndOfLife",
+    "ModelNotAvailable",
+    "ModelNotDistillable",
+    "PipelineError",
+    "PipelineSettings",
+    "RunLayout",
+    "RunNames",
+    "RunSettings",
+    "RunState",
+    "TeacherThrottled",
+    "parse_execution_input",
+    "run_names",
+]

@@ -1,0 +1,126 @@
+"""Named errors of the pipeline steps.
+
+Step Functions sees the exception's class name as the Lambda error type, and the state
+machine retries or catches by that name (statemachine/pipeline.asl.json), so the names
+are a contract: rename one and the definition, README and tests must follow.
+
+Every message says what to change: the configuration key (cdk.json context, or the
+execution input key that overrides it) or the operator action.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline steps raise on purpose."""
+
+
+# --- fail fast, before anything is paid for (Plan) -------------------------------------------
+
+
+class InvalidSettings(PipelineError):
+    """The function's environment (set by the CDK stack from cdk.json) is incomplete or invalid."""
+
+
+class InvalidEvent(PipelineError):
+    """A step received a payload that is not what the state machine contract says."""
+
+
+class InvalidInput(PipelineError):
+    """The execution input (or a setting it resolves to) is not acceptable; the message lists each key."""
+
+
+class ModelNotAvailable(PipelineError):
+    """A configured model does not exist in the region, or cannot be used by this deployment."""
+
+
+class ModelEndOfLife(PipelineError):
+    """A configured model is past its end-of-life date."""
+
+
+class ModelNotDistillable(PipelineError):
+    """The student model does not support DISTILLATION customization."""
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+class DatasetInvalid(PipelineError):
+    """A bring-your-own dataset is missing or has lines that are not labelled examples."""
+
+
+class DatasetTooSmall(PipelineError):
+    """Fewer valid examples than Bedrock (100 training records) or the held-out split need."""
+
+
+class DatasetTooLarge(PipelineError):
+    """The training file breaks Bedrock's limits (15,000 records, 1 GB)."""
+
+
+# --- transient: the state machine retries these with backoff and jitter ----------------------
+
+
+class TeacherThrottled(PipelineError):
+    """Bedrock throttled (or was briefly unable to serve) a teacher call."""
+
+
+class BedrockThrottled(PipelineError):
+    """Bedrock throttled a control-plane call (jobs, deployments, model metadata)."""
+
+
+# --- not transient ---------------------------------------------------------------------------
+
+
+class ModelAccessDenied(PipelineError):
+    """Bedrock refused to run a model for this account (model access, IAM or agreement missing)."""
+
+
+class BedrockRequestRejected(PipelineError):
+    """Bedrock rejected a request as invalid; the message carries Bedrock's reason."""
+
+
+class DistillationFailed(PipelineError):
+    """The model customization job ended Failed; the message carries Bedrock's failure message."""
+
+
+class DistillationStopped(PipelineError):
+    """The model customization job was stopped before it completed."""
+
+
+class DistillationTimedOut(PipelineError):
+    """The job was still running at the deadline (job_deadline_hours) or the poll budget."""
+
+
+class DeploymentFailed(PipelineError):
+    """The custom model deployment ended Failed; the message carries Bedrock's failure message."""
+
+
+class DeploymentTimedOut(PipelineError):
+    """The deployment was still Creating at the deadline (deployment_deadline_minutes)."""
+
+
+# Retried by the state machine (with Lambda's own transient errors); everything else is caught.
+RETRYABLE_ERRORS: tuple[type[PipelineError], ...] = (TeacherThrottled, BedrockThrottled)
+
+__all__ = [
+    "RETRYABLE_ERRORS",
+    "BedrockRequestRejected",
+    "BedrockThrottled",
+    "DatasetInvalid",
+    "DatasetTooLarge",
+    "DatasetTooSmall",
+    "DeploymentFailed",
+    "DeploymentTimedOut",
+    "DistillationFailed",
+    "DistillationStopped",
+    "DistillationTimedOut",
+    "InvalidEvent",
+    "InvalidInput",
+    "InvalidSettings",
+    "ModelAccessDenied",
+    "ModelEndOfLife",
+    "ModelNotAvailable",
+    "ModelNotDistillable",
+    "PipelineError",
+    "TeacherThrottled",
+]

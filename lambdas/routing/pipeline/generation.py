@@ -1,0 +1,222 @@
+"""Generate: one teacher call writes one batch of labelled queries to S3.
+
+The teacher gets a batch's focus (a modality that should dominate, or mixed/ambiguous),
+difficulty, three themes and two phrasing styles; themes and styles are drawn from the
+run id and batch number, so batches differ from each other and a rerun asks the same
+question. Its answer (a JSON array of `{"query", <modalities>, "reasoning"}`, the public
+teacher answer format) is read with the routing core's tolerant parser; invalid items
+and duplicates are dropped and counted. Each batch writes its own part,
+`runs/<run_id>/generated/part-<batch>.jsonl`, tagged `lifecycle=scratch`; a part that
+exists already is not asked for again, so retries and reruns never pay twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing import normalise_query, parse_labelled_examples
+
+from .bedrock import converse
+from .layout import scratch_tagging
+from .planning import max_tokens_for
+from .state import MIXED_FOCUS, Batch, GenerateEvent
+from .storage import head_metadata, write
+
+# Variety across batches matters more than precision of any one answer.
+TEMPERATURE = 0.9
+THEMES_PER_BATCH = 3
+STYLES_PER_BATCH = 2
+
+THEMES: tuple[str, ...] = (
+    "cooking and recipes", "football matches", "basketball highlights", "evening news broadcasts",
+    "university lectures", "product reviews", "travel vlogs", "wildlife documentaries",
+    "concerts and live music", "podcast recordings", "company all-hands meetings", "earnings calls",
+    "movie trailers", "stand-up comedy", "fitness workouts", "home renovation", "car reviews",
+    "video game streams", "political debates", "courtroom footage", "weather reports",
+    "science experiments", "painting tutorials", "fashion shows", "weddings",
+    "security camera footage", "drone footage of landscapes", "athlete interviews",
+    "historical archive footage", "children's cartoons", "medical training videos",
+    "customer support call recordings", "religious services", "language lessons", "rocket launches",
+    "protests and rallies", "cooking competitions", "dance performances", "music videos",
+    "nature sounds and ambience", "theatre plays", "birthday parties", "technical conference talks",
+    "startup pitches", "yoga classes", "classical orchestra rehearsals", "farming and gardening",
+    "museum tours", "street food markets", "emergency response training",
+)  # fmt: skip
+STYLES: tuple[str, ...] = (
+    "short keyword queries of two to four words",
+    "full natural-language questions",
+    "queries naming a person, brand or place",
+    "queries quoting words someone says in the video",
+    "queries describing a sound, a voice or a piece of music",
+    "queries with dates, channels, durations or other facts about the file",
+    "queries describing a scene, an object or an action",
+    "queries combining two cues, such as 'X while Y'",
+    "informal queries with casual wording or a small typo",
+    "queries an archivist or a journalist looking for a clip would type",
+)
+MODALITY_HINTS: dict[str, str] = {
+    "visual": "what is seen: people, objects, places, actions, colours, on-screen text",
+    "audio": "what is heard besides speech: music, sound effects, ambience, tone of voice",
+    "transcription": "what is said: spoken words, quotes, topics people talk about",
+    "metadata": "what is known about the file: title, date, channel or creator, location, duration, tags",
+}
+DIFFICULTY_HINTS: dict[str, str] = {
+    "easy": "easy: the intent is obvious from the wording",
+    "medium": "medium: the intent needs a moment of thought, and secondary signals deserve real weight",
+    "hard": (
+        "hard: subtle or misleading cues (a song title that sounds visual, a spoken quote about a place, "
+        "a name that could be a person, a channel or a location), negations, multi-part requests"
+    ),
+}
+
+
+def _rng(run_id: str, batch: int) -> random.Random:
+    seed = hashlib.sha256(f"{run_id}:{batch}".encode()).digest()
+    return random.Random(int.from_bytes(seed[:8], "big"))  # variety, not security
+
+
+def batch_themes(run_id: str, batch: int) -> list[str]:
+    """The themes and styles of one batch: deterministic per (run id, batch)."""
+    rng = _rng(run_id, batch)
+    return rng.sample(THEMES, THEMES_PER_BATCH) + rng.sample(STYLES, STYLES_PER_BATCH)
+
+
+def _signal_lines(modalities: Sequence[str]) -> str:
+    return "\n".join(
+        f"- {name}: {MODALITY_HINTS.get(name, f'the {name} signal of the video')}" for name in modalities
+    )
+
+
+def _answer_shape(modalities: Sequence[str]) -> str:
+    weights = ", ".join(f'"{name}": 0.0' for name in modalities)
+    return f'{{"query": "...", {weights}, "reasoning": "one short sentence"}}'
+
+
+def teacher_system_prompt(modalities: Sequence[str]) -> str:
+    """What the teacher is for: labelling queries the way the router must answer them."""
+    return (
+        "You create training data for the query router of a video semantic search engine. For a search query, "
+        f"the router weighs the signal indexes {', '.join(modalities)}: how much each should count when ranking "
+        f"videos for that query.\nSignals:\n{_signal_lines(modalities)}\n"
+        "Weights are numbers from 0 to 1 with at most two decimals and sum to 1.0. The reasoning is one short "
+        "sentence saying which words of the query point to which signal."
+    )
+
+
+def teacher_prompt(batch: Batch, modalities: Sequence[str], themes: Sequence[str]) -> str:
+    """The user message of one batch."""
+    if batch.focus == MIXED_FOCUS:
+        focus = (
+            "ambiguous or mixed queries: two or more signals matter about equally, or the wording could point "
+            "to different signals"
+        )
+    else:
+        focus = (
+            f"queries where the {batch.focus} signal should clearly get the highest weight "
+            f"({MODALITY_HINTS.get(batch.focus, f'the {batch.focus} signal')}); the other weights still reflect "
+            "what else the query asks for"
+        )
+    topics, styles = themes[:THEMES_PER_BATCH], themes[THEMES_PER_BATCH:]
+    return (
+        f"Write {batch.count} different video search queries that real users of a video library would type, "
+        "and label each one.\n"
+        f"Focus: {focus}.\n"
+        f"Difficulty: {DIFFICULTY_HINTS[batch.difficulty]}.\n"
+        f"Themes of this batch: {', '.join(topics)}.\n"
+        f"Phrasing: mix {' and '.join(styles)}.\n"
+        "Every query must differ from the others (no near-duplicates) and be specific to these themes; avoid "
+        "generic queries.\n"
+        f"Answer with only a JSON array of exactly {batch.count} objects and no other text, each shaped like:\n"
+        f"{_answer_shape(modalities)}"
+    )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch produced; `summary()` is the small Map item result."""
+
+    batch: int
+    valid: int
+    dropped: int
+    skipped: bool
+    duplicates: int = 0
+    stop_reason: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"batch": self.batch, "valid": self.valid, "dropped": self.dropped, "skipped": self.skipped}
+
+
+def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str, stage: str) -> BatchResult:
+    """Ask the teacher for one batch and write its part (skipped when the part exists)."""
+    run, batch = event.run, event.batch
+    modalities = run.settings.modalities
+    key = run.layout.part_key(batch.batch)
+    done = head_metadata(s3, run.bucket, key)
+    if done is not None:
+        return BatchResult(
+            batch=batch.batch,
+            valid=int(done.get("valid", 0)),
+            dropped=int(done.get("dropped", 0)) + int(done.get("duplicates", 0)),
+            skipped=True,
+        )
+
+    answer = converse(
+        runtime,
+        model_id=run.settings.teacher_model_id,
+        system=teacher_system_prompt(modalities),
+        prompt=teacher_prompt(batch, modalities, batch_themes(run.run_id, batch.batch)),
+        max_tokens=max_tokens_for(batch.count),
+        temperature=TEMPERATURE,
+        request_metadata={
+            "project": project,
+            "stage": stage,
+            "run_id": run.run_id,
+            "purpose": "teacher-generation",
+        },
+    )
+    parsed = parse_labelled_examples(answer.text, modalities)
+    seen: set[str] = set()
+    lines: list[str] = []
+    for example in parsed.examples:
+        normalised = normalise_query(example.query)
+        if normalised in seen:
+            continue
+        seen.add(normalised)
+        lines.append(json.dumps(example.to_dict(), ensure_ascii=False) + "\n")
+    duplicates = len(parsed.examples) - len(lines)
+    metadata = {
+        "valid": str(len(lines)),
+        "dropped": str(parsed.dropped),
+        "duplicates": str(duplicates),
+        "stop-reason": answer.stop_reason or "unknown",
+        "input-tokens": str(answer.input_tokens),
+        "output-tokens": str(answer.output_tokens),
+    }
+    write(
+        s3,
+        run.bucket,
+        key,
+        "".join(lines).encode(),
+        content_type="application/x-ndjson",
+        metadata=metadata,
+        tagging=scratch_tagging(),
+    )
+    return BatchResult(
+        batch=batch.batch,
+        valid=len(lines),
+        dropped=parsed.dropped + duplicates,
+        skipped=False,
+        duplicates=duplicates,
+        stop_reason=answer.stop_reason,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+        errors=list(parsed.errors[:5]),
+    )

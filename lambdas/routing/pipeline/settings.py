@@ -1,0 +1,161 @@
+"""Settings of the pipeline Lambdas, parsed once from the environment the CDK stack sets.
+
+The stack (stacks/constructs/pipeline_steps.py) copies the relevant cdk.json settings into
+each function's environment; `PipelineSettings.from_environ` turns them into one typed,
+frozen object and raises `InvalidSettings` naming each bad variable. These are the
+defaults of every run; Plan applies the execution input's overrides on top of them.
+
+Environment variables (all required unless a default is shown):
+
+    PROJECT_NAME, STAGE, AWS_REGION (set by Lambda), DATA_BUCKET, DISTILLATION_ROLE_ARN,
+    TEACHER_MODEL_ID, STUDENT_MODEL_ID, BASELINE_MODEL_ID, JUDGE_MODEL_ID,
+    MODALITIES (comma-separated), EXAMPLES, HOLDOUT, EXAMPLES_PER_CALL,
+    GENERATION_CONCURRENCY, MAX_RESPONSE_LENGTH, JUDGE ("true"/"false"),
+    GATE (JSON object), WAIT_SECONDS (JSON object: job, deployment, evaluation),
+    JOB_DEADLINE_HOURS, DEPLOYMENT_DEADLINE_MINUTES, EVALUATION_DEADLINE_HOURS,
+    EVALUATION_CANDIDATES (comma-separated, default "distilled,student,baseline"),
+    ROUTER_APP_TAG (default "router": the requestMetadata "app" value the router tags its
+    Bedrock calls with; distilling from invocation logs keeps only those calls).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from routing import validate_modalities
+
+from .errors import InvalidSettings
+
+Candidate = Literal["distilled", "student", "baseline"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GateSettings(_Frozen):
+    """Quality gate thresholds; same fields and bounds as cdk_app.config.GateThresholds (a test checks)."""
+
+    min_mean_score: Annotated[float, Field(ge=1, le=5)] = 3.5
+    max_score_drop: Annotated[float, Field(ge=0, le=4)] = 0.25
+    min_json_validity: Annotated[float, Field(ge=0, le=1)] = 0.95
+    max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+class WaitSeconds(_Frozen):
+    """Poll intervals of the Wait states; same bounds as cdk_app.config.WaitSeconds."""
+
+    job: Annotated[int, Field(ge=0, le=3600)] = 600
+    deployment: Annotated[int, Field(ge=0, le=3600)] = 30
+    evaluation: Annotated[int, Field(ge=0, le=3600)] = 300
+
+
+class Deadlines(_Frozen):
+    """How long each poll loop may wait before it fails with a named timeout error."""
+
+    job_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 48
+    deployment_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 120
+    evaluation_hours: Annotated[int, Field(ge=1, le=72)] = 24
+
+
+class PipelineSettings(_Frozen):
+    """The deployment's defaults for every run, from the function's environment."""
+
+    project_name: Annotated[str, Field(min_length=1)]
+    stage: Annotated[str, Field(min_length=1)]
+    region: Annotated[str, Field(min_length=1)]
+    data_bucket: Annotated[str, Field(min_length=3)]
+    distillation_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")]
+    teacher_model_id: Annotated[str, Field(min_length=3)]
+    student_model_id: Annotated[str, Field(min_length=3)]
+    baseline_model_id: Annotated[str, Field(min_length=3)]
+    judge_model_id: Annotated[str, Field(min_length=3)]
+    modalities: tuple[str, ...]
+    examples: Annotated[int, Field(ge=101, le=16_000)]
+    holdout: Annotated[int, Field(ge=1, le=1_000)]
+    examples_per_call: Annotated[int, Field(ge=20, le=100)]
+    generation_concurrency: Annotated[int, Field(ge=1, le=40)]
+    max_response_length: Annotated[int, Field(ge=100, le=4_096)]
+    judge: bool
+    gate: GateSettings
+    wait_seconds: WaitSeconds
+    deadlines: Deadlines
+    evaluation_candidates: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+    router_app_tag: Annotated[str, Field(pattern=r"^[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}$")] = "router"
+
+    @field_validator("modalities")
+    @classmethod
+    def _modalities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return validate_modalities(value)
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every Bedrock resource name of this deployment, e.g. "vsr-dev"."""
+        return f"{self.project_name}-{self.stage}"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PipelineSettings:
+        """Parse the function's environment; raise InvalidSettings naming each bad variable."""
+        problems: list[str] = []
+
+        def text(name: str) -> str | None:
+            value = environ.get(name)
+            if value is None or not value.strip():
+                problems.append(f"{name} is not set")
+                return None
+            return value.strip()
+
+        def as_json(name: str) -> object:
+            value = text(name)
+            if value is None:
+                return None
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{name} is not JSON ({exc.msg})")
+                return None
+
+        def as_list(name: str, default: str | None = None) -> list[str] | None:
+            value = environ.get(name, default) if default is not None else text(name)
+            return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+        raw = {
+            "project_name": text("PROJECT_NAME"),
+            "stage": text("STAGE"),
+            "region": text("AWS_REGION"),
+            "data_bucket": text("DATA_BUCKET"),
+            "distillation_role_arn": text("DISTILLATION_ROLE_ARN"),
+            "teacher_model_id": text("TEACHER_MODEL_ID"),
+            "student_model_id": text("STUDENT_MODEL_ID"),
+            "baseline_model_id": text("BASELINE_MODEL_ID"),
+            "judge_model_id": text("JUDGE_MODEL_ID"),
+            "modalities": as_list("MODALITIES"),
+            "examples": text("EXAMPLES"),
+            "holdout": text("HOLDOUT"),
+            "examples_per_call": text("EXAMPLES_PER_CALL"),
+            "generation_concurrency": text("GENERATION_CONCURRENCY"),
+            "max_response_length": text("MAX_RESPONSE_LENGTH"),
+            "judge": text("JUDGE"),
+            "gate": as_json("GATE"),
+            "wait_seconds": as_json("WAIT_SECONDS"),
+            "deadlines": {
+                "job_hours": text("JOB_DEADLINE_HOURS"),
+                "deployment_minutes": text("DEPLOYMENT_DEADLINE_MINUTES"),
+                "evaluation_hours": text("EVALUATION_DEADLINE_HOURS"),
+            },
+            "evaluation_candidates": as_list("EVALUATION_CANDIDATES", "distilled,student,baseline"),
+            "router_app_tag": environ.get("ROUTER_APP_TAG", "router").strip(),
+        }
+        if problems:
+            raise InvalidSettings("Function environment incomplete: " + "; ".join(problems))
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            )
+            raise InvalidSettings(f"Function environment invalid: {details}") from None

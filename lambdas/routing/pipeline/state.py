@@ -1,0 +1,170 @@
+"""Typed views of the execution state the pipeline steps read and write.
+
+The state is one JSON object; each step writes its result under its own key (see
+PIPELINE_CONTRACT / README "Execution state"): `$.run` (Plan), `$.generation` (Plan, then
+Generate), `$.dataset` (Prepare dataset), `$.distillation` (Start/Check distillation),
+`$.deployment` (Create/Check deployment). Payloads stay small: S3 keys and counts.
+
+Models read the state with `extra="ignore"`, so later steps (evaluation) may add keys
+without breaking earlier ones; `parse_event` raises `InvalidEvent` naming each bad field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidEvent
+from .layout import RunLayout
+from .settings import Candidate, Deadlines, GateSettings, WaitSeconds
+
+Mode = Literal["generate", "dataset", "invocation_logs"]
+Focus = str  # a modality name, or MIXED_FOCUS
+Difficulty = Literal["easy", "medium", "hard"]
+MIXED_FOCUS = "mixed"
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RunSettings(_State):
+    """`$.run.settings`: the configuration defaults with the execution input's overrides applied."""
+
+    examples: int
+    holdout: int
+    teacher_model_id: str
+    student_model_id: str
+    baseline_model_id: str
+    judge: bool
+    judge_model_id: str
+    modalities: list[str]
+    gate: GateSettings
+    wait_seconds: WaitSeconds
+    evaluation_candidates: list[Candidate]
+    dataset_s3_uri: str | None = None
+    invocation_logs_s3_uri: str | None = None
+    # Beyond the evaluation contract: what generation and the poll loops need.
+    examples_per_call: int
+    generation_concurrency: int
+    max_response_length: int
+    deadlines: Deadlines
+
+    @property
+    def mode(self) -> Mode:
+        if self.dataset_s3_uri:
+            return "dataset"
+        if self.invocation_logs_s3_uri:
+            return "invocation_logs"
+        return "generate"
+
+
+class RunState(_State):
+    """`$.run`, written by Plan."""
+
+    run_id: Annotated[str, Field(min_length=1, max_length=80)]
+    bucket: str
+    prefix: str
+    manifest_key: str
+    settings: RunSettings
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_id)
+
+
+class Batch(_State):
+    """One Map item: a teacher call asking for `count` examples of one focus and difficulty."""
+
+    batch: Annotated[int, Field(ge=0, le=99_999)]
+    focus: Focus
+    difficulty: Difficulty
+    count: Annotated[int, Field(ge=1, le=100)]
+
+
+class DatasetState(_State):
+    """`$.dataset`, written by Prepare dataset. `train_key` is None when distilling from invocation logs."""
+
+    train_key: str | None
+    holdout_key: str
+    stats_key: str
+    train_count: int
+    holdout_count: int
+
+
+class DistillationState(_State):
+    """`$.distillation`: the customization job; `custom_model_arn` once Completed."""
+
+    job_arn: str
+    job_name: str
+    status: str
+    custom_model_arn: str | None = None
+    deadline: str
+    polls: int = 0
+
+
+class DeploymentState(_State):
+    """`$.deployment`: the on-demand custom model deployment the evaluation invokes."""
+
+    deployment_arn: str
+    deployment_name: str
+    status: str
+    deadline: str
+    polls: int = 0
+
+
+class ExecutionRef(_State):
+    name: str
+    id: str = ""
+    start_time: str = ""
+
+
+class PlanEvent(_State):
+    input: Any = None
+    execution: ExecutionRef
+
+
+class GenerateEvent(_State):
+    run: RunState
+    batch: Batch
+
+
+class PrepareDatasetEvent(_State):
+    run: RunState
+
+
+class StartDistillationEvent(_State):
+    run: RunState
+    dataset: DatasetState
+
+
+class CheckDistillationEvent(_State):
+    run: RunState
+    distillation: DistillationState
+
+
+class CreateDeploymentEvent(_State):
+    run: RunState
+    distillation: DistillationState
+
+
+class CheckDeploymentEvent(_State):
+    run: RunState
+    deployment: DeploymentState
+
+
+_Event = TypeVar("_Event", bound=BaseModel)
+
+
+def parse_event(model: type[_Event], event: Any) -> _Event:
+    """Validate a step's payload; raise InvalidEvent listing each bad field."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidEvent(f"{model.__name__}: {details}") from None

@@ -1,0 +1,71 @@
+"""The pipeline's state machine definition file and its substitutions, shared by the stack and the local harness.
+
+`statemachine/pipeline.asl.json` is plain Amazon States Language with `${Name}`
+placeholders: `${<Step>FunctionArn}` for each step's Lambda, `${NotificationTopicArn}` and
+`${ProjectPrefix}`. The CDK stack passes them as DefinitionSubstitutions (CloudFormation
+fills them in); the local harness (cdk_app/local_pipeline.py) fills them in with `render`.
+Pure Python, no CDK import: the harness and the tests load it cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "pipeline.asl.json"
+
+# Step name (as in `${<Step>FunctionArn}`) -> the Lambda's folder under lambdas/.
+STEP_FUNCTIONS: Mapping[str, str] = {
+    "Plan": "plan",
+    "Generate": "generate",
+    "PrepareDataset": "prepare_dataset",
+    "StartDistillation": "start_distillation",
+    "CheckDistillation": "check_distillation",
+    "CreateDeployment": "create_deployment",
+    "CheckDeployment": "check_deployment",
+}
+TOPIC_SUBSTITUTION = "NotificationTopicArn"
+PREFIX_SUBSTITUTION = "ProjectPrefix"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def function_substitution(step: str) -> str:
+    return f"{step}FunctionArn"
+
+
+def load_definition() -> str:
+    """The definition template's text."""
+    return DEFINITION_PATH.read_text(encoding="utf-8")
+
+
+def placeholders(template: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(template))
+
+
+def render(template: str, substitutions: Mapping[str, str]) -> str:
+    """Fill in every `${Name}`; KeyError naming the placeholders left without a value."""
+    missing = placeholders(template) - set(substitutions)
+    if missing:
+        raise KeyError(f"no value for placeholders {sorted(missing)}")
+    return _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], template)
+
+
+def iter_states(
+    definition: Mapping[str, Any], parent: str | None = None
+) -> Iterator[tuple[str, dict, str | None]]:
+    """(name, state, enclosing Map or Parallel name) of every state, nested ones included."""
+    for name, state in definition["States"].items():
+        yield name, state, parent
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from iter_states(processor, name)
+        for branch in state.get("Branches", []):
+            yield from iter_states(branch, name)
+
+
+def parse(template: str) -> dict[str, Any]:
+    """The definition as JSON (placeholders sit inside strings, so the template parses as is)."""
+    return json.loads(template)

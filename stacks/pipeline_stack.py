@@ -1,0 +1,63 @@
+"""Pipeline stack: the step Lambdas, the state machine of a distillation run, run notifications.
+
+One Step Functions execution is one run (the execution name is the run id): Plan ->
+Generate (Map) -> PrepareDataset -> StartDistillation -> wait/check -> CreateDeployment ->
+wait/check -> DeploymentReady (evaluation, report, gate and promotion follow). Data and
+the Bedrock roles live in the storage stack; this stack can be redeployed freely.
+Outputs are a public contract (README, operator CLI).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from cdk_app.config import AppConfig
+from stacks.constructs.pipeline_state_machine import PipelineStateMachine
+from stacks.constructs.pipeline_steps import PipelineSteps, StepResources, pipeline_environment
+from stacks.constructs.run_notifications import RunNotifications
+from stacks.constructs.runtime_function import RuntimeLayer
+from stacks.storage_stack import StorageStack
+
+# Stable output names (public contract).
+OUTPUT_STATE_MACHINE = "StateMachineArn"
+OUTPUT_TOPIC = "NotificationTopicArn"
+
+
+class PipelineStack(Stack):
+    """Step Lambdas, state machine, notifications topic and failure alarm of the distillation pipeline."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, storage: StorageStack, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        layer = RuntimeLayer(self, "RuntimeLayer")
+        self.notifications = RunNotifications(self, "Notifications", config=config)
+        resources = StepResources(
+            config=config,
+            layer=layer,
+            bucket=storage.bucket,
+            distillation_role=storage.distillation_role,
+            environment=pipeline_environment(
+                config,
+                bucket_name=storage.bucket.bucket_name,
+                distillation_role_arn=storage.distillation_role.role_arn,
+            ),
+        )
+        self.steps = PipelineSteps(self, "Steps", resources=resources)
+        self.pipeline = PipelineStateMachine(
+            self,
+            "Pipeline",
+            config=config,
+            functions={name: step.function for name, step in self.steps.steps.items()},
+            function_substitutions=self.steps.substitutions(),
+            topic=self.notifications.topic,
+        )
+        self.state_machine = self.pipeline.state_machine
+        self.alarm = self.notifications.alarm_on(self.state_machine)
+
+        CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.state_machine.state_machine_arn,
+                  description="Start a distillation run: aws stepfunctions start-execution --state-machine-arn <this>")  # fmt: skip
+        CfnOutput(self, OUTPUT_TOPIC, value=self.notifications.topic.topic_arn,
+                  description="SNS topic of run outcomes (failures with step and cause)")  # fmt: skip

@@ -1,0 +1,88 @@
+"""Shared fixtures of the pipeline tests: the Lambdas' environment, settings and run states."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+
+from routing.pipeline.settings import PipelineSettings
+from routing.pipeline.state import RunState
+
+BUCKET = "vsr-test-data"
+ROLE_ARN = "arn:aws:iam::123456789012:role/vsr-test-distillation"
+ENVIRONMENT: dict[str, str] = {
+    "PROJECT_NAME": "vsr",
+    "STAGE": "test",
+    "AWS_REGION": "us-east-1",
+    "DATA_BUCKET": BUCKET,
+    "DISTILLATION_ROLE_ARN": ROLE_ARN,
+    "TEACHER_MODEL_ID": "us.amazon.nova-pro-v1:0",
+    "STUDENT_MODEL_ID": "amazon.nova-micro-v1:0:128k",
+    "BASELINE_MODEL_ID": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "JUDGE_MODEL_ID": "us.amazon.nova-pro-v1:0",
+    "MODALITIES": "visual,audio,transcription,metadata",
+    "EXAMPLES": "10000",
+    "HOLDOUT": "100",
+    "EXAMPLES_PER_CALL": "25",
+    "GENERATION_CONCURRENCY": "4",
+    "MAX_RESPONSE_LENGTH": "1000",
+    "JUDGE": "true",
+    "GATE": json.dumps(
+        {"min_mean_score": 3.5, "max_score_drop": 0.25, "min_json_validity": 0.95, "max_p95_latency_ratio": 1.0}
+    ),
+    "WAIT_SECONDS": json.dumps({"job": 600, "deployment": 30, "evaluation": 300}),
+    "JOB_DEADLINE_HOURS": "48",
+    "DEPLOYMENT_DEADLINE_MINUTES": "120",
+    "EVALUATION_DEADLINE_HOURS": "24",
+    "ROUTER_APP_TAG": "vsr-test-router",
+}
+
+
+def settings(**overrides: str) -> PipelineSettings:
+    return PipelineSettings.from_environ({**ENVIRONMENT, **overrides})
+
+
+def run_state(run_id: str = "run-1", **settings_overrides: Any) -> RunState:
+    """A `$.run` as Plan writes it, from the default settings with `settings_overrides`."""
+    base = settings()
+    run_settings = {
+        "examples": 300,
+        "holdout": 100,
+        "teacher_model_id": base.teacher_model_id,
+        "student_model_id": base.student_model_id,
+        "baseline_model_id": base.baseline_model_id,
+        "judge": True,
+        "judge_model_id": base.judge_model_id,
+        "modalities": list(base.modalities),
+        "gate": base.gate.model_dump(),
+        "wait_seconds": {"job": 0, "deployment": 0, "evaluation": 0},
+        "evaluation_candidates": ["distilled", "student", "baseline"],
+        "dataset_s3_uri": None,
+        "invocation_logs_s3_uri": None,
+        "examples_per_call": 25,
+        "generation_concurrency": 4,
+        "max_response_length": 1000,
+        "deadlines": base.deadlines.model_dump(),
+        **settings_overrides,
+    }
+    return RunState.model_validate(
+        {
+            "run_id": run_id,
+            "bucket": BUCKET,
+            "prefix": f"runs/{run_id}/",
+            "manifest_key": f"runs/{run_id}/manifest.json",
+            "settings": run_settings,
+            "warnings": [],
+        }
+    )
+
+
+def stubbed(service: str) -> tuple[Any, Stubber]:
+    """A real botocore client with a Stubber: every stubbed call is checked against the service model."""
+    client = boto3.client(service, region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    return client, stubber

@@ -1,0 +1,274 @@
+"""The evaluation states executed by moto's Step Functions, with the real handlers in process.
+
+The definition is the evaluation fragment (tests/statemachine/evaluation_states.json, the
+same states the pipeline definition includes) wrapped in a minimal head (DeploymentReady)
+and tail (NotifyOutcome / NotifyFailure publishing to SNS). Lambda invocations are routed
+to the handlers (DESIGN "Recipes"); Bedrock is a fake that validates every request against
+botocore's service model; S3, SSM, SNS and SQS are moto.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from routing.evaluation.clients import override_clients
+from routing.evaluation.promotion import rollback
+
+from tests.evaluation_support import (
+    BASELINE_ID,
+    DEPLOYMENT_ARN,
+    JUDGE_ID,
+    ROLE_ARN,
+    STUDENT_ID,
+    FakeContext,
+    FakeRuntime,
+    exact,
+    garbage,
+    holdout_jsonl,
+    load_handler,
+    reference_by_query,
+    run_state,
+    shifted,
+)
+
+pytestmark = pytest.mark.slow
+
+FRAGMENT = json.loads((Path(__file__).parent / "evaluation_states.json").read_text())
+ACCOUNT, REGION = "123456789012", "us-east-1"
+BUCKET = "vsr-data"
+PARAMETER = "/vsr/dev/router/active-model"
+COUNT = 12
+FUNCTIONS = FRAGMENT["StepFunctions"]
+JOB_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:evaluation-job/abcdefghij12"
+# Loaded at collection time: importing Powertools' tracer opens the X-Ray SDK's UDP socket,
+# which pytest-socket only allows before the tests start.
+HANDLERS = {name: load_handler(folder) for name, folder in FUNCTIONS.items()}
+
+
+def definition(topic_arn: str) -> str:
+    states = {
+        "DeploymentReady": {"Type": "Pass", "Next": FRAGMENT["EntryState"]},
+        **FRAGMENT["States"],
+        "NotifyOutcome": {**FRAGMENT["SuggestedNotifyOutcome"], "Next": "Succeeded"},
+        # As the pipeline's NotifyFailure (statemachine/pipeline.asl.json).
+        "NotifyFailure": {
+            "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {"TopicArn": "${NotificationTopicArn}", "Subject": "vsr-dev: distillation run failed",
+                           "Message.$": "States.Format('Distillation run {} failed. {}', $$.Execution.Name, States.JsonToString($.error))"},
+            "ResultPath": None, "Next": "Failed",
+        },
+        "Succeeded": {"Type": "Succeed"},
+        "Failed": {"Type": "Fail", "Error": "RunFailed"},
+    }  # fmt: skip
+    text = json.dumps({"StartAt": "DeploymentReady", "States": states})
+    for name in FUNCTIONS:
+        text = text.replace(f"${{{name}FunctionArn}}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+    return text.replace("${NotificationTopicArn}", topic_arn)
+
+
+class FakeBedrock:
+    """The Bedrock control plane of the judge: validates CreateEvaluationJob, completes on the 2nd poll."""
+
+    def __init__(self, s3: Any, *, fail_create: bool = False) -> None:
+        self._s3 = s3
+        self._model = boto3.client("bedrock", region_name=REGION).meta.service_model
+        self._fail_create = fail_create
+        self.created: list[dict[str, Any]] = []
+        self.polls = 0
+
+    def create_evaluation_job(self, **params: Any) -> dict[str, str]:
+        from botocore.exceptions import ClientError
+        from botocore.validate import validate_parameters
+
+        validate_parameters(params, self._model.operation_model("CreateEvaluationJob").input_shape)
+        if self._fail_create:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "no judge access"}},
+                "CreateEvaluationJob",
+            )
+        self.created.append(params)
+        return {"jobArn": JOB_ARN}
+
+    def get_evaluation_job(self, jobIdentifier: str) -> dict[str, Any]:
+        self.polls += 1
+        if self.polls < 2:
+            return {"status": "InProgress", "jobArn": jobIdentifier}
+        job = self.created[-1]
+        source = job["evaluationConfig"]["automated"]["datasetMetricConfigs"][0]["dataset"][
+            "datasetLocation"
+        ]["s3Uri"]
+        key = source.split(f"s3://{BUCKET}/", 1)[1]
+        lines = self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().splitlines()
+        scores = {"distilled": 4.0, "student": 2.0, "baseline": 4.0}
+        output = "".join(
+            json.dumps({"automatedEvaluationResult": {"scores": [{"metricName": "OverallQuality",
+                                                                  "result": scores[json.loads(line)["category"]]}]},
+                        "inputRecord": json.loads(line)}) + "\n"
+            for line in lines
+        )  # fmt: skip
+        prefix = job["outputDataConfig"]["s3Uri"].split(f"s3://{BUCKET}/", 1)[1]
+        self._s3.put_object(Bucket=BUCKET, Key=f"{prefix}{job['jobName']}/uuid/models/x/taskTypes/General/datasets/d/o_output.jsonl",
+                            Body=output)  # fmt: skip
+        return {"status": "Completed", "jobArn": jobIdentifier}
+
+
+_evaluate_calls: list[str] = []
+
+
+def _invoke(self, function_name, qualifier, body, headers, response_headers):  # moto's signature
+    name = function_name.rsplit(":", 1)[-1]
+    module = HANDLERS[name]
+    # The first Evaluate invocation gets a budget of 200 ms (its reserve is 10 s), too short for the
+    # baseline's 12 calls of 100 ms at 4 in flight: the run must resume in a second invocation.
+    remaining_ms = 900_000
+    if name == "Evaluate":
+        _evaluate_calls.append(name)
+        remaining_ms = 10_200 if len(_evaluate_calls) == 1 else 900_000
+    try:
+        result = module.handler(json.loads(body), FakeContext(name, remaining_ms=remaining_ms))
+    except Exception as exc:  # what the Lambda runtime reports for an unhandled error
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+    return json.dumps(result).encode()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("EVALUATION_ROLE_ARN", ROLE_ARN)
+    monkeypatch.setenv("JUDGE_JOB_NAME_PREFIX", "vsr-dev")
+    monkeypatch.setenv("ACTIVE_MODEL_PARAMETER", PARAMETER)
+    monkeypatch.setenv("EVALUATION_CONCURRENCY", "4")
+    monkeypatch.setenv("EVALUATION_RESERVE_SECONDS", "10")
+    monkeypatch.setenv("MODEL_PRICES", json.dumps({
+        "amazon.nova-micro-v1:0": {"input_per_1m": 0.035, "output_per_1m": 0.14},
+        "anthropic.claude-haiku-4-5-20251001-v1:0": {"input_per_1m": 1.0, "output_per_1m": 5.0},
+    }))  # fmt: skip
+    config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    _evaluate_calls.clear()
+    with mock_aws(config=config), mock.patch.object(LambdaSimpleBackend, "invoke", _invoke):
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="runs/run-1/dataset/holdout.jsonl", Body=holdout_jsonl(COUNT))
+        ssm = boto3.client("ssm", region_name=REGION)
+        previous = {"model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0", "run_id": "run-0",
+                    "promoted_at": "2025-01-01T00:00:00+00:00", "previous": None}  # fmt: skip
+        ssm.put_parameter(Name=PARAMETER, Value=json.dumps(previous), Type="String")
+        sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        topic = sns.create_topic(Name="outcomes")["TopicArn"]
+        queue = sqs.create_queue(QueueName="outcomes")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(name="evaluation", definition=definition(topic),
+                                           roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")["stateMachineArn"]  # fmt: skip
+        yield {"s3": s3, "ssm": ssm, "sqs": sqs, "queue": queue, "sfn": sfn, "machine": machine}
+
+
+def execute(
+    aws, *, distilled, judge: bool, bedrock: FakeBedrock | None = None, holdout_key: str | None = None
+):
+    runtime = FakeRuntime({DEPLOYMENT_ARN: distilled, STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
+                          delays={DEPLOYMENT_ARN: 0.001, BASELINE_ID: 0.1})  # fmt: skip
+    state = {
+        "run": run_state(BUCKET, judge=judge, judge_model_id=JUDGE_ID),
+        "dataset": {"train_key": "runs/run-1/dataset/train.jsonl", "holdout_key": holdout_key or "runs/run-1/dataset/holdout.jsonl",
+                    "stats_key": "runs/run-1/dataset/stats.json", "train_count": 500, "holdout_count": COUNT},
+        "deployment": {"deployment_arn": DEPLOYMENT_ARN, "deployment_name": "vsr-dev-run-1", "status": "Active"},
+    }  # fmt: skip
+    with override_clients({"bedrock-runtime": runtime, "bedrock": bedrock or FakeBedrock(aws["s3"])}):
+        arn = aws["sfn"].start_execution(
+            stateMachineArn=aws["machine"], name="run-1", input=json.dumps(state)
+        )["executionArn"]
+        deadline = time.monotonic() + 30
+        while (described := aws["sfn"].describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "execution did not finish"
+            time.sleep(0.05)
+    history = aws["sfn"].get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    output = json.loads(described["output"]) if described.get("output") else None
+    messages = aws["sqs"].receive_message(QueueUrl=aws["queue"], MaxNumberOfMessages=10).get("Messages", [])
+    return described["status"], output, entered, [m["Body"] for m in messages]
+
+
+def active_model(aws) -> dict:
+    return json.loads(aws["ssm"].get_parameter(Name=PARAMETER)["Parameter"]["Value"])
+
+
+def test_gate_pass_promotes_and_rollback_restores(aws) -> None:
+    bedrock = FakeBedrock(aws["s3"])
+    status, output, entered, messages = execute(aws, distilled=shifted(0.04), judge=True, bedrock=bedrock)
+    assert status == "SUCCEEDED", entered
+    assert entered.count("Evaluate") == 2  # the first invocation's time budget ended: the second resumed
+    assert entered[-3:] == ["Promote", "NotifyOutcome", "Succeeded"]
+    assert "WaitForJudge" in entered and output["judge"]["status"] == "Completed"
+    assert output["report"]["gate"]["passed"] is True
+    assert output["promotion"] == {"promoted": True, "model_id": DEPLOYMENT_ARN, "previous_model_id": BASELINE_ID,
+                                   "run_id": "run-1", "changed": True}  # fmt: skip
+    value = active_model(aws)
+    assert value["model_id"] == DEPLOYMENT_ARN and value["previous"]["run_id"] == "run-0"
+
+    report = json.loads(
+        aws["s3"].get_object(Bucket=BUCKET, Key=output["report"]["report_key"])["Body"].read()
+    )
+    assert {m["candidate"]: m["judge_mean_score"] for m in report["models"]} == {
+        "distilled": 4.0,
+        "student": 2.0,
+        "baseline": 4.0,
+    }
+    assert len(bedrock.created) == 1
+    assert (
+        len(messages) == 1 and "Gate PASSED" in messages[0] and output["report"]["console_url"] in messages[0]
+    )
+
+    rollback(aws["ssm"], PARAMETER)
+    assert active_model(aws)["model_id"] == BASELINE_ID and active_model(aws)["run_id"] == "run-0"
+
+
+def test_gate_fail_leaves_the_parameter_untouched(aws) -> None:
+    before = aws["ssm"].get_parameter(Name=PARAMETER)["Parameter"]
+    status, output, entered, messages = execute(aws, distilled=garbage, judge=False)
+    assert status == "SUCCEEDED", entered
+    assert "Promote" not in entered and "NotPromoted" in entered and "WaitForJudge" not in entered
+    assert output["judge"]["status"] == "Skipped"
+    assert output["report"]["gate"]["passed"] is False
+    assert output["promotion"]["promoted"] is False
+    after = aws["ssm"].get_parameter(Name=PARAMETER)["Parameter"]
+    assert (after["Value"], after["Version"]) == (before["Value"], before["Version"])
+    assert len(messages) == 1
+    assert "FAILED min_mean_score" in messages[0] and "FAILED min_json_validity" in messages[0]
+
+
+def test_a_judge_that_cannot_start_is_reported_not_fatal(aws) -> None:
+    status, output, entered, _ = execute(
+        aws, distilled=exact, judge=True, bedrock=FakeBedrock(aws["s3"], fail_create=True)
+    )
+    assert status == "SUCCEEDED", entered
+    assert "JudgeNotAvailable" in entered
+    assert output["judge"]["status"] == "Failed" and "AccessDeniedException" in output["judge"]["cause"]
+    report = json.loads(
+        aws["s3"].get_object(Bucket=BUCKET, Key=output["report"]["report_key"])["Body"].read()
+    )
+    assert report["judge"]["status"] == "Failed"
+    assert active_model(aws)["model_id"] == DEPLOYMENT_ARN
+
+
+def test_a_failing_step_notifies_and_fails_the_run(aws) -> None:
+    status, _, entered, messages = execute(
+        aws, distilled=exact, judge=False, holdout_key="runs/run-1/dataset/missing.jsonl"
+    )
+    assert status == "FAILED"
+    assert entered[-3:] == ["EvaluateFailed", "NotifyFailure", "Failed"]
+    assert messages and '"step":"Evaluate"' in messages[0] and "does not exist" in messages[0]
+    assert active_model(aws)["run_id"] == "run-0"

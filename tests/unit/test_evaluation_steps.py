@@ -1,0 +1,189 @@
+"""Evaluate (resumable across invocations) and Report against moto S3 with a fake Bedrock runtime."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import boto3
+import jsonschema
+import pytest
+from moto import mock_aws
+from routing.evaluation.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
+from routing.evaluation.events import EvaluateEnv, EvaluateEvent, ReportEnv, ReportEvent
+from routing.evaluation.judge import JUDGE_SOURCE_ID
+from routing.evaluation.report import report_schema
+from routing.evaluation.steps import evaluate_step, report_step
+
+from tests.evaluation_support import (
+    BASELINE_ID,
+    DEPLOYMENT_ARN,
+    STUDENT_ID,
+    FakeRuntime,
+    exact,
+    garbage,
+    holdout_jsonl,
+    reference_by_query,
+    run_state,
+    shifted,
+)
+
+BUCKET = "data-bucket"
+COUNT = 8
+HOLDOUT_KEY = "runs/run-1/dataset/holdout.jsonl"
+PRICES = {"amazon.nova-micro-v1:0": {"input_per_1m": 0.035, "output_per_1m": 0.14},
+          "anthropic.claude-haiku-4-5-20251001-v1:0": {"input_per_1m": 1.0, "output_per_1m": 5.0}}  # fmt: skip
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_object(Bucket=BUCKET, Key=HOLDOUT_KEY, Body=holdout_jsonl(COUNT))
+        yield client
+
+
+def _event(**settings) -> EvaluateEvent:
+    return EvaluateEvent.model_validate({
+        "run": run_state(BUCKET, **settings),
+        "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
+        "deployment": {"deployment_arn": DEPLOYMENT_ARN},
+    })  # fmt: skip
+
+
+def _runtime() -> FakeRuntime:
+    # The baseline answers a few milliseconds slower, as Claude Haiku does against a distilled Nova Micro.
+    return FakeRuntime({DEPLOYMENT_ARN: shifted(0.04), STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
+                       delays={BASELINE_ID: 0.005})  # fmt: skip
+
+
+def _lines(s3, key: str) -> list[dict]:
+    return [
+        json.loads(line)
+        for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().splitlines()
+    ]
+
+
+def test_evaluate_resumes_where_the_previous_invocation_stopped(s3) -> None:
+    runtime = _runtime()
+    env = EvaluateEnv(concurrency=1)
+    budget = itertools.count()
+    first = evaluate_step(_event(), env, s3=s3, runtime=runtime, should_stop=lambda: next(budget) >= 10)
+    assert not first["complete"] and 0 < first["done"] < 3 * COUNT
+    parts = s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/run-1/evaluation/parts/")["Contents"]
+    assert len(parts) == 1
+    tags = s3.get_object_tagging(Bucket=BUCKET, Key=parts[0]["Key"])["TagSet"]
+    assert tags == [{"Key": "lifecycle", "Value": "scratch"}]
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/run-1/evaluation/results.jsonl")
+
+    calls_before = len(runtime.calls)
+    second = evaluate_step(_event(), env, s3=s3, runtime=runtime, should_stop=lambda: False)
+    assert second["complete"] and second["done"] == second["answers"] == 3 * COUNT
+    assert len(runtime.calls) - calls_before == 3 * COUNT - first["done"]  # nothing answered twice
+    assert second["candidates"] == [
+        {"candidate": "distilled", "model_id": DEPLOYMENT_ARN},
+        {"candidate": "student", "model_id": STUDENT_ID},
+        {"candidate": "baseline", "model_id": BASELINE_ID},
+    ]
+    results = _lines(s3, second["results_key"])
+    assert [(r["index"], r["candidate"]) for r in results] == [
+        (i, c) for i in range(COUNT) for c in ("distilled", "student", "baseline")
+    ]
+    assert {r["candidate"]: r["score"] for r in results} == {"distilled": 5, "student": 1, "baseline": 5}
+    judge = _lines(s3, second["judge_input_key"])
+    assert len(judge) == second["judge_prompts"] == 3 * COUNT
+    assert {line["modelResponses"][0]["modelIdentifier"] for line in judge} == {JUDGE_SOURCE_ID}
+    manifest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="runs/run-1/evaluation/manifest.json")["Body"].read()
+    )
+    assert manifest["inference"]["max_tokens"] == 1000 and manifest["holdout"] == COUNT
+
+
+def test_an_invocation_that_finishes_nothing_stops_the_loop(s3) -> None:
+    with pytest.raises(EvaluationStalled):
+        evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: True)
+
+
+def test_a_bad_holdout_line_is_named(s3) -> None:
+    s3.put_object(Bucket=BUCKET, Key=HOLDOUT_KEY, Body=holdout_jsonl(2) + '{"query": "no weights"}\n')
+    with pytest.raises(HoldoutInvalid, match="line 3"):
+        evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
+
+
+def test_candidates_follow_the_run_settings(s3) -> None:
+    runtime = _runtime()
+    result = evaluate_step(_event(evaluation_candidates=["baseline", "distilled"]), EvaluateEnv(), s3=s3,
+                           runtime=runtime, should_stop=lambda: False)  # fmt: skip
+    assert [c["candidate"] for c in result["candidates"]] == ["distilled", "baseline"]
+    assert {call["modelId"] for call in runtime.calls} == {DEPLOYMENT_ARN, BASELINE_ID}
+
+
+def _write_judge_output(s3, results_key: str, judge_input_key: str) -> None:
+    lines = _lines(s3, judge_input_key)
+    scores = {"distilled": 4.0, "student": 1.0, "baseline": 4.5}
+    out = "".join(
+        json.dumps({"automatedEvaluationResult": {"scores": [{"metricName": "OverallQuality", "result": scores[line["category"]],
+                                                              "evaluatorDetails": [{"modelIdentifier": "j", "explanation": "e"}]}]},
+                    "inputRecord": line}) + "\n"
+        for line in lines
+    )  # fmt: skip
+    key = "runs/run-1/evaluation/output/vsr-judge-run-1/abc123/models/router-candidates/taskTypes/General/datasets/d/x_output.jsonl"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=out)
+
+
+def test_report_merges_the_judge_and_writes_three_renderings(s3) -> None:
+    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
+    _write_judge_output(s3, evaluation["results_key"], evaluation["judge_input_key"])
+    event = ReportEvent.model_validate({
+        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
+        "evaluation": evaluation,
+        "judge": {"job_arn": "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12",
+                  "job_name": "vsr-judge-run-1", "status": "Completed"},
+    })  # fmt: skip
+    result = report_step(event, ReportEnv.model_validate({"prices": PRICES}), s3=s3, region="us-east-1")
+    assert result["gate"]["passed"], result["gate"]["reasons"]
+    assert result["report_key"] == "runs/run-1/report/report.json"
+    assert result["console_url"].startswith("https://us-east-1.console.aws.amazon.com/s3/object/data-bucket")
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read())
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    models = {m["candidate"]: m for m in report["models"]}
+    assert {name: m["judge_mean_score"] for name, m in models.items()} == {
+        "distilled": 4.0,
+        "student": 1.0,
+        "baseline": 4.5,
+    }
+    assert models["distilled"]["cost_per_1m_queries_usd"] == pytest.approx(60 * 0.035 + 40 * 0.14)
+    assert report["judge"]["status"] == "Completed"
+    html = s3.get_object(Bucket=BUCKET, Key=result["html_key"])
+    assert html["ContentType"] == "text/html; charset=utf-8"
+    assert b'<svg id="chart-scores"' in html["Body"].read()
+    assert (
+        s3.get_object(Bucket=BUCKET, Key=result["markdown_key"])["Body"]
+        .read()
+        .startswith(b"# Router distillation run")
+    )
+    assert "Report: https://" in result["message"]
+
+
+def test_report_reports_a_failed_judge_without_failing(s3) -> None:
+    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
+    event = ReportEvent.model_validate({
+        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY}, "evaluation": evaluation,
+        "judge": {"job_arn": None, "status": "Failed", "failure": "the judge step failed", "cause": "AccessDenied"},
+    })  # fmt: skip
+    result = report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read())
+    assert report["judge"]["status"] == "Failed"
+    assert all(m["judge_mean_score"] is None for m in report["models"])
+    assert "LLM judge: Failed" in result["message"]
+
+
+def test_report_without_results_is_a_named_error(s3) -> None:
+    event = ReportEvent.model_validate({
+        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "evaluation": {"results_key": "runs/run-1/evaluation/results.jsonl", "judge_input_key": "x", "candidates": [],
+                       "answers": 0, "complete": True},
+    })  # fmt: skip
+    with pytest.raises(ResultsMissing):
+        report_step(event, ReportEnv(), s3=s3, region="us-east-1")

@@ -1,0 +1,207 @@
+"""report.json against its schema, report.md and the self-contained report.html, the notification."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime
+
+import jsonschema
+import pytest
+from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.evaluation.answering import CallOutcome, Candidate
+from routing.evaluation.events import GateThresholds, Price
+from routing.evaluation.gate import evaluate_gate
+from routing.evaluation.html import latency_bins, render_html
+from routing.evaluation.markdown import OFFLINE_BANNER, render_markdown
+from routing.evaluation.metrics import summarise
+from routing.evaluation.records import make_record
+from routing.evaluation.report import build_report, notification, report_schema, summary_line
+
+from tests.evaluation_support import BASELINE_ID, DEPLOYMENT_ARN, MODALITIES, STUDENT_ID
+
+PRICES = {"distilled": Price(input_per_1m=0.035, output_per_1m=0.14), "student": Price(input_per_1m=0.035, output_per_1m=0.14),
+          "baseline": Price(input_per_1m=1.0, output_per_1m=5.0)}  # fmt: skip
+MODEL_IDS = {"distilled": DEPLOYMENT_ARN, "student": STUDENT_ID, "baseline": BASELINE_ID}
+
+
+def _answer(weights: dict[str, float]) -> str:
+    return "{" + ", ".join(f'"{k}": {v}' for k, v in weights.items()) + ', "reasoning": "r"}'
+
+
+def _summaries(
+    count: int = 40, *, judge: bool = True, candidates=("distilled", "student", "baseline"), price=True
+):
+    summaries = []
+    for name in candidates:
+        records = []
+        for index in range(count):
+            dominant = MODALITIES[index % 4]
+            reference = {m: (0.55 if m == dominant else 0.15) for m in MODALITIES}
+            example = LabelledExample(f"query {index}", RoutingDecision.from_weights(reference))
+            if name == "student" and index % 3 == 0:
+                outcome = CallOutcome(
+                    "Sure! The weights depend on the query.",
+                    900.0 + index,
+                    880.0,
+                    70,
+                    200,
+                    "end_turn",
+                    None,
+                    1,
+                )
+            elif name == "student" and index % 7 == 0:
+                outcome = CallOutcome(None, None, None, 0, 0, None, "ThrottlingException: rate exceeded", 8)
+            else:
+                latency = {"distilled": 300.0, "student": 700.0, "baseline": 1700.0}[name] + index * 5
+                outcome = CallOutcome(_answer(reference), latency, latency - 20, 60, 45, "end_turn", None, 1)
+            records.append(make_record(Candidate(name, MODEL_IDS[name]), index, example, outcome, MODALITIES))
+        judge_scores = (
+            {"distilled": [4.0] * 10, "student": [2.0] * 10, "baseline": [4.0] * 10}[name] if judge else ()
+        )
+        summaries.append(
+            summarise(
+                name, MODEL_IDS[name], records, MODALITIES, PRICES[name] if price else None, judge_scores
+            )
+        )
+    return summaries
+
+
+def _report(summaries=None, *, offline=False, judge_status="Completed", warnings=()):
+    summaries = summaries if summaries is not None else _summaries()
+    by_name = {s.candidate: s for s in summaries}
+    gate = evaluate_gate(by_name.get("distilled"), by_name.get("baseline"), GateThresholds())
+    return build_report(
+        run_id="run-42",
+        dataset={"train_count": 9900, "holdout_count": 40},
+        models=summaries,
+        judge={"status": judge_status, "job_arn": None, "job_name": "vsr-judge-run-42", "failure": None,
+               "prompts_per_candidate": 40, "metric": "OverallQuality"},
+        gate=gate,
+        warnings=list(warnings),
+        offline_stand_in=offline,
+        modalities=MODALITIES,
+        inference={"system_prompt": system_prompt(MODALITIES), "max_tokens": 1000, "temperature": 0.0},
+        artifacts={"results": "runs/run-42/evaluation/results.jsonl"},
+        generated_at=datetime(2025, 6, 1, 12, 0, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def validate(report) -> None:
+    jsonschema.Draft202012Validator(report_schema(), format_checker=jsonschema.FormatChecker()).validate(
+        report
+    )
+
+
+def test_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(report_schema())
+
+
+@pytest.mark.parametrize(
+    "summaries",
+    [
+        None,
+        _summaries(judge=False),
+        _summaries(candidates=("distilled",)),
+        _summaries(price=False),
+        _summaries(count=1),
+    ],
+    ids=["full", "no-judge", "distilled-only", "no-prices", "one-query"],
+)
+def test_report_validates_against_its_schema(summaries) -> None:
+    validate(_report(summaries))
+
+
+def test_schema_rejects_what_the_contract_forbids() -> None:
+    report = _report()
+    for broken in (
+        {k: v for k, v in report.items() if k != "gate"},
+        {**report, "schema_version": 2},
+        {**report, "unexpected": 1},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken)
+    wrong_type = copy.deepcopy(report)
+    wrong_type["models"][0]["latency_ms"]["p95"] = "fast"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(wrong_type)
+
+
+def test_report_numbers_answer_the_three_questions() -> None:
+    report = _report()
+    models = {m["candidate"]: m for m in report["models"]}
+    assert [m["candidate"] for m in report["models"]] == ["distilled", "student", "baseline"]
+    assert models["distilled"]["mean_score"] == 5.0
+    assert models["distilled"]["cost_per_1m_queries_usd"] == pytest.approx(60 * 0.035 + 45 * 0.14)
+    assert models["baseline"]["cost_per_1m_queries_usd"] == pytest.approx(60 * 1.0 + 45 * 5.0)
+    head = report["headline"]
+    assert head["score_delta"] == 0.0
+    assert head["latency_p50_speedup"] == pytest.approx(
+        models["baseline"]["latency_ms"]["p50"] / models["distilled"]["latency_ms"]["p50"], rel=1e-3
+    )
+    assert head["cost_ratio"] == pytest.approx(8.4 / 285.0, rel=1e-3)
+    assert report["gate"]["passed"]
+    assert models["student"]["json_validity"] < 0.95
+
+
+def test_markdown_has_the_side_by_side_table_and_the_gate() -> None:
+    text = render_markdown(_report(), html_link="report.html")
+    assert "| Model | Mean score (1-5) | LLM judge (1-5) | JSON validity |" in text
+    assert re.search(
+        r"\| Distilled student \(`arn:aws:bedrock:[^`]+`\) \| 5\.00 \| 4\.00 \| 100\.0% \|", text
+    )
+    assert "**Gate PASSED**" in text
+    assert "PASS `max_p95_latency_ratio`" in text
+    assert "Cost: $8.40 vs $285.00 per 1M routed queries" in text
+    assert OFFLINE_BANNER not in text
+    assert "[report.html](report.html)" in text
+
+
+def test_html_is_self_contained_with_the_charts_and_the_table() -> None:
+    summaries = _summaries()
+    report = _report(summaries, warnings=["teacher <legacy> model"])
+    page = render_html(report, {s.candidate: s.latencies_ms for s in summaries})
+    for chart in ("chart-scores", "chart-latency", "chart-cost", "chart-confusion-distilled",
+                  "chart-confusion-student", "chart-confusion-baseline"):  # fmt: skip
+        assert f'<svg id="{chart}"' in page
+    assert '<table id="side-by-side">' in page
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing loaded from elsewhere
+    assert re.findall(r"https?://[^\s\"'<>]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg ")
+    assert "teacher &lt;legacy&gt; model" in page  # text is escaped
+    assert 'id="offline-banner"' not in page
+    assert page.count("<rect") > 30
+
+
+def test_offline_runs_say_so_everywhere() -> None:
+    summaries = _summaries()
+    report = _report(summaries, offline=True)
+    validate(report)
+    assert render_markdown(report).startswith(f"> **{OFFLINE_BANNER}**")
+    page = render_html(report, {s.candidate: s.latencies_ms for s in summaries})
+    assert 'id="offline-banner"' in page and page.index("offline-banner") < page.index("<h1>")
+    assert summary_line(report).startswith("[OFFLINE STAND-IN")
+    subject, _ = notification(report, link="https://example", model_id=DEPLOYMENT_ARN)
+    assert subject.startswith("[offline]")
+
+
+def test_notification_names_the_failed_thresholds() -> None:
+    summaries = _summaries()
+    distilled = summaries[0]
+    slow = type(distilled)(**{**distilled.__dict__, "mean_score": 3.0})
+    report = _report([slow, *summaries[1:]])
+    assert not report["gate"]["passed"]
+    subject, message = notification(report, link="https://console/report.html", model_id=DEPLOYMENT_ARN)
+    assert subject == "Router distillation run-42: gate failed"
+    assert "The active model is unchanged" in message
+    assert "FAILED min_mean_score: distilled mean score 3.00 < minimum 3.50" in message
+    assert message.rstrip().endswith("Report: https://console/report.html")
+    _, passed = notification(_report(), link="l", model_id=DEPLOYMENT_ARN)
+    assert f"The router switches to {DEPLOYMENT_ARN}" in passed
+
+
+def test_latency_bins_cover_every_call() -> None:
+    values = [1.0, 2.0, 50.0, 99.0, 100.0]
+    counts = latency_bins(values, top=100.0, bins=10)
+    assert sum(counts) == len(values)
+    assert counts[0] == 2 and counts[-1] == 2
