@@ -7,9 +7,10 @@ and every user error is one red line on stderr with exit code 1 (2 for usage and
 configuration errors), never a traceback (VSR_DEBUG=1 shows one for unexpected errors).
 
 Layout: commands parse options and call `cdk_app.operator_api.Operator` (AWS access) or
-`cdk_app.cost` (pure), then render with the `render_*`/`show_*` functions below. `follow`
-(live progress) and `show_report` take plain data, so a command that drives the pipeline
-elsewhere (e.g. a local dry run) reuses them with its own `Operator` client factory.
+`cdk_app.cost` (pure), then render. The renderers take plain data: `progress_from` (in
+operator_api) turns any execution history into a `Progress`, and `render_progress`,
+`progress_line`, `show_outcome` and `show_report` print it; so a command that drives the
+pipeline elsewhere (the local dry run) is one more `@app.command()` that feeds them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 from routing.active_model import ActiveModel
+from routing.pipeline.inputs import S3_URI_PATTERN
 from typer.core import TyperGroup
 
 from cdk_app import cost as costing
@@ -62,7 +64,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S*$")
+_S3_URI = re.compile(S3_URI_PATTERN)  # the execution input's own rule
 
 
 # --------------------------------------------------------------------------- session state
@@ -348,7 +350,7 @@ def run_overrides(
 
 def _s3_uri(value: str | None, option: str) -> str | None:
     if value is not None and not _S3_URI.match(value):
-        raise typer.BadParameter(f"{value!r} is not an s3://bucket/key URI", param_hint=option)
+        raise typer.BadParameter(f"{value!r} is not an s3://bucket/prefix URI", param_hint=option)
     return value
 
 
@@ -1086,6 +1088,17 @@ def cleanup(
             "The data bucket keeps the runs' data (add --include-data to delete runs/); "
             "`make destroy` removes the stacks."
         )
+
+
+@app.command("dry-run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dry_run(ctx: typer.Context) -> None:
+    """Run the whole pipeline locally with an OFFLINE STAND-IN for Bedrock (no AWS; not model results).
+
+    Options are the dry run's own: --examples, --holdout, --out, --judge/--no-judge, --seed, --run-id.
+    """
+    from cdk_app.dry_run import main as dry_run_main  # imports moto: only for this command
+
+    raise typer.Exit(dry_run_main(list(ctx.args)))
 
 
 def main() -> None:

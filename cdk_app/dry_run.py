@@ -38,16 +38,21 @@ from typing import Any
 import boto3
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from routing import clients as lambda_clients
 from routing.active_model import NO_ACTIVE_MODEL
-from routing.evaluation import clients as evaluation_clients
 from routing.observability import logger as handler_logger
-from routing.pipeline import clients as pipeline_clients
 
 from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local_pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
 from cdk_app.offline_bedrock import offline_clients
-from stacks.constructs.pipeline_definition import load_definition, placeholders, render
+from stacks.constructs.function_environment import local_environment
+from stacks.constructs.pipeline_definition import (
+    PREFIX_SUBSTITUTION,
+    TOPIC_SUBSTITUTION,
+    load_definition,
+    placeholders,
+    render,
+)
 
 LABEL = "OFFLINE STAND-IN"
 REPO = Path(__file__).resolve().parents[1]
@@ -112,51 +117,15 @@ def load_app_config(examples: int, holdout: int, cdk_json: Path = REPO / "cdk.js
 
 
 def dry_run_environment(config: AppConfig, *, bucket: str = BUCKET) -> dict[str, str]:
-    """The functions' environment, as the CDK stacks set it, for every handler of the sandbox.
-
-    The same variables as stacks/constructs/pipeline_steps.py (`pipeline_environment`) and
-    stacks/constructs/evaluation_steps.py set, built here without importing the CDK (which
-    starts a Node process), plus OFFLINE_STAND_IN=true, which the evaluation steps carry into
-    every answer record and the report.
-    """
-    gate = json.dumps(config.gate.model_dump(), separators=(",", ":"))
+    """The functions' environment, as the CDK stacks set it (stacks/constructs/function_environment.py),
+    plus OFFLINE_STAND_IN=true, which the evaluation steps carry into every answer record and the report."""
     return {
-        # routing.pipeline.settings.PipelineSettings
-        "PROJECT_NAME": config.project_name,
-        "STAGE": config.stage,
-        "AWS_REGION": config.region,
-        "DATA_BUCKET": bucket,
-        "DISTILLATION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-distillation",
-        "TEACHER_MODEL_ID": config.teacher_model_id,
-        "STUDENT_MODEL_ID": config.student_model_id,
-        "BASELINE_MODEL_ID": config.baseline_model_id,
-        "JUDGE_MODEL_ID": config.judge_model_id,
-        "MODALITIES": ",".join(config.modalities),
-        "EXAMPLES": str(config.examples),
-        "HOLDOUT": str(config.holdout),
-        "EXAMPLES_PER_CALL": str(config.examples_per_call),
-        "GENERATION_CONCURRENCY": str(config.generation_concurrency),
-        "MAX_RESPONSE_LENGTH": str(config.max_response_length),
-        "JUDGE": "true" if config.judge else "false",
-        "GATE": gate,
-        "WAIT_SECONDS": json.dumps(config.wait_seconds.model_dump(), separators=(",", ":")),
-        "JOB_DEADLINE_HOURS": str(config.job_deadline_hours),
-        "DEPLOYMENT_DEADLINE_MINUTES": str(config.deployment_deadline_minutes),
-        "EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours),
-        "EVALUATION_CANDIDATES": ",".join(config.evaluation_candidates),
-        "ROUTER_APP_TAG": f"{config.prefix}-router",
-        # routing.evaluation.events (EvaluateEnv, StartJudgeEnv, CheckJudgeEnv, ReportEnv, PromoteEnv)
-        "EVALUATION_CONCURRENCY": str(config.evaluation_concurrency),
-        "EVALUATION_MAX_TOKENS": str(config.max_response_length),
-        "EVALUATION_RESERVE_SECONDS": "120",
-        "JUDGE_MAX_PROMPTS": "1000",
-        "EVALUATION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-evaluation",
-        "JUDGE_JOB_NAME_PREFIX": config.prefix,
-        "MODEL_PRICES": json.dumps(
-            {model: price.model_dump() for model, price in config.prices.models.items()}
+        **local_environment(
+            config,
+            bucket_name=bucket,
+            distillation_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-distillation",
+            evaluation_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-evaluation",
         ),
-        "GATE_THRESHOLDS": gate,
-        "ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
         "OFFLINE_STAND_IN": "true",
         # Handlers log and emit metrics for CloudWatch; locally they would drown the progress.
         "POWERTOOLS_METRICS_DISABLED": "true",
@@ -171,13 +140,16 @@ def step_folders(template: str) -> dict[str, str]:
 
     Folders are the step names in snake case (PrepareDataset -> prepare_dataset), the
     convention of lambdas/ and of the stacks, so evaluation steps wired into the definition
-    later are picked up without a list to keep in sync.
+    later are picked up without a list to keep in sync. Raises DryRunError for a placeholder
+    the sandbox cannot fill.
     """
     folders: dict[str, str] = {}
     for name in sorted(placeholders(template)):
+        if name in {TOPIC_SUBSTITUTION, PREFIX_SUBSTITUTION}:
+            continue
         match = _FUNCTION_PLACEHOLDER.match(name)
         if not match:
-            continue
+            raise DryRunError(f"the definition uses ${{{name}}}, which the local sandbox has no value for")
         folder = re.sub(r"(?<!^)(?=[A-Z])", "_", match.group("step")).lower()
         if not (LAMBDAS_DIR / folder / "handler.py").exists():
             raise DryRunError(
@@ -349,6 +321,10 @@ def run_dry_run(
         f"local dry run {run_id}: Amazon Bedrock is simulated, numbers are not model results "
         f"({examples} examples, {holdout} held out)"
     )
+    printer.line(
+        f"no AWS account is used (moto); model latencies are simulated and slept at {latency_scale:g}x, "
+        "so wall-clock latencies keep their ratios, not their size"
+    )
     execution_input: dict[str, Any] = {
         "examples": examples,
         "holdout": holdout,
@@ -360,7 +336,9 @@ def run_dry_run(
     run_dir = Path(out_dir) / run_id
 
     with ExitStack() as stack:
-        local = stack.enter_context(LocalPipeline(load_step_handlers(folders), environment=environment))
+        local = stack.enter_context(
+            LocalPipeline(load_step_handlers(folders), environment=environment, region=config.region)
+        )
         stack.enter_context(_quiet_handlers())
         topic = local.create_topic(f"{config.prefix}-runs")
         local.create_bucket(BUCKET)
@@ -377,9 +355,8 @@ def run_dry_run(
             evaluation_polls=2,
             latency_scale=latency_scale,
         )
-        stack.enter_context(pipeline_clients.override_clients(clients))
-        stack.enter_context(evaluation_clients.override_clients(clients))
-        substitutions = {**local.substitutions(topic, prefix=config.prefix)}
+        stack.enter_context(lambda_clients.override_clients(clients))
+        substitutions = local.substitutions(topic, prefix=config.prefix)
         substitutions.update(
             {f"{step}FunctionArn": local.function_arn(folder) for step, folder in folders.items()}
         )
@@ -433,6 +410,19 @@ def _read_report(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _model_summary(model: Mapping[str, Any]) -> str:
+    def number(key: str, spec: str) -> str:
+        value = model.get(key)
+        return format(value, spec) if isinstance(value, (int, float)) else "-"
+
+    p95 = (model.get("latency_ms") or {}).get("p95")
+    return (
+        f"mean score {number('mean_score', '.2f')}/5, JSON valid {number('json_validity', '.0%')}, "
+        f"dominant modality right {number('dominant_accuracy', '.0%')}, "
+        f"p95 {format(p95, '.0f') if isinstance(p95, (int, float)) else '-'} ms wall clock"
+    )
+
+
 def _summarise(printer: ProgressPrinter, result: DryRunResult) -> None:
     if not result.succeeded:
         printer.line(f"run {result.status}: {result.error or ''} {(result.cause or '')[:500]}".rstrip())
@@ -441,35 +431,14 @@ def _summarise(printer: ProgressPrinter, result: DryRunResult) -> None:
             printer.line("the definition ended without a Report step: no report was written")
     else:
         for model in result.report.get("models", []):
-            latency = model.get("latency_ms") or {}
             printer.line(
-                f"{model.get('candidate'):>9}: mean score {model.get('mean_score')}, JSON valid "
-                f"{model.get('json_validity')}, p95 {latency.get('p95')} ms (simulated, not a model result)"
+                f"{model.get('candidate', '?'):>9}: {_model_summary(model)} (simulated, not a model result)"
             )
         html = result.report_file("html")
         printer.line(f"report: {html or result.run_dir / 'report'} (also report.md, report.json)")
     printer.line(
         f"{len(result.files)} files of the run copied to {result.run_dir}/ in {result.seconds:.1f} s"
     )
-
-
-def report_table(report: Mapping[str, Any]) -> Table:
-    """The report's models as a rich table titled with the offline label."""
-    table = Table(title=f"{LABEL}: simulated numbers, not model results")
-    for column in ("candidate", "mean score", "JSON valid", "dominant ok", "MAE", "p50 ms", "p95 ms"):
-        table.add_column(column)
-    for model in report.get("models", []):
-        latency = model.get("latency_ms") or {}
-        table.add_row(
-            str(model.get("candidate")),
-            str(model.get("mean_score")),
-            str(model.get("json_validity")),
-            str(model.get("dominant_accuracy")),
-            str(model.get("mae")),
-            str(latency.get("p50")),
-            str(latency.get("p95")),
-        )
-    return table
 
 
 # ============================================================================ command line
@@ -517,8 +486,6 @@ def main(argv: list[str] | None = None) -> int:
     except DryRunError as exc:
         console.print(f"[bold black on yellow]{LABEL}[/] dry run not started: {escape(str(exc))}")
         return 2
-    if result.report is not None:
-        console.print(report_table(result.report))
     return 0 if result.succeeded else 1
 
 

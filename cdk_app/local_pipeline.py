@@ -8,7 +8,7 @@ each invocation calls the step's Python handler in this process.
 
     from cdk_app.local_pipeline import LocalPipeline, load_step_handlers
     from stacks.constructs.pipeline_definition import load_definition, render
-    from routing.pipeline.clients import override_clients
+    from routing.clients import override_clients
 
     with LocalPipeline(load_step_handlers(), environment=env) as local, \\
             override_clients({"bedrock": stand_in, "bedrock-runtime": stand_in}):
@@ -19,7 +19,7 @@ each invocation calls the step's Python handler in this process.
         result.status, result.output, result.states_entered(), local.notifications()
 
 Seams:
-- Bedrock is whatever the handlers get from `routing.pipeline.clients.client(...)`: wrap the
+- Bedrock is whatever the handlers get from `routing.clients.client(...)`: wrap the
   run in `override_clients({...})` to hand in a stand-in (S3 and SNS are moto's);
 - `environment` sets the handlers' environment variables for the duration of the block;
 - Wait states take the seconds the input gives (`{"wait_seconds": {"job": 0, ...}}`);
@@ -45,7 +45,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +73,7 @@ REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Step Functions' limit on a state's input or output (and so on a task's result).
 MAX_STATE_PAYLOAD_BYTES = 256 * 1024
+DATA_LIMIT_ERROR = "DataLimitExceeded"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _ROLE_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/local-pipeline"
 
@@ -165,6 +166,7 @@ class LocalPipeline:
         self._stack = ExitStack()
         self._queues: dict[str, str] = {}
         self._notifications: list[dict[str, Any]] = []
+        self._first_invocation: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -249,11 +251,15 @@ class LocalPipeline:
         ]
 
     def start(self, state_machine_arn: str, execution_input: Any, name: str | None = None) -> str:
-        return self.sfn.start_execution(
+        # Invocations from here on belong to this execution (its result lists them).
+        first_invocation = len(self.invocations)
+        arn = self.sfn.start_execution(
             stateMachineArn=state_machine_arn,
             name=name or f"local-{uuid.uuid4().hex[:12]}",
             input=json.dumps(execution_input),
         )["executionArn"]
+        self._first_invocation[arn] = first_invocation
+        return arn
 
     def wait(
         self,
@@ -265,7 +271,7 @@ class LocalPipeline:
         """Poll until the execution ends (TimeoutError after `timeout` s); `on_event` sees each history event once."""
         deadline = time.monotonic() + timeout
         seen = 0
-        first_invocation = len(self.invocations)
+        first_invocation = self._first_invocation.get(execution_arn, 0)
         # Short executions end within milliseconds; long ones should not be slowed by polling.
         pause = 0.01
         while True:
@@ -357,13 +363,14 @@ class LocalPipeline:
                 error, result = type(exc).__name__, _error(type(exc).__name__, str(exc), exc)
         encoded = json.dumps(result, default=str).encode()
         if error is None and len(encoded) > MAX_STATE_PAYLOAD_BYTES:
-            error = "States.DataLimitExceeded"
-            encoded = json.dumps(
-                _error(
-                    error,
-                    f"{name} returned {len(encoded)} bytes; Step Functions accepts {MAX_STATE_PAYLOAD_BYTES}",
-                )
-            ).encode()
+            # Step Functions would fail the task with States.DataLimitExceeded, a name moto does not
+            # let a Lambda error take: the harness reports it under its own name.
+            error = DATA_LIMIT_ERROR
+            message = (
+                f"{name} returned {len(encoded)} bytes; Step Functions accepts {MAX_STATE_PAYLOAD_BYTES} "
+                "(States.DataLimitExceeded)"
+            )
+            encoded = json.dumps(_error(error, message)).encode()
         if error is not None:
             response_headers["x-amz-function-error"] = "Unhandled"
         self.invocations.append(Invocation(name, payload, len(encoded), error, time.perf_counter() - started))
@@ -402,11 +409,3 @@ def _load(folder: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def iter_task_results(result: ExecutionResult, state: str) -> Iterator[Any]:
-    """The parsed outputs of every exit of `state` (e.g. each CheckDistillation poll)."""
-    for event in result.history:
-        details = event.get("stateExitedEventDetails")
-        if details and details.get("name") == state and details.get("output"):
-            yield json.loads(details["output"])

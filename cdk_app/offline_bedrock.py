@@ -10,7 +10,9 @@ What it stands in for: the two boto3 clients the handlers use, ``bedrock`` (cont
 plane: foundation models, inference profiles, model customization jobs, custom models,
 custom model deployments, evaluation jobs) and ``bedrock-runtime`` (Converse). Get both
 with :func:`offline_clients` and hand them to the handlers' client seam
-(``routing.pipeline.clients.override_clients`` / ``routing.evaluation.clients.override_clients``).
+(``routing.clients.override_clients``).
+This module is the API surface (validation, errors, lifecycles, S3); the simulated answers
+themselves are written by :mod:`cdk_app.offline_answers`.
 
 How close to Bedrock it is, and where it is not:
 
@@ -30,7 +32,10 @@ How close to Bedrock it is, and where it is not:
   ``InProgress`` for ``job_polls`` Get calls, then ``Completed`` (or ``Failed`` when its
   training file breaks Bedrock's dataset rules); a deployment ``Creating`` for
   ``deployment_polls`` calls, then ``Active``; an evaluation job ``InProgress`` for
-  ``evaluation_polls`` calls, then ``Completed`` after writing its judge output.
+  ``evaluation_polls`` calls, then ``Completed`` after writing its judge output. Stopping a
+  job or an evaluation job reports ``Stopping`` once, then ``Stopped``. Resources are
+  created idempotently: the same name with the same client request token returns the
+  existing one; the same name with another token is a ``ConflictException``.
 * Evaluation jobs read their precomputed-inference dataset from S3 and write a judge
   output JSONL in Bedrock's layout (``<output>/<job name>/<job id>/models/<source>/taskTypes/
   <task type>/datasets/<dataset>/<id>_output.jsonl``, records with ``automatedEvaluationResult``

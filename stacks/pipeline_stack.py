@@ -2,8 +2,8 @@
 
 One Step Functions execution is one run (the execution name is the run id): Plan ->
 Generate (Map) -> PrepareDataset -> StartDistillation -> wait/check -> CreateDeployment ->
-wait/check -> DeploymentReady (evaluation, report, gate and promotion follow). Data and
-the Bedrock roles live in the storage stack; this stack can be redeployed freely.
+wait/check -> Evaluate -> LLM judge (optional) -> Report -> gate -> Promote or not -> notify.
+Data and the Bedrock roles live in the storage stack; this stack can be redeployed freely.
 Outputs are a public contract (README, operator CLI).
 """
 
@@ -13,8 +13,11 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from stacks.constructs.evaluation_steps import EvaluationSteps
+from stacks.constructs.function_environment import pipeline_environment
+from stacks.constructs.pipeline_definition import function_substitution
 from stacks.constructs.pipeline_state_machine import PipelineStateMachine
-from stacks.constructs.pipeline_steps import PipelineSteps, StepResources, pipeline_environment
+from stacks.constructs.pipeline_steps import PipelineSteps, StepResources
 from stacks.constructs.run_notifications import RunNotifications
 from stacks.constructs.runtime_function import RuntimeLayer
 from stacks.storage_stack import StorageStack
@@ -25,7 +28,7 @@ OUTPUT_TOPIC = "NotificationTopicArn"
 
 
 class PipelineStack(Stack):
-    """Step Lambdas, state machine, notifications topic and failure alarm of the distillation pipeline."""
+    """Step Lambdas (distillation and evaluation), state machine, notifications topic and failure alarm."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: AppConfig, storage: StorageStack, **kwargs
@@ -46,12 +49,17 @@ class PipelineStack(Stack):
             ),
         )
         self.steps = PipelineSteps(self, "Steps", resources=resources)
+        self.evaluation = EvaluationSteps(self, "Evaluation", config=config, layer=layer, storage=storage)
+        functions = {
+            **{name: step.function for name, step in self.steps.steps.items()},
+            **self.evaluation.functions,
+        }
         self.pipeline = PipelineStateMachine(
             self,
             "Pipeline",
             config=config,
-            functions={name: step.function for name, step in self.steps.steps.items()},
-            function_substitutions=self.steps.substitutions(),
+            functions=functions,
+            function_substitutions={function_substitution(name): fn.function_arn for name, fn in functions.items()},
             topic=self.notifications.topic,
         )
         self.state_machine = self.pipeline.state_machine

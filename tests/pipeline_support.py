@@ -7,9 +7,11 @@ from typing import Any
 
 import boto3
 from botocore.stub import Stubber
-
 from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import RunState
+
+from cdk_app.config import AppConfig
+from stacks.constructs.function_environment import evaluation_environments
 
 BUCKET = "vsr-test-data"
 ROLE_ARN = "arn:aws:iam::123456789012:role/vsr-test-distillation"
@@ -31,13 +33,26 @@ ENVIRONMENT: dict[str, str] = {
     "MAX_RESPONSE_LENGTH": "1000",
     "JUDGE": "true",
     "GATE": json.dumps(
-        {"min_mean_score": 3.5, "max_score_drop": 0.25, "min_json_validity": 0.95, "max_p95_latency_ratio": 1.0}
+        {
+            "min_mean_score": 3.5,
+            "max_score_drop": 0.25,
+            "min_json_validity": 0.95,
+            "max_p95_latency_ratio": 1.0,
+        }
     ),
     "WAIT_SECONDS": json.dumps({"job": 600, "deployment": 30, "evaluation": 300}),
     "JOB_DEADLINE_HOURS": "48",
     "DEPLOYMENT_DEADLINE_MINUTES": "120",
     "EVALUATION_DEADLINE_HOURS": "24",
     "ROUTER_APP_TAG": "vsr-test-router",
+    # The evaluation steps' own variables, as the stack sets them.
+    **{
+        name: value
+        for variables in evaluation_environments(
+            AppConfig(stage="test"), evaluation_role_arn="arn:aws:iam::123456789012:role/vsr-test-evaluation"
+        ).values()
+        for name, value in variables.items()
+    },
 }
 
 

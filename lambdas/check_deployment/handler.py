@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from routing import clients
 from routing.observability import logger, tracer
-from routing.pipeline import clients
 from routing.pipeline.deployment import check_run_deployment
 from routing.pipeline.state import CheckDeploymentEvent, parse_event
 

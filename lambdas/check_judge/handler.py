@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from routing.evaluation.clients import client
+from routing.clients import client
 from routing.evaluation.events import CheckJudgeEnv, CheckJudgeEvent, parse_event
 from routing.evaluation.steps import check_judge_step
 from routing.observability import logger, metrics, tracer

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from routing import clients
 from routing.observability import logger, tracer
-from routing.pipeline import clients
 from routing.pipeline.deployment import create_run_deployment
 from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import CreateDeploymentEvent, parse_event

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from routing.evaluation.clients import client
+from routing.clients import client
 from routing.evaluation.events import EvaluateEnv, EvaluateEvent, parse_event
 from routing.evaluation.steps import evaluate_step
 from routing.observability import logger, metrics, tracer
@@ -29,6 +29,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
     deadline = time.monotonic() + remaining - env.reserve_seconds
     return evaluate_step(
-        request, env, s3=client("s3"), runtime=client("bedrock-runtime"),
+        request, env, s3=client("s3"), runtime=client("bedrock-runtime", "evaluation"),
         should_stop=lambda: time.monotonic() >= deadline,
     )  # fmt: skip

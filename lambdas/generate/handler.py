@@ -12,8 +12,8 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from routing import clients
 from routing.observability import logger, metrics, tracer
-from routing.pipeline import clients
 from routing.pipeline.generation import generate_batch
 from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import GenerateEvent, parse_event
@@ -28,7 +28,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = PipelineSettings.from_environ(os.environ)
     result = generate_batch(
         request,
-        runtime=clients.client("bedrock-runtime"),
+        runtime=clients.client("bedrock-runtime", "teacher"),
         s3=clients.client("s3"),
         project=settings.project_name,
         stage=settings.stage,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from routing import clients
 from routing.observability import logger, tracer
-from routing.pipeline import clients
 from routing.pipeline.planning import plan_run
 from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import PlanEvent, parse_event

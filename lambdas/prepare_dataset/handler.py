@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from routing import clients
 from routing.observability import logger, metrics, tracer
-from routing.pipeline import clients
 from routing.pipeline.dataset import prepare_dataset
 from routing.pipeline.state import PrepareDatasetEvent, parse_event
 

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.function_environment import evaluation_environments
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 from stacks.storage_stack import StorageStack
@@ -39,11 +40,8 @@ JUDGE_INPUT_KEYS = "runs/*/evaluation/input/*"
 JUDGE_OUTPUT_KEYS = "runs/*/evaluation/output/*"
 REPORT_KEYS = "runs/*/report/*"
 
-# Evaluate keeps this much of its 15 minutes for in-flight calls (botocore read timeout 60 s)
-# and for writing what finished; the state machine calls it again until every answer is in.
+# Evaluate stops starting calls EVALUATE_RESERVE_SECONDS before this (function_environment.py).
 EVALUATE_TIMEOUT = Duration.minutes(15)
-EVALUATE_RESERVE_SECONDS = 120
-JUDGE_MAX_PROMPTS = 1000  # Bedrock's limit per evaluation job
 
 
 class EvaluationSteps(Construct):
@@ -62,45 +60,34 @@ class EvaluationSteps(Construct):
         stack = Stack.of(self)
         self._bucket = storage.bucket
         self._account, self._region = stack.account, stack.region
+        environments = evaluation_environments(config, evaluation_role_arn=storage.evaluation_role.role_arn)
 
         evaluate = RuntimeFunction(
             self, "Evaluate", config=config, layer=layer, folder="evaluate",
             description="Candidates answer the held-out queries (resumable); results and judge input to S3",
             timeout=EVALUATE_TIMEOUT, memory_size=1024,
-            environment={
-                "EVALUATION_CONCURRENCY": str(config.evaluation_concurrency),
-                "EVALUATION_MAX_TOKENS": str(config.max_response_length),
-                "EVALUATION_RESERVE_SECONDS": str(EVALUATE_RESERVE_SECONDS),
-                "JUDGE_MAX_PROMPTS": str(JUDGE_MAX_PROMPTS),
-            },
+            environment=environments["Evaluate"],
         )  # fmt: skip
         start_judge = RuntimeFunction(
             self, "StartJudge", config=config, layer=layer, folder="start_judge",
             description="Starts the Bedrock LLM-judge evaluation job over the precomputed answers",
-            environment={
-                "EVALUATION_ROLE_ARN": storage.evaluation_role.role_arn,
-                "JUDGE_JOB_NAME_PREFIX": config.prefix,
-            },
+            environment=environments["StartJudge"],
         )  # fmt: skip
         check_judge = RuntimeFunction(
             self, "CheckJudge", config=config, layer=layer, folder="check_judge",
             description="Polls the LLM-judge job; stops it past the evaluation deadline",
-            environment={"EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours)},
+            environment=environments["CheckJudge"],
         )  # fmt: skip
         report = RuntimeFunction(
             self, "Report", config=config, layer=layer, folder="report",
             description="Writes report.json/md/html of a run and evaluates the quality gate",
             timeout=Duration.minutes(2), memory_size=1024,
-            environment={
-                "MODEL_PRICES": json.dumps({model: price.model_dump() for model, price in config.prices.models.items()}),
-                "GATE_THRESHOLDS": json.dumps(config.gate.model_dump()),
-            },
+            environment=environments["Report"],
         )  # fmt: skip
         promote = RuntimeFunction(
             self, "Promote", config=config, layer=layer, folder="promote",
             description="Writes the distilled deployment to the active-model parameter (gate passed only)",
-            # The name is configuration (a public contract): no cross-stack import needed for it.
-            environment={"ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name},
+            environment=environments["Promote"],
         )  # fmt: skip
 
         self._grant_evaluate(evaluate, config)

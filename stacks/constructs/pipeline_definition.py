@@ -18,7 +18,7 @@ from typing import Any
 DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "pipeline.asl.json"
 
 # Step name (as in `${<Step>FunctionArn}`) -> the Lambda's folder under lambdas/.
-STEP_FUNCTIONS: Mapping[str, str] = {
+DISTILLATION_FUNCTIONS: Mapping[str, str] = {
     "Plan": "plan",
     "Generate": "generate",
     "PrepareDataset": "prepare_dataset",
@@ -27,6 +27,14 @@ STEP_FUNCTIONS: Mapping[str, str] = {
     "CreateDeployment": "create_deployment",
     "CheckDeployment": "check_deployment",
 }
+EVALUATION_FUNCTIONS: Mapping[str, str] = {
+    "Evaluate": "evaluate",
+    "StartJudge": "start_judge",
+    "CheckJudge": "check_judge",
+    "Report": "report",
+    "Promote": "promote",
+}
+STEP_FUNCTIONS: Mapping[str, str] = {**DISTILLATION_FUNCTIONS, **EVALUATION_FUNCTIONS}
 TOPIC_SUBSTITUTION = "NotificationTopicArn"
 PREFIX_SUBSTITUTION = "ProjectPrefix"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -69,3 +77,21 @@ def iter_states(
 def parse(template: str) -> dict[str, Any]:
     """The definition as JSON (placeholders sit inside strings, so the template parses as is)."""
     return json.loads(template)
+
+
+def reachable_from(definition: Mapping[str, Any], start: str) -> dict[str, Any]:
+    """The top-level definition cut down to `start` and the states reachable from it (tests run parts of it)."""
+    states = definition["States"]
+    seen: list[str] = []
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        state = states[name]
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [choice.get("Next") for choice in state.get("Choices", [])]
+        targets += [catch.get("Next") for catch in state.get("Catch", [])]
+        todo.extend(target for target in targets if target)
+    return {**definition, "StartAt": start, "States": {name: states[name] for name in states if name in seen}}

@@ -22,7 +22,6 @@ acknowledged for cdk-nag on the role that has it, with the reason.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -36,6 +35,7 @@ from constructs import Construct, IValidation
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.function_environment import pipeline_environment  # noqa: F401 - re-exported
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS, function_substitution
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
@@ -46,37 +46,6 @@ GENERATED_KEYS = "runs/*/generated/*"
 DATASET_KEYS = "runs/*/dataset/*"
 IMPORT_KEYS = "imports/*"
 LISTABLE_PREFIXES = ["runs/*", "imports/*"]
-
-
-def pipeline_environment(
-    config: AppConfig, *, bucket_name: str, distillation_role_arn: str
-) -> dict[str, str]:
-    """The run defaults every step reads (routing.pipeline.settings.PipelineSettings.from_environ)."""
-    return {
-        "PROJECT_NAME": config.project_name,
-        "STAGE": config.stage,
-        "DATA_BUCKET": bucket_name,
-        "DISTILLATION_ROLE_ARN": distillation_role_arn,
-        "TEACHER_MODEL_ID": config.teacher_model_id,
-        "STUDENT_MODEL_ID": config.student_model_id,
-        "BASELINE_MODEL_ID": config.baseline_model_id,
-        "JUDGE_MODEL_ID": config.judge_model_id,
-        "EXAMPLES": str(config.examples),
-        "HOLDOUT": str(config.holdout),
-        "EXAMPLES_PER_CALL": str(config.examples_per_call),
-        "GENERATION_CONCURRENCY": str(config.generation_concurrency),
-        "MAX_RESPONSE_LENGTH": str(config.max_response_length),
-        "JUDGE": "true" if config.judge else "false",
-        "GATE": json.dumps(config.gate.model_dump(), separators=(",", ":")),
-        "WAIT_SECONDS": json.dumps(config.wait_seconds.model_dump(), separators=(",", ":")),
-        "JOB_DEADLINE_HOURS": str(config.job_deadline_hours),
-        "DEPLOYMENT_DEADLINE_MINUTES": str(config.deployment_deadline_minutes),
-        "EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours),
-        "EVALUATION_CANDIDATES": ",".join(config.evaluation_candidates),
-        # Same value as the router's ROUTER_APP_TAG (stacks/constructs/router_function.py): distilling
-        # from invocation logs keeps the calls the router tagged with it.
-        "ROUTER_APP_TAG": f"{config.prefix}-router",
-    }
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.function_environment import router_app_tag
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
@@ -57,7 +58,7 @@ class RouterFunction(Construct):
             "ROUTER_CACHE_MAX_ENTRIES": str(config.router_cache_max_entries),
             "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS": str(config.active_model_max_age_seconds),
             "ROUTER_MAX_TOKENS": str(config.router_max_tokens),
-            "ROUTER_APP_TAG": f"{config.prefix}-router",
+            "ROUTER_APP_TAG": router_app_tag(config),
         }
         self.runtime = RuntimeFunction(
             self,

@@ -72,6 +72,7 @@ class FakeBedrock:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self._queries = 0
+        self.routing_answers = 0
 
     # ------------------------------------------------------------------ helpers
 
@@ -192,7 +193,10 @@ class FakeBedrock:
                 self.throttle_converse -= 1
                 raise client_error("ThrottlingException", "Too many requests, please wait", "Converse")
             prompt = params["messages"][0]["content"][0]["text"]
-            count = int(_COUNT.search(prompt).group(1))
+            count_match = _COUNT.search(prompt)
+            if count_match is None:  # not a teacher batch: a candidate answering a routing query (Evaluate)
+                return self._routing_answer(prompt)
+            count = int(count_match.group(1))
             start = self._queries
             self._queries += count
         signals = _SIGNALS.search(params["system"][0]["text"]).group(1).split(", ")
@@ -213,4 +217,17 @@ class FakeBedrock:
             "stopReason": "end_turn",
             "usage": {"inputTokens": 400, "outputTokens": 90 * count, "totalTokens": 400 + 90 * count},
             "metrics": {"latencyMs": 1000},
+        }
+
+    def _routing_answer(self, query: str) -> dict:
+        """A clean routing decision, the heuristic's, so the evaluation steps have answers to score."""
+        from routing import heuristic_decision
+
+        self.routing_answers += 1
+        text = json.dumps(heuristic_decision(query).to_dict())
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 60, "outputTokens": 40, "totalTokens": 100},
+            "metrics": {"latencyMs": 300},
         }

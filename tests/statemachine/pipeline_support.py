@@ -1,22 +1,25 @@
-"""Helpers of the pipeline state-machine tests: the environment, a sandbox, a run.
+"""Helpers of the pipeline state-machine tests: one moto sandbox per module, a fresh Bedrock per test.
 
 The pipeline's real definition runs in moto through cdk_app.local_pipeline, with the real
 handlers; Bedrock is tests/statemachine/fake_bedrock.FakeBedrock, handed in through the
-documented seam (routing.pipeline.clients.override_clients).
+documented seam (routing.clients.override_clients). Each test gets its own run id,
+so runs sharing the sandbox never share S3 keys, jobs or deployments.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from routing.pipeline.clients import override_clients
+from routing.clients import override_clients
+from routing.observability import logger
 
 from cdk_app.local_pipeline import ExecutionResult, LocalPipeline, load_step_handlers
 from stacks.constructs.pipeline_definition import load_definition, render
-
 from tests.pipeline_support import BUCKET, ENVIRONMENT
 
 from .fake_bedrock import FakeBedrock
@@ -26,20 +29,61 @@ from .fake_bedrock import FakeBedrock
 HANDLERS = load_step_handlers()
 # Tests never wait: every Wait state takes 0 s.
 NO_WAIT = {"wait_seconds": {"job": 0, "deployment": 0, "evaluation": 0}}
+_RUN_NUMBERS = itertools.count(1)
+
+
+@dataclass
+class Environment:
+    """The shared part: moto, the bucket, the topic, the rendered definition."""
+
+    local: LocalPipeline
+    definition: str
+    topic_arn: str
+
+
+@contextmanager
+def environment(overrides: dict[str, str] | None = None) -> Iterator[Environment]:
+    """A sandbox with the test environment; handler logs and metrics quiet (thousands of invocations)."""
+    level = logger.log_level
+    logger.setLevel(logging.WARNING)
+    quiet = {"POWERTOOLS_METRICS_DISABLED": "true"}
+    try:
+        with LocalPipeline(HANDLERS, environment={**ENVIRONMENT, **quiet, **(overrides or {})}) as local:
+            local.create_bucket(BUCKET)
+            topic = local.create_topic()
+            yield Environment(
+                local, render(load_definition(), local.substitutions(topic, prefix="vsr-test")), topic
+            )
+    finally:
+        logger.setLevel(level)
 
 
 @dataclass
 class Sandbox:
-    local: LocalPipeline
+    """One test's view: its own run id and its own Bedrock stand-in."""
+
+    env: Environment
     bedrock: FakeBedrock
-    definition: str
-    topic_arn: str
+    run_id: str
+
+    @property
+    def local(self) -> LocalPipeline:
+        return self.env.local
 
     def run(
-        self, execution_input: dict[str, Any] | None = None, *, name: str = "run-1", **kwargs: Any
+        self, execution_input: dict[str, Any] | None = None, *, name: str | None = None, **kwargs: Any
     ) -> ExecutionResult:
         payload = {**NO_WAIT, **(execution_input or {})}
-        return self.local.run(self.definition, payload, name=name, **kwargs)
+        return self.local.run(self.env.definition, payload, name=name or self.run_id, **kwargs)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Messages about this test's run: failures name the execution, outcomes the run in the subject."""
+        return [
+            note
+            for note in self.local.notifications()
+            if f"Distillation run {self.run_id} " in (note["message"] or "")
+            or f"Router distillation {self.run_id}:" in (note["subject"] or "")
+        ]
 
     def object(self, key: str) -> bytes:
         return self.local.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
@@ -50,16 +94,8 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(
-    environment: dict[str, str] | None = None, bedrock: FakeBedrock | None = None
-) -> Iterator[Sandbox]:
-    fake = bedrock or FakeBedrock()
-    with (
-        LocalPipeline(HANDLERS, environment={**ENVIRONMENT, **(environment or {})}) as local,
-        override_clients({"bedrock": fake, "bedrock-runtime": fake}),
-    ):
-        local.create_bucket(BUCKET)
-        topic = local.create_topic()
-        yield Sandbox(
-            local, fake, render(load_definition(), local.substitutions(topic, prefix="vsr-test")), topic
-        )
+def sandbox(env: Environment) -> Iterator[Sandbox]:
+    """A fresh Bedrock stand-in and run id in the shared environment."""
+    fake = FakeBedrock()
+    with override_clients({"bedrock": fake, "bedrock-runtime": fake}):
+        yield Sandbox(env, fake, f"run-{next(_RUN_NUMBERS)}")

@@ -1,8 +1,7 @@
 """The evaluation states executed by moto's Step Functions, with the real handlers in process.
 
-The definition is the evaluation fragment (tests/statemachine/evaluation_states.json, the
-same states the pipeline definition includes) wrapped in a minimal head (DeploymentReady)
-and tail (NotifyOutcome / NotifyFailure publishing to SNS). Lambda invocations are routed
+The definition is statemachine/pipeline.asl.json itself, cut down to DeploymentReady and
+the states reachable from it (evaluation, judge, report, gate, promotion, notifications). Lambda invocations are routed
 to the handlers (DESIGN "Recipes"); Bedrock is a fake that validates every request against
 botocore's service model; S3, SSM, SNS and SQS are moto.
 """
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -19,9 +17,17 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from routing.evaluation.clients import override_clients
+from routing.clients import override_clients
 from routing.evaluation.promotion import rollback
 
+from stacks.constructs.pipeline_definition import (
+    EVALUATION_FUNCTIONS,
+    function_substitution,
+    load_definition,
+    parse,
+    reachable_from,
+    render,
+)
 from tests.evaluation_support import (
     BASELINE_ID,
     DEPLOYMENT_ARN,
@@ -41,12 +47,11 @@ from tests.evaluation_support import (
 
 pytestmark = pytest.mark.slow
 
-FRAGMENT = json.loads((Path(__file__).parent / "evaluation_states.json").read_text())
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET = "vsr-data"
 PARAMETER = "/vsr/dev/router/active-model"
 COUNT = 12
-FUNCTIONS = FRAGMENT["StepFunctions"]
+FUNCTIONS = EVALUATION_FUNCTIONS
 JOB_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:evaluation-job/abcdefghij12"
 # Loaded at collection time: importing Powertools' tracer opens the X-Ray SDK's UDP socket,
 # which pytest-socket only allows before the tests start.
@@ -54,24 +59,12 @@ HANDLERS = {name: load_handler(folder) for name, folder in FUNCTIONS.items()}
 
 
 def definition(topic_arn: str) -> str:
-    states = {
-        "DeploymentReady": {"Type": "Pass", "Next": FRAGMENT["EntryState"]},
-        **FRAGMENT["States"],
-        "NotifyOutcome": {**FRAGMENT["SuggestedNotifyOutcome"], "Next": "Succeeded"},
-        # As the pipeline's NotifyFailure (statemachine/pipeline.asl.json).
-        "NotifyFailure": {
-            "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
-            "Parameters": {"TopicArn": "${NotificationTopicArn}", "Subject": "vsr-dev: distillation run failed",
-                           "Message.$": "States.Format('Distillation run {} failed. {}', $$.Execution.Name, States.JsonToString($.error))"},
-            "ResultPath": None, "Next": "Failed",
-        },
-        "Succeeded": {"Type": "Succeed"},
-        "Failed": {"Type": "Fail", "Error": "RunFailed"},
-    }  # fmt: skip
-    text = json.dumps({"StartAt": "DeploymentReady", "States": states})
-    for name in FUNCTIONS:
-        text = text.replace(f"${{{name}FunctionArn}}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
-    return text.replace("${NotificationTopicArn}", topic_arn)
+    """The pipeline's own definition from DeploymentReady on: the evaluation states and their notifications."""
+    part = reachable_from(parse(load_definition()), "DeploymentReady")
+    substitutions = {
+        function_substitution(name): f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" for name in FUNCTIONS
+    }
+    return render(json.dumps(part), {**substitutions, "NotificationTopicArn": topic_arn, "ProjectPrefix": "vsr-dev"})
 
 
 class FakeBedrock:

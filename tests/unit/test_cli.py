@@ -389,7 +389,7 @@ def test_start_generates_a_run_id_and_refuses_a_duplicate(env: Deployed) -> None
         (["--gate", "min_mean_score=9"], "min_mean_score"),
         (["--gate", "nonsense"], "expected KEY=VALUE"),
         (["--run-id", "bad id"], "invalid run id"),
-        (["--dataset", "/local/file.jsonl"], "not an s3://bucket/key URI"),
+        (["--dataset", "/local/file.jsonl"], "not an s3://bucket/prefix URI"),
     ],
 )
 def test_start_usage_errors_exit_2_before_any_call(env: Deployed, args: list[str], fragment: str) -> None:

@@ -42,7 +42,7 @@ def test_the_environment_is_what_every_handler_parses_with_the_offline_flag_on()
 
 
 def test_the_environment_matches_the_pipeline_stacks() -> None:
-    from stacks.constructs.pipeline_steps import pipeline_environment
+    from stacks.constructs.function_environment import pipeline_environment
 
     config = AppConfig()
     environment = dry_run_environment(config)
@@ -70,6 +70,8 @@ def test_every_function_of_the_definition_maps_to_its_handler_folder() -> None:
     assert folders["CheckDeployment"] == "check_deployment"
     with pytest.raises(DryRunError, match=r"lambdas/no_such_step/handler\.py"):
         step_folders('{"Resource": "${NoSuchStepFunctionArn}"}')
+    with pytest.raises(DryRunError, match="TopicName"):
+        step_folders('{"TopicArn": "${TopicName}"}')
 
 
 def test_progress_lines_show_states_batches_and_statuses() -> None:

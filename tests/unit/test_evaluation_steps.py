@@ -53,9 +53,9 @@ def _event(**settings) -> EvaluateEvent:
 
 
 def _runtime() -> FakeRuntime:
-    # The baseline answers a few milliseconds slower, as Claude Haiku does against a distilled Nova Micro.
+    # The baseline answers 50 ms slower (clear of thread scheduling noise), as Claude Haiku does against a distilled Nova Micro.
     return FakeRuntime({DEPLOYMENT_ARN: shifted(0.04), STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
-                       delays={BASELINE_ID: 0.005})  # fmt: skip
+                       delays={BASELINE_ID: 0.05})  # fmt: skip
 
 
 def _lines(s3, key: str) -> list[dict]:

@@ -7,7 +7,6 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
-
 from routing import example_from_dict, system_prompt
 from routing.pipeline.dataset import (
     CONVERSATION_SCHEMA,
@@ -17,6 +16,7 @@ from routing.pipeline.dataset import (
 )
 from routing.pipeline.errors import DatasetInvalid, DatasetTooSmall
 from routing.pipeline.state import PrepareDatasetEvent
+
 from tests.pipeline_support import BUCKET, run_state
 
 MODALITIES = ["visual", "audio", "transcription", "metadata"]
@@ -58,7 +58,13 @@ def test_records_follow_the_conversation_schema() -> None:
     assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
     assert record["messages"][0]["content"] == [{"text": "query number 1"}]
     answer = json.loads(record["messages"][1]["content"][0]["text"])
-    assert answer == {"visual": 0.1, "audio": 0.7, "transcription": 0.1, "metadata": 0.1, "reasoning": "Reason 1."}
+    assert answer == {
+        "visual": 0.1,
+        "audio": 0.7,
+        "transcription": 0.1,
+        "metadata": 0.1,
+        "reasoning": "Reason 1.",
+    }
 
 
 @pytest.mark.parametrize(
@@ -67,7 +73,12 @@ def test_records_follow_the_conversation_schema() -> None:
         {"schemaVersion": "other"},
         {"messages": [{"role": "assistant", "content": [{"text": "x"}]}]},
         {"messages": [{"role": "user", "content": [{"image": {}}]}]},
-        {"messages": [{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"text": "a"}]},
+                {"role": "user", "content": [{"text": "b"}]},
+            ]
+        },
         {"messages": []},
     ],
 )
@@ -78,7 +89,9 @@ def test_record_rules_are_enforced(broken: dict) -> None:
 
 
 def test_generated_parts_become_train_holdout_and_stats(s3) -> None:
-    parts = [[example(n, ["visual", "audio"][n % 2]) for n in range(start, start + 110)] for start in (0, 110, 220)]
+    parts = [
+        [example(n, ["visual", "audio"][n % 2]) for n in range(start, start + 110)] for start in (0, 110, 220)
+    ]
     parts[1][0] = example(0, "visual")  # a duplicate of the first query of part 0
     put_parts(s3, parts)
     result = prepare_dataset(PrepareDatasetEvent(run=run_state(examples=300, holdout=100)), s3=s3)
@@ -100,7 +113,9 @@ def test_generated_parts_become_train_holdout_and_stats(s3) -> None:
     stats = json.loads(s3.get_object(Bucket=BUCKET, Key=result["stats_key"])["Body"].read())
     assert stats["source"]["duplicates"] == 1 and stats["source"]["teacher_items_dropped"] == 3
     assert stats["unused_count"] == 329 - 300
-    assert sum(stats["dominant"]["train"].values()) == 200 and set(stats["dominant"]["train"]) == set(MODALITIES)
+    assert sum(stats["dominant"]["train"].values()) == 200 and set(stats["dominant"]["train"]) == set(
+        MODALITIES
+    )
     assert sum(stats["weight_histograms"]["train"]["audio"]) == 200
     assert stats["result"] == result
 
@@ -108,10 +123,14 @@ def test_generated_parts_become_train_holdout_and_stats(s3) -> None:
 def test_same_run_same_split_whatever_the_order(s3) -> None:
     items = [example(n) for n in range(260)]
     put_parts(s3, [items[:130], items[130:]])
-    first = read_lines(s3, prepare_dataset(PrepareDatasetEvent(run=run_state(examples=220)), s3=s3)["holdout_key"])
+    first = read_lines(
+        s3, prepare_dataset(PrepareDatasetEvent(run=run_state(examples=220)), s3=s3)["holdout_key"]
+    )
     s3.delete_object(Bucket=BUCKET, Key="runs/run-1/dataset/stats.json")
     put_parts(s3, [items[130:], items[:130]])
-    second = read_lines(s3, prepare_dataset(PrepareDatasetEvent(run=run_state(examples=220)), s3=s3)["holdout_key"])
+    second = read_lines(
+        s3, prepare_dataset(PrepareDatasetEvent(run=run_state(examples=220)), s3=s3)["holdout_key"]
+    )
     assert first == second
 
 
@@ -124,14 +143,24 @@ def test_too_few_examples_is_a_named_error_with_the_counts(s3) -> None:
 
 
 def test_stats_make_a_rerun_return_the_same_result_without_work(s3) -> None:
-    stored = {"result": {"train_key": "k", "holdout_key": "h", "stats_key": "s", "train_count": 1, "holdout_count": 2}}
+    stored = {
+        "result": {
+            "train_key": "k",
+            "holdout_key": "h",
+            "stats_key": "s",
+            "train_count": 1,
+            "holdout_count": 2,
+        }
+    }
     s3.put_object(Bucket=BUCKET, Key="runs/run-1/dataset/stats.json", Body=json.dumps(stored).encode())
     assert prepare_dataset(PrepareDatasetEvent(run=run_state()), s3=s3) == stored["result"]
 
 
 def test_a_brought_dataset_is_used_instead_of_generation(s3) -> None:
     s3.put_object(Bucket=BUCKET, Key="imports/mine/a.jsonl", Body=jsonl([example(n) for n in range(150)]))
-    s3.put_object(Bucket=BUCKET, Key="imports/mine/b.jsonl", Body=jsonl([example(n) for n in range(150, 260)]))
+    s3.put_object(
+        Bucket=BUCKET, Key="imports/mine/b.jsonl", Body=jsonl([example(n) for n in range(150, 260)])
+    )
     s3.put_object(Bucket=BUCKET, Key="imports/mine/readme.txt", Body=b"not data")
     state = run_state(examples=250, dataset_s3_uri=f"s3://{BUCKET}/imports/mine/")
     result = prepare_dataset(PrepareDatasetEvent(run=state), s3=s3)
@@ -146,7 +175,9 @@ def test_a_brought_dataset_with_bad_lines_is_refused_with_line_numbers(s3) -> No
     state = run_state(examples=250, dataset_s3_uri=f"s3://{BUCKET}/imports/mine.jsonl")
     with pytest.raises(DatasetInvalid) as caught:
         prepare_dataset(PrepareDatasetEvent(run=state), s3=s3)
-    assert "2 lines" in str(caught.value) and "line 251" in str(caught.value) and "line 252" in str(caught.value)
+    assert (
+        "2 lines" in str(caught.value) and "line 251" in str(caught.value) and "line 252" in str(caught.value)
+    )
 
 
 def test_from_invocation_logs_only_the_holdout_is_written(s3) -> None:

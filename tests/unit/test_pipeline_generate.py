@@ -7,7 +7,6 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
-
 from routing.pipeline.errors import ModelAccessDenied, TeacherThrottled
 from routing.pipeline.generation import (
     TEMPERATURE,
@@ -18,6 +17,7 @@ from routing.pipeline.generation import (
 )
 from routing.pipeline.planning import max_tokens_for
 from routing.pipeline.state import Batch, GenerateEvent
+
 from tests.pipeline_support import BUCKET, run_state, stubbed
 
 MODALITIES = ["visual", "audio", "transcription", "metadata"]
@@ -36,7 +36,14 @@ def answer(items: list[dict], stop_reason: str = "end_turn") -> dict:
 
 def item(query: str, audio: float = 0.7) -> dict:
     rest = round((1 - audio) / 3, 3)
-    return {"query": query, "visual": rest, "audio": audio, "transcription": rest, "metadata": rest, "reasoning": "Sound."}
+    return {
+        "query": query,
+        "visual": rest,
+        "audio": audio,
+        "transcription": rest,
+        "metadata": rest,
+        "reasoning": "Sound.",
+    }
 
 
 @pytest.fixture
@@ -51,9 +58,19 @@ def expected_request(run_id: str = "run-1", batch: Batch = BATCH) -> dict:
     return {
         "modelId": "us.amazon.nova-pro-v1:0",
         "system": [{"text": teacher_system_prompt(MODALITIES)}],
-        "messages": [{"role": "user", "content": [{"text": teacher_prompt(batch, MODALITIES, batch_themes(run_id, batch.batch))}]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"text": teacher_prompt(batch, MODALITIES, batch_themes(run_id, batch.batch))}],
+            }
+        ],
         "inferenceConfig": {"maxTokens": max_tokens_for(batch.count), "temperature": TEMPERATURE},
-        "requestMetadata": {"project": "vsr", "stage": "test", "run_id": run_id, "purpose": "teacher-generation"},
+        "requestMetadata": {
+            "project": "vsr",
+            "stage": "test",
+            "run_id": run_id,
+            "purpose": "teacher-generation",
+        },
     }
 
 
@@ -69,13 +86,18 @@ def test_prompt_asks_for_the_batch_in_the_contract_format() -> None:
     assert "the audio signal should clearly get the highest weight" in prompt
     assert "hard: subtle or misleading cues" in prompt
     assert all(theme in prompt for theme in themes)
-    assert '{"query": "...", "visual": 0.0, "audio": 0.0, "transcription": 0.0, "metadata": 0.0, "reasoning"' in prompt
+    assert (
+        '{"query": "...", "visual": 0.0, "audio": 0.0, "transcription": 0.0, "metadata": 0.0, "reasoning"'
+        in prompt
+    )
     system = teacher_system_prompt(["visual", "mood"])
     assert "visual, mood" in system and "- mood: the mood signal of the video" in system
 
 
 def test_mixed_focus_asks_for_ambiguous_queries() -> None:
-    prompt = teacher_prompt(Batch(batch=4, focus="mixed", difficulty="easy", count=25), MODALITIES, batch_themes("r", 4))
+    prompt = teacher_prompt(
+        Batch(batch=4, focus="mixed", difficulty="easy", count=25), MODALITIES, batch_themes("r", 4)
+    )
     assert "ambiguous or mixed queries" in prompt and "easy:" in prompt
 
 
@@ -88,7 +110,12 @@ def test_batches_get_different_themes_and_reruns_the_same() -> None:
 
 def test_a_batch_writes_its_validated_part(s3) -> None:
     runtime, stubber = stubbed("bedrock-runtime")
-    items = [item("a drum solo in the rain"), item("A  Drum Solo in the rain"), {"query": "no weights at all"}, item("crowd cheering")]
+    items = [
+        item("a drum solo in the rain"),
+        item("A  Drum Solo in the rain"),
+        {"query": "no weights at all"},
+        item("crowd cheering"),
+    ]
     stubber.add_response("converse", answer(items), expected_request())
     result = run_batch(runtime, s3)
     stubber.assert_no_pending_responses()
@@ -107,7 +134,7 @@ def test_a_batch_writes_its_validated_part(s3) -> None:
 def test_an_existing_part_is_not_asked_for_again(s3) -> None:
     s3.put_object(Bucket=BUCKET, Key="runs/run-1/generated/part-00003.jsonl", Body=b"{}\n",
                   Metadata={"valid": "24", "dropped": "1", "duplicates": "0"})  # fmt: skip
-    runtime, stubber = stubbed("bedrock-runtime")  # nothing stubbed: a teacher call would fail the test
+    runtime, _ = stubbed("bedrock-runtime")  # nothing stubbed: a teacher call would fail the test
     assert run_batch(runtime, s3).summary() == {"batch": 3, "valid": 24, "dropped": 1, "skipped": True}
 
 
@@ -123,7 +150,11 @@ def test_a_cut_off_answer_keeps_the_complete_items(s3) -> None:
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [("ThrottlingException", TeacherThrottled), ("ServiceUnavailableException", TeacherThrottled), ("AccessDeniedException", ModelAccessDenied)],
+    [
+        ("ThrottlingException", TeacherThrottled),
+        ("ServiceUnavailableException", TeacherThrottled),
+        ("AccessDeniedException", ModelAccessDenied),
+    ],
 )
 def test_bedrock_errors_become_named_errors(s3, code: str, error: type) -> None:
     runtime, stubber = stubbed("bedrock-runtime")

@@ -7,16 +7,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from routing.clients import client, now, override_clients, override_clock
+from routing.observability import logger
+from routing.pipeline.errors import InvalidEvent
 
 from cdk_app.local_pipeline import LocalLambdaContext, load_step_handlers
-from routing.observability import logger
-from routing.pipeline.clients import client, now, override_clients, override_clock
-from routing.pipeline.errors import InvalidEvent
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS
 from tests.pipeline_support import ENVIRONMENT, run_state, stubbed
 
 HANDLERS = load_step_handlers()
-JOB_ARN = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-micro-v1:0:128k/abcdef123456"
+JOB_ARN = (
+    "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-micro-v1:0:128k/abcdef123456"
+)
 
 
 def context(name: str) -> LocalLambdaContext:
@@ -57,7 +59,13 @@ def test_a_check_logs_with_the_run_id_and_returns_the_state() -> None:
     deadline = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     event = {
         "run": run_state().model_dump(mode="json"),
-        "distillation": {"job_arn": JOB_ARN, "job_name": "j", "status": "InProgress", "deadline": deadline, "polls": 2},
+        "distillation": {
+            "job_arn": JOB_ARN,
+            "job_name": "j",
+            "status": "InProgress",
+            "deadline": deadline,
+            "polls": 2,
+        },
         "generation": {"batches": 3},  # other keys of the state are ignored
     }
     stream = io.StringIO()
@@ -69,7 +77,9 @@ def test_a_check_logs_with_the_run_id_and_returns_the_state() -> None:
         logger.registered_handler.setStream(previous)
     assert result["status"] == "InProgress" and result["polls"] == 3
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert lines and all(line["run_id"] == "run-1" and line["function_name"] == "check_distillation" for line in lines)
+    assert lines and all(
+        line["run_id"] == "run-1" and line["function_name"] == "check_distillation" for line in lines
+    )
 
 
 def test_the_seams_restore_what_they_replaced() -> None:

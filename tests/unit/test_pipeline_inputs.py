@@ -6,13 +6,13 @@ import re
 
 import boto3
 import pytest
-
-from cdk_app.config import GateThresholds, WaitSeconds
 from routing.pipeline.errors import InvalidInput, InvalidSettings
 from routing.pipeline.inputs import INPUT_KEYS, parse_execution_input
 from routing.pipeline.names import MAX_NAME_LENGTH, run_names
 from routing.pipeline.settings import GateSettings, PipelineSettings
 from routing.pipeline.settings import WaitSeconds as PipelineWaitSeconds
+
+from cdk_app.config import GateThresholds, WaitSeconds
 from tests.pipeline_support import ENVIRONMENT
 
 BEDROCK = boto3.client("bedrock", region_name="us-east-1").meta.service_model
@@ -125,8 +125,13 @@ _TAG_VALUE = BEDROCK.shape_for("TagValue").metadata["pattern"]
 def test_names_fit_bedrock_patterns(run_id: str) -> None:
     names = run_names("vsr-dev", run_id)
     assert re.fullmatch(_JOB_NAME, names.job_name) and len(names.job_name) <= MAX_NAME_LENGTH
-    assert re.fullmatch(_MODEL_NAME, names.custom_model_name) and len(names.custom_model_name) <= MAX_NAME_LENGTH
-    assert re.fullmatch(_DEPLOYMENT_NAME, names.deployment_name) and len(names.deployment_name) <= MAX_NAME_LENGTH
+    assert (
+        re.fullmatch(_MODEL_NAME, names.custom_model_name) and len(names.custom_model_name) <= MAX_NAME_LENGTH
+    )
+    assert (
+        re.fullmatch(_DEPLOYMENT_NAME, names.deployment_name)
+        and len(names.deployment_name) <= MAX_NAME_LENGTH
+    )
     assert re.fullmatch(_TOKEN, names.job_token) and re.fullmatch(_TOKEN, names.deployment_token)
     assert re.fullmatch(_TAG_VALUE, run_id)  # run ids are used as tag values as is
     assert run_names("vsr-dev", run_id) == names  # derived, not random

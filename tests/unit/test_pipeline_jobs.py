@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from routing.pipeline.deployment import check_run_deployment, create_run_deployment
 from routing.pipeline.distillation import check_distillation, start_distillation
 from routing.pipeline.errors import (
@@ -25,11 +24,14 @@ from routing.pipeline.state import (
     DatasetState,
     StartDistillationEvent,
 )
+
 from tests.pipeline_support import BUCKET, ROLE_ARN, run_state, settings, stubbed
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
 JOB_NAME = "vsr-test-run-1-distillation"
-JOB_ARN = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-micro-v1:0:128k/abcdef123456"
+JOB_ARN = (
+    "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-micro-v1:0:128k/abcdef123456"
+)
 MODEL_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model/amazon.nova-micro-v1:0:128k/abcdef123456"
 DEPLOYMENT_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
 DATASET = DatasetState(
@@ -41,7 +43,11 @@ DATASET = DatasetState(
 )
 # Tokens are derived from the run id (routing.pipeline.names): the same on every attempt.
 NAMES = run_names("vsr-test", "run-1")
-TAGS = [{"key": "project", "value": "vsr"}, {"key": "stage", "value": "test"}, {"key": "run_id", "value": "run-1"}]
+TAGS = [
+    {"key": "project", "value": "vsr"},
+    {"key": "stage", "value": "test"},
+    {"key": "run_id", "value": "run-1"},
+]
 
 
 def job(status: str, **extra) -> dict:
@@ -85,7 +91,10 @@ def expected_job_request(training: dict | None = None) -> dict:
 
 def start(bedrock, state=None, dataset=DATASET):
     return start_distillation(
-        StartDistillationEvent(run=state or run_state(), dataset=dataset), settings=settings(), bedrock=bedrock, now=NOW
+        StartDistillationEvent(run=state or run_state(), dataset=dataset),
+        settings=settings(),
+        bedrock=bedrock,
+        now=NOW,
     )
 
 
@@ -119,7 +128,9 @@ def test_start_from_invocation_logs_filters_the_router_calls() -> None:
         }
     }
     stubber.add_client_error("get_model_customization_job", "ResourceNotFoundException", "no job")
-    stubber.add_response("create_model_customization_job", {"jobArn": JOB_ARN}, expected_job_request(training))
+    stubber.add_response(
+        "create_model_customization_job", {"jobArn": JOB_ARN}, expected_job_request(training)
+    )
     dataset = DATASET.model_copy(update={"train_key": None, "train_count": 0})
     start(bedrock, run_state(invocation_logs_s3_uri="s3://logs-bucket/AWSLogs/"), dataset)
     stubber.assert_no_pending_responses()
@@ -165,7 +176,9 @@ def check(bedrock, polls: int = 0, now: datetime = NOW, deadline: datetime | Non
         "deadline": (deadline or NOW + timedelta(hours=10)).isoformat(),
         "polls": polls,
     }
-    return check_distillation(CheckDistillationEvent(run=run_state(), distillation=current), bedrock=bedrock, now=now)
+    return check_distillation(
+        CheckDistillationEvent(run=run_state(), distillation=current), bedrock=bedrock, now=now
+    )
 
 
 @pytest.mark.parametrize("status", ["InProgress", "Stopping"])
@@ -184,7 +197,9 @@ def test_check_completed_carries_the_custom_model() -> None:
 
 def test_check_failed_carries_bedrocks_message() -> None:
     bedrock, stubber = stubbed("bedrock")
-    stubber.add_response("get_model_customization_job", job("Failed", failureMessage="Input data has 99 records"))
+    stubber.add_response(
+        "get_model_customization_job", job("Failed", failureMessage="Input data has 99 records")
+    )
     with pytest.raises(DistillationFailed, match="failed: Input data has 99 records"):
         check(bedrock)
 
@@ -289,7 +304,9 @@ def check_deployment(bedrock, polls: int = 0, now: datetime = NOW):
         "deadline": (NOW + timedelta(minutes=30)).isoformat(),
         "polls": polls,
     }
-    return check_run_deployment(CheckDeploymentEvent(run=run_state(), deployment=current), bedrock=bedrock, now=now)
+    return check_run_deployment(
+        CheckDeploymentEvent(run=run_state(), deployment=current), bedrock=bedrock, now=now
+    )
 
 
 def test_check_deployment_statuses() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
-
 from routing.pipeline.errors import (
     BedrockThrottled,
     InvalidInput,
@@ -27,12 +27,15 @@ from routing.pipeline.planning import (
     resolve_settings,
 )
 from routing.pipeline.state import PlanEvent
+
 from tests.pipeline_support import BUCKET, run_state, settings, stubbed
 
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
 
 
-def details(model_id: str, *, status: str = "ACTIVE", end_of_life: datetime | None = None, distillation=True) -> dict:
+def details(
+    model_id: str, *, status: str = "ACTIVE", end_of_life: datetime | None = None, distillation=True
+) -> dict:
     lifecycle: dict = {"status": status}
     if end_of_life:
         lifecycle["endOfLifeTime"] = end_of_life
@@ -54,7 +57,15 @@ def resolve(payload: dict | None = None, previous: dict | None = None, **env: st
 
 
 def test_defaults_then_overrides() -> None:
-    run = resolve({"examples": 500, "holdout": 50, "judge": False, "wait_seconds": {"job": 0}, "gate": {"min_mean_score": 4}})
+    run = resolve(
+        {
+            "examples": 500,
+            "holdout": 50,
+            "judge": False,
+            "wait_seconds": {"job": 0},
+            "gate": {"min_mean_score": 4},
+        }
+    )
     assert (run.examples, run.holdout, run.judge) == (500, 50, False)
     assert run.wait_seconds.model_dump() == {"job": 0, "deployment": 30, "evaluation": 300}
     assert run.gate.min_mean_score == 4 and run.gate.max_score_drop == 0.25
@@ -66,14 +77,26 @@ def test_defaults_then_overrides() -> None:
     [
         ({"examples": 150, "holdout": 100}, "'examples' (150) must be at least holdout + 100 (200)"),
         ({"examples": 16_000, "holdout": 100}, "'examples' (16000) must be at most 15,000 + holdout (15100)"),
-        ({"teacher_model_id": "us.amazon.nova-premier-v1:0"}, "cdk deploy -c teacher_model_id=us.amazon.nova-premier-v1:0"),
+        (
+            {"teacher_model_id": "us.amazon.nova-premier-v1:0"},
+            "cdk deploy -c teacher_model_id=us.amazon.nova-premier-v1:0",
+        ),
         ({"student_model_id": "amazon.nova-lite-v1:0:300k"}, "'student_model_id'"),
         (
-            {"dataset_s3_uri": "s3://vsr-test-data/imports/a.jsonl", "invocation_logs_s3_uri": "s3://logs/x/"},
+            {
+                "dataset_s3_uri": "s3://vsr-test-data/imports/a.jsonl",
+                "invocation_logs_s3_uri": "s3://logs/x/",
+            },
             "exclude each other",
         ),
-        ({"dataset_s3_uri": "s3://another-bucket/imports/a.jsonl"}, "must be under s3://vsr-test-data/imports/"),
-        ({"wait_seconds": {"job": 60}}, "'wait_seconds.job' (60) must be 0 (poll at once: tests, dry run) or at least 288 s"),
+        (
+            {"dataset_s3_uri": "s3://another-bucket/imports/a.jsonl"},
+            "must be under s3://vsr-test-data/imports/",
+        ),
+        (
+            {"wait_seconds": {"job": 60}},
+            "'wait_seconds.job' (60) must be 0 (poll at once: tests, dry run) or at least 288 s",
+        ),
         ({"wait_seconds": {"deployment": 10}}, "'wait_seconds.deployment' (10)"),
     ],
 )
@@ -114,7 +137,10 @@ def test_examples_per_call_must_fit_a_teacher_answer() -> None:
         ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"),
         ("amazon.nova-micro-v1:0:128k", "amazon.nova-micro-v1:0:128k"),
         ("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
-        ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.amazon.nova-pro-v1:0",
+            "amazon.nova-pro-v1:0",
+        ),
         ("arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdefghijkl", None),
     ],
 )
@@ -122,7 +148,9 @@ def test_foundation_model_behind_an_id(model_id: str, expected: str | None) -> N
     assert foundation_model_id(model_id) == expected
 
 
-def expect_models(stubber, teacher: dict | None = None, student: dict | None = None, baseline: dict | None = None) -> None:
+def expect_models(
+    stubber, teacher: dict | None = None, student: dict | None = None, baseline: dict | None = None
+) -> None:
     """GetFoundationModel calls in Plan's order; the teacher and the judge share one (both Nova Pro)."""
     stubber.add_response("get_foundation_model", teacher or details("amazon.nova-pro-v1:0", distillation=False),
                          {"modelIdentifier": "amazon.nova-pro-v1:0"})  # fmt: skip
@@ -146,19 +174,25 @@ def test_a_legacy_teacher_is_a_warning_with_its_end_of_life() -> None:
     legacy = details("amazon.nova-pro-v1:0", status="LEGACY", end_of_life=NOW + timedelta(days=200))
     expect_models(stubber, teacher=legacy)
     _, warnings = check_models(bedrock, resolve(), "us-east-1", NOW)
-    assert any("teacher_model_id 'us.amazon.nova-pro-v1:0' is Legacy" in w and "2026-08-03" in w for w in warnings)
+    assert any(
+        "teacher_model_id 'us.amazon.nova-pro-v1:0' is Legacy" in w and "2026-08-03" in w for w in warnings
+    )
 
 
 def test_a_model_past_its_end_of_life_fails_naming_the_key() -> None:
     bedrock, stubber = stubbed("bedrock")
-    expect_models(stubber, teacher=details("amazon.nova-pro-v1:0", status="LEGACY", end_of_life=NOW - timedelta(days=1)))
+    expect_models(
+        stubber, teacher=details("amazon.nova-pro-v1:0", status="LEGACY", end_of_life=NOW - timedelta(days=1))
+    )
     with pytest.raises(ModelEndOfLife, match="change teacher_model_id"):
         check_models(bedrock, resolve(), "us-east-1", NOW)
 
 
 def test_an_unknown_model_fails_naming_the_key() -> None:
     bedrock, stubber = stubbed("bedrock")
-    stubber.add_response("get_foundation_model", details("amazon.nova-pro-v1:0"), {"modelIdentifier": "amazon.nova-pro-v1:0"})
+    stubber.add_response(
+        "get_foundation_model", details("amazon.nova-pro-v1:0"), {"modelIdentifier": "amazon.nova-pro-v1:0"}
+    )
     stubber.add_client_error("get_foundation_model", "ResourceNotFoundException", "not found",
                              expected_params={"modelIdentifier": "amazon.nova-micro-v1:0:128k"})  # fmt: skip
     with pytest.raises(ModelNotAvailable, match="change student_model_id"):
@@ -181,7 +215,9 @@ def test_throttling_is_the_retryable_error() -> None:
 
 def test_judge_and_baseline_are_checked_only_when_used() -> None:
     bedrock, stubber = stubbed("bedrock")
-    stubber.add_response("get_foundation_model", details("amazon.nova-pro-v1:0"), {"modelIdentifier": "amazon.nova-pro-v1:0"})
+    stubber.add_response(
+        "get_foundation_model", details("amazon.nova-pro-v1:0"), {"modelIdentifier": "amazon.nova-pro-v1:0"}
+    )
     stubber.add_response("get_foundation_model", details("amazon.nova-micro-v1:0:128k"),
                          {"modelIdentifier": "amazon.nova-micro-v1:0:128k"})  # fmt: skip
     run = resolve({"judge": False}, EVALUATION_CANDIDATES="distilled,student")
@@ -203,13 +239,18 @@ def test_ten_thousand_examples_need_at_most_500_teacher_calls(per_call: int) -> 
 
 def test_batches_balance_focus_and_difficulty() -> None:
     batches = plan_batches(10_500, 25, ["visual", "audio", "transcription", "metadata"])
-    focus = {name: sum(1 for b in batches if b.focus == name) for name in ["visual", "audio", "transcription", "metadata", "mixed"]}
-    difficulty = {name: sum(1 for b in batches if b.difficulty == name) for name in ["easy", "medium", "hard"]}
+    focus = {
+        name: sum(1 for b in batches if b.focus == name)
+        for name in ["visual", "audio", "transcription", "metadata", "mixed"]
+    }
+    difficulty = {
+        name: sum(1 for b in batches if b.difficulty == name) for name in ["easy", "medium", "hard"]
+    }
     assert max(focus.values()) - min(focus.values()) <= 1
     assert max(difficulty.values()) - min(difficulty.values()) <= 5
     assert [b.batch for b in batches] == list(range(len(batches)))
     # Consecutive batches differ in focus, so a partial run is still balanced.
-    assert all(a.focus != b.focus for a, b in zip(batches, batches[1:], strict=False))
+    assert all(a.focus != b.focus for a, b in itertools.pairwise(batches))
 
 
 def test_generation_targets_per_mode() -> None:
@@ -237,7 +278,9 @@ def event(payload: dict | None, name: str = "run-1") -> PlanEvent:
 
 def test_plan_writes_the_manifest_and_returns_small_state(s3) -> None:
     bedrock, stubber = stubbed("bedrock")
-    expect_models(stubber, teacher=details("amazon.nova-pro-v1:0", status="LEGACY", end_of_life=NOW + timedelta(days=9)))
+    expect_models(
+        stubber, teacher=details("amazon.nova-pro-v1:0", status="LEGACY", end_of_life=NOW + timedelta(days=9))
+    )
     result = plan_run(event({"examples": 300}), settings=settings(), bedrock=bedrock, s3=s3, now=NOW)
     stubber.assert_no_pending_responses()
     run = result["run"]
@@ -266,7 +309,13 @@ def test_invalid_input_fails_before_any_bedrock_call(s3) -> None:
 def test_a_missing_dataset_is_refused_before_any_bedrock_call(s3) -> None:
     bedrock, _ = stubbed("bedrock")
     with pytest.raises(InvalidInput, match="no such object"):
-        plan_run(event({"dataset_s3_uri": f"s3://{BUCKET}/imports/missing.jsonl"}), settings=settings(), bedrock=bedrock, s3=s3, now=NOW)
+        plan_run(
+            event({"dataset_s3_uri": f"s3://{BUCKET}/imports/missing.jsonl"}),
+            settings=settings(),
+            bedrock=bedrock,
+            s3=s3,
+            now=NOW,
+        )
 
 
 def test_a_prepared_dataset_is_not_generated_again(s3) -> None:

@@ -6,13 +6,17 @@ by it (see the evaluation states of the pipeline definition), so names are a con
 
 from __future__ import annotations
 
+from routing.pipeline import errors as pipeline_errors
+
 
 class EvaluationError(Exception):
     """Base class of every error raised on purpose by the evaluation steps."""
 
 
-class InvalidEvent(EvaluationError):
-    """The step's input (state machine payload) or environment is not what the step needs."""
+class InvalidEvent(EvaluationError, pipeline_errors.InvalidEvent):
+    """The step's input (state machine payload) or environment is not what the step needs.
+
+    Also the pipeline's InvalidEvent: one name, caught the same way by every step's caller."""
 
 
 class HoldoutInvalid(EvaluationError):
@@ -31,8 +35,8 @@ class JudgeRequestInvalid(EvaluationError):
     """The LLM-judge job cannot be requested (names or S3 URIs outside Bedrock's patterns)."""
 
 
-class BedrockThrottled(EvaluationError):
-    """Bedrock throttled a judge job call: the state machine retries with backoff (same name as the pipeline's)."""
+class BedrockThrottled(EvaluationError, pipeline_errors.BedrockThrottled):
+    """Bedrock throttled a judge job call: the state machine retries it by name, like the pipeline's."""
 
 
 class GateNotPassed(EvaluationError):

@@ -1,10 +1,10 @@
-"""AWS clients and the clock of the pipeline Lambdas: the one seam tests and the dry run replace.
+"""AWS clients and the clock of the pipeline and evaluation Lambdas: the one seam tests and the dry run replace.
 
 Logic functions take their clients as arguments; only handlers call `client()` and `now()`.
-The state-machine tests and the local dry run (cdk_app/local_pipeline.py) hand in
-stand-ins with `override_clients({"bedrock": fake, "bedrock-runtime": fake})` and, to
+The state-machine tests and the local dry run (cdk_app/local_pipeline.py, cdk_app/dry_run.py)
+hand in stand-ins with `override_clients({"bedrock": fake, "bedrock-runtime": fake})` and, to
 move time, `override_clock(fn)`; nothing is monkeypatched. Services not overridden get a
-real boto3 client (inside moto during tests).
+real boto3 client (inside moto during tests). An override replaces a service for every purpose.
 """
 
 from __future__ import annotations
@@ -17,29 +17,41 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-_CONFIGS: dict[str, Config] = {
+# (service, purpose) -> botocore configuration; "default" where a service has one use.
+_CONFIGS: dict[tuple[str, str], Config] = {
     # A teacher batch is thousands of output tokens: minutes, not seconds. Throttling is retried
     # by the state machine (backoff with jitter, no Lambda time spent waiting), so botocore
     # tries twice at most.
-    "bedrock-runtime": Config(
+    ("bedrock-runtime", "teacher"): Config(
         connect_timeout=10, read_timeout=240, retries={"total_max_attempts": 2, "mode": "standard"}
     ),
-    "bedrock": Config(retries={"total_max_attempts": 4, "mode": "standard"}),
-    "s3": Config(retries={"total_max_attempts": 5, "mode": "standard"}),
+    # Routing answers are short; a minute covers a slow model, and routing.evaluation.answering
+    # retries throttling with backoff itself, so botocore does not.
+    ("bedrock-runtime", "evaluation"): Config(
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        max_pool_connections=100,
+    ),
+    ("bedrock", "default"): Config(retries={"total_max_attempts": 5, "mode": "standard"}),
+    ("s3", "default"): Config(retries={"total_max_attempts": 5, "mode": "standard"}),
 }
 
-_made: dict[str, Any] = {}
+_made: dict[tuple[str, str], Any] = {}
 _overrides: dict[str, Any] = {}
 _clock: list[Callable[[], datetime]] = []
 
 
-def client(service: str) -> Any:
-    """The shared client of `service` ("s3", "bedrock", "bedrock-runtime")."""
+def client(service: str, purpose: str = "default") -> Any:
+    """The shared client of `service` ("s3", "ssm", "bedrock", "bedrock-runtime") configured for `purpose`."""
     if service in _overrides:
         return _overrides[service]
-    if service not in _made:
-        _made[service] = boto3.client(service, config=_CONFIGS.get(service))
-    return _made[service]
+    key = (service, purpose)
+    if key not in _made:
+        if purpose != "default" and key not in _CONFIGS:
+            raise ValueError(f"no client configuration for {service} / {purpose}")
+        _made[key] = boto3.client(service, config=_CONFIGS.get(key))
+    return _made[key]
 
 
 @contextmanager
