@@ -112,10 +112,12 @@ class AppConfig(_Strict):
     modalities: list[str] = Field(default_factory=lambda: ["visual", "audio", "transcription", "metadata"])
     examples: Annotated[int, Field(ge=101, le=16_000)] = 10_000
     holdout: Annotated[int, Field(ge=1, le=1_000)] = 100
-    examples_per_call: Annotated[int, Field(ge=20, le=100)] = 25
+    # At most 79 per call: 120 output tokens per example + 500 must fit a teacher answer (10,000 tokens).
+    examples_per_call: Annotated[int, Field(ge=20, le=79)] = 25
     generation_concurrency: Annotated[int, Field(ge=1, le=40)] = 4
     max_response_length: Annotated[int, Field(ge=100, le=4_096)] = 1_000
-    execution_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 72
+    # Longer than the worst case of the default deadlines: job 48 h + deployment 2 h + evaluation 24 h.
+    execution_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 96
     wait_seconds: WaitSeconds = Field(default_factory=WaitSeconds)
     job_deadline_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 48
     deployment_deadline_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 120
@@ -200,6 +202,13 @@ class AppConfig(_Strict):
         if self.removal_policy == "destroy" and self.stage in {"prod", "production", "live"}:
             raise ValueError(
                 f"removal_policy 'destroy' is refused for stage {self.stage!r}: data would be lost"
+            )
+        loops_minutes = self.job_deadline_hours * 60 + self.deployment_deadline_minutes + self.evaluation_deadline_hours * 60
+        if self.execution_timeout_hours * 60 <= loops_minutes:
+            raise ValueError(
+                f"execution_timeout_hours ({self.execution_timeout_hours}) must exceed job_deadline_hours + "
+                f"deployment_deadline_minutes + evaluation_deadline_hours ({loops_minutes / 60:g} h): "
+                "a run would time out before its own deadlines"
             )
         if self.api_throttle_burst < self.api_throttle_rate // 10:
             raise ValueError("api_throttle_burst is too small for api_throttle_rate (at least a tenth of it)")

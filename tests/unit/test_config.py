@@ -74,6 +74,7 @@ def test_cdk_and_cli_context_keys_are_not_ours_to_validate() -> None:
     [
         ({"examples": "many"}, "examples", "valid integer"),
         ({"examples": 50}, "examples", "greater than or equal to 101"),
+        ({"examples_per_call": 80}, "examples_per_call", "less than or equal to 79"),
         ({"holdout": 0}, "holdout", "greater than or equal to 1"),
         ({"region": "mars-1"}, "region", "pattern"),
         ({"api_auth": "cognito"}, "api_auth", "'iam' or 'api_key'"),
@@ -107,6 +108,7 @@ def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> No
             {"removal_policy": "destroy", "stage": "prod"},
             "removal_policy 'destroy' is refused for stage 'prod'",
         ),
+        ({"execution_timeout_hours": 72}, "execution_timeout_hours (72) must exceed"),
     ],
 )
 def test_rules_across_keys_name_the_keys(context: dict, fragment: str) -> None:
