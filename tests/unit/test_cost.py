@@ -52,7 +52,7 @@ def test_teacher_generation(config: AppConfig) -> None:
 def test_generation_target_is_plans_rule() -> None:
     from routing.pipeline.planning import generation_target as plans_target
 
-    for examples, per_call in ((10_000, 25), (600, 50), (15_100, 20), (201, 100)):
+    for examples, per_call in ((10_000, 25), (600, 50), (15_100, 20), (201, 79)):
         sized = load_config({"examples": examples, "holdout": 100, "examples_per_call": per_call})
         run = SimpleNamespace(mode="generate", examples=examples, holdout=100, examples_per_call=per_call)
         assert generation_target(sized, A) == plans_target(run)
