@@ -203,7 +203,11 @@ class AppConfig(_Strict):
             raise ValueError(
                 f"removal_policy 'destroy' is refused for stage {self.stage!r}: data would be lost"
             )
-        loops_minutes = self.job_deadline_hours * 60 + self.deployment_deadline_minutes + self.evaluation_deadline_hours * 60
+        loops_minutes = (
+            self.job_deadline_hours * 60
+            + self.deployment_deadline_minutes
+            + self.evaluation_deadline_hours * 60
+        )
         if self.execution_timeout_hours * 60 <= loops_minutes:
             raise ValueError(
                 f"execution_timeout_hours ({self.execution_timeout_hours}) must exceed job_deadline_hours + "

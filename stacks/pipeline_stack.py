@@ -59,7 +59,9 @@ class PipelineStack(Stack):
             "Pipeline",
             config=config,
             functions=functions,
-            function_substitutions={function_substitution(name): fn.function_arn for name, fn in functions.items()},
+            function_substitutions={
+                function_substitution(name): fn.function_arn for name, fn in functions.items()
+            },
             topic=self.notifications.topic,
         )
         self.state_machine = self.pipeline.state_machine

@@ -119,77 +119,68 @@ class StorageStack(Stack):
         )
 
     def _distillation_role(self) -> iam.Role:
-        role = iam.Role(
-            self,
+        return self._bedrock_job_role(
             "DistillationRole",
-            assumed_by=self._bedrock_principal("model-customization-job"),
+            job_kind="model-customization-job",
             description="Assumed by Amazon Bedrock for model distillation jobs of this project",
-        )
-        bucket = self.bucket
-        role.add_to_policy(iam.PolicyStatement(
-            sid="ReadTrainingData",
-            actions=["s3:GetObject"],
-            resources=[bucket.arn_for_objects(TRAINING_KEYS)],
-        ))  # fmt: skip
-        role.add_to_policy(iam.PolicyStatement(
-            sid="ListRuns",
-            actions=["s3:ListBucket"],
-            resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*"]}},
-        ))  # fmt: skip
-        role.add_to_policy(iam.PolicyStatement(
-            sid="WriteDistillationOutput",
-            actions=["s3:PutObject"],
-            resources=[bucket.arn_for_objects(DISTILLATION_OUTPUT_KEYS)],
-        ))  # fmt: skip
-        role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeTeacher",
-            actions=["bedrock:InvokeModel"],
-            resources=invoke_model_arns(self.config, self.config.teacher_model_id, account=self.account),
-        ))  # fmt: skip
-        self._acknowledge_run_prefixes(
-            role,
-            [TRAINING_KEYS, DISTILLATION_OUTPUT_KEYS],
-            "Bedrock distillation jobs are named per run: objects are scoped to the dataset and output "
+            read=("ReadTrainingData", TRAINING_KEYS),
+            write=("WriteDistillationOutput", DISTILLATION_OUTPUT_KEYS),
+            invoke=("InvokeTeacher", ["bedrock:InvokeModel"], self.config.teacher_model_id),
+            reason="Bedrock distillation jobs are named per run: objects are scoped to the dataset and output "
             "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
         )
-        return role
 
     def _evaluation_role(self) -> iam.Role:
-        role = iam.Role(
-            self,
+        return self._bedrock_job_role(
             "EvaluationRole",
-            assumed_by=self._bedrock_principal("evaluation-job"),
+            job_kind="evaluation-job",
             description="Assumed by Amazon Bedrock for model evaluation (LLM judge) jobs of this project",
+            read=("ReadEvaluationInput", EVALUATION_INPUT_KEYS),
+            write=("WriteEvaluationOutput", EVALUATION_OUTPUT_KEYS),
+            invoke=(
+                "InvokeJudge",
+                ["bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"],
+                self.config.judge_model_id,
+            ),
+            reason="Evaluation jobs are named per run: objects are scoped to the evaluation input and output "
+            "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
         )
-        bucket = self.bucket
+
+    def _bedrock_job_role(
+        self,
+        construct_id: str,
+        *,
+        job_kind: str,
+        description: str,
+        read: tuple[str, str],
+        write: tuple[str, str],
+        invoke: tuple[str, list[str], str],
+        reason: str,
+    ) -> iam.Role:
+        """A role Bedrock assumes for one kind of job: read one prefix, write another, invoke one model."""
+        role = iam.Role(
+            self, construct_id, assumed_by=self._bedrock_principal(job_kind), description=description
+        )
+        (read_sid, read_keys), (write_sid, write_keys) = read, write
+        invoke_sid, invoke_actions, model_id = invoke
         role.add_to_policy(iam.PolicyStatement(
-            sid="ReadEvaluationInput",
-            actions=["s3:GetObject"],
-            resources=[bucket.arn_for_objects(EVALUATION_INPUT_KEYS)],
+            sid=read_sid, actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(read_keys)],
         ))  # fmt: skip
         role.add_to_policy(iam.PolicyStatement(
             sid="ListRuns",
             actions=["s3:ListBucket"],
-            resources=[bucket.bucket_arn],
+            resources=[self.bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*"]}},
         ))  # fmt: skip
         role.add_to_policy(iam.PolicyStatement(
-            sid="WriteEvaluationOutput",
-            actions=["s3:PutObject"],
-            resources=[bucket.arn_for_objects(EVALUATION_OUTPUT_KEYS)],
+            sid=write_sid, actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(write_keys)],
         ))  # fmt: skip
         role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeJudge",
-            actions=["bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"],
-            resources=invoke_model_arns(self.config, self.config.judge_model_id, account=self.account),
+            sid=invoke_sid,
+            actions=invoke_actions,
+            resources=invoke_model_arns(self.config, model_id, account=self.account),
         ))  # fmt: skip
-        self._acknowledge_run_prefixes(
-            role,
-            [EVALUATION_INPUT_KEYS, EVALUATION_OUTPUT_KEYS],
-            "Evaluation jobs are named per run: objects are scoped to the evaluation input and output "
-            "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
-        )
+        self._acknowledge_run_prefixes(role, [read_keys, write_keys], reason)
         return role
 
     def _acknowledge_run_prefixes(self, role: iam.Role, key_patterns: list[str], reason: str) -> None:

@@ -48,6 +48,7 @@ def repo_root() -> Path:
 def shared_examples_path() -> Path:
     return SHARED / "examples" / "model_answers.jsonl"
 
+
 # The X-Ray SDK (behind Powertools' Tracer) opens its UDP emitter socket when first imported;
 # pytest-socket would refuse that inside a test, so it is imported here, before any test runs.
 import aws_xray_sdk.core  # noqa: E402, F401

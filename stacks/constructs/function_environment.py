@@ -23,7 +23,9 @@ def _compact(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def pipeline_environment(config: AppConfig, *, bucket_name: str, distillation_role_arn: str) -> dict[str, str]:
+def pipeline_environment(
+    config: AppConfig, *, bucket_name: str, distillation_role_arn: str
+) -> dict[str, str]:
     """The run defaults every distillation step reads (routing.pipeline.settings.PipelineSettings.from_environ)."""
     return {
         "PROJECT_NAME": config.project_name,
@@ -64,7 +66,9 @@ def evaluation_environments(config: AppConfig, *, evaluation_role_arn: str) -> d
         "StartJudge": {"EVALUATION_ROLE_ARN": evaluation_role_arn, "JUDGE_JOB_NAME_PREFIX": config.prefix},
         "CheckJudge": {"EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours)},
         "Report": {
-            "MODEL_PRICES": json.dumps({model: price.model_dump() for model, price in config.prices.models.items()}),
+            "MODEL_PRICES": json.dumps(
+                {model: price.model_dump() for model, price in config.prices.models.items()}
+            ),
             "GATE_THRESHOLDS": json.dumps(config.gate.model_dump()),
         },
         # The name is configuration (a public contract): no cross-stack import needed for it.

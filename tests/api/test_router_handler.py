@@ -385,6 +385,10 @@ def test_the_handler_import_stays_light() -> None:
         "import sys; import handler; "
         "heavy = sorted(m for m in ('aws_xray_sdk', 'pydantic') if m in sys.modules); print(heavy)"
     )
-    env = {**os.environ, **ROUTER_ENV, "PYTHONPATH": os.pathsep.join([str(ROUTER_DIR), str(ROUTER_DIR.parent)])}
+    env = {
+        **os.environ,
+        **ROUTER_ENV,
+        "PYTHONPATH": os.pathsep.join([str(ROUTER_DIR), str(ROUTER_DIR.parent)]),
+    }
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

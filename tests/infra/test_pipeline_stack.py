@@ -91,7 +91,9 @@ def test_pass_role_only_on_the_bedrock_roles_only_to_bedrock(resources) -> None:
     passed_by = {role: json.dumps(statement["Resource"]) for role, statement in passing}
     assert len(passing) == 2, passed_by
     judge_role = next(
-        lid for lid, r in resources.items() if r["Type"] == "AWS::IAM::Role" and lid.startswith("EvaluationStartJudge")
+        lid
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role" and lid.startswith("EvaluationStartJudge")
     )
     assert set(passed_by) == {step_role(resources, "StartDistillation"), judge_role}
     assert "DistillationRole" in passed_by[step_role(resources, "StartDistillation")]

@@ -62,9 +62,12 @@ def definition(topic_arn: str) -> str:
     """The pipeline's own definition from DeploymentReady on: the evaluation states and their notifications."""
     part = reachable_from(parse(load_definition()), "DeploymentReady")
     substitutions = {
-        function_substitution(name): f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" for name in FUNCTIONS
+        function_substitution(name): f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        for name in FUNCTIONS
     }
-    return render(json.dumps(part), {**substitutions, "NotificationTopicArn": topic_arn, "ProjectPrefix": "vsr-dev"})
+    return render(
+        json.dumps(part), {**substitutions, "NotificationTopicArn": topic_arn, "ProjectPrefix": "vsr-dev"}
+    )
 
 
 class FakeBedrock:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from routing.pipeline import state as pipeline_state
+
 from .errors import InvalidEvent
 
 CandidateName = Literal["distilled", "student", "baseline"]
@@ -148,15 +150,8 @@ _Event = TypeVar("_Event", bound=BaseModel)
 
 
 def parse_event(model: type[_Event], event: Any) -> _Event:
-    """Validate a step's input; raise InvalidEvent listing each bad field."""
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise InvalidEvent(f"{model.__name__}: {details}") from None
+    """Validate a step's input; raise the evaluation steps' InvalidEvent listing each bad field."""
+    return pipeline_state.parse_event(model, event, error=InvalidEvent)
 
 
 # ---------------------------------------------------------------------------------- environment

@@ -158,13 +158,13 @@ class CheckDeploymentEvent(_State):
 _Event = TypeVar("_Event", bound=BaseModel)
 
 
-def parse_event(model: type[_Event], event: Any) -> _Event:
-    """Validate a step's payload; raise InvalidEvent listing each bad field."""
+def parse_event(model: type[_Event], event: Any, *, error: type[Exception] = InvalidEvent) -> _Event:
+    """Validate a step's payload; raise `error` (InvalidEvent) listing each bad field."""
     try:
         return model.model_validate(event)
     except ValidationError as exc:
         details = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}"
-            for error in exc.errors()
+            f"{'.'.join(str(part) for part in problem['loc']) or '<root>'}: {problem['msg']}"
+            for problem in exc.errors()
         )
-        raise InvalidEvent(f"{model.__name__}: {details}") from None
+        raise error(f"{model.__name__}: {details}") from None
