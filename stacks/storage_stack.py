@@ -24,6 +24,10 @@ TRAINING_KEYS = "runs/*/dataset/*"
 DISTILLATION_OUTPUT_KEYS = "runs/*/distillation-output/*"
 EVALUATION_INPUT_KEYS = "runs/*/evaluation/input/*"
 EVALUATION_OUTPUT_KEYS = "runs/*/evaluation/output/*"
+# Where Bedrock's model invocation logging delivers (set it in the Bedrock console or with
+# PutModelInvocationLoggingConfiguration): the source of runs that distil from the router's logs.
+INVOCATION_LOGS_PREFIX = "invocation-logs/"
+INVOCATION_LOG_KEYS = INVOCATION_LOGS_PREFIX + "*"
 # Objects tagged so are intermediate results (generation parts...) and expire.
 SCRATCH_TAG = ("lifecycle", "scratch")
 
@@ -85,6 +89,7 @@ class StorageStack(Stack):
             auto_delete_objects=destroy,
         )
 
+        self._allow_invocation_log_delivery()
         self.distillation_role = self._distillation_role()
         self.evaluation_role = self._evaluation_role()
 
@@ -118,17 +123,41 @@ class StorageStack(Stack):
             }
         )
 
+    def _allow_invocation_log_delivery(self) -> None:
+        """Bedrock model invocation logging of this account may write under invocation-logs/ (AWS's documented policy)."""
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowBedrockInvocationLogDelivery",
+            principals=[iam.ServicePrincipal("bedrock.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[self.bucket.arn_for_objects(INVOCATION_LOG_KEYS)],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": self.account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{self.region}:{self.account}:*"},
+            },
+        ))  # fmt: skip
+
     def _distillation_role(self) -> iam.Role:
-        return self._bedrock_job_role(
+        role = self._bedrock_job_role(
             "DistillationRole",
             job_kind="model-customization-job",
             description="Assumed by Amazon Bedrock for model distillation jobs of this project",
             read=("ReadTrainingData", TRAINING_KEYS),
             write=("WriteDistillationOutput", DISTILLATION_OUTPUT_KEYS),
             invoke=("InvokeTeacher", ["bedrock:InvokeModel"], self.config.teacher_model_id),
+            extra_list_prefixes=(INVOCATION_LOG_KEYS,),
             reason="Bedrock distillation jobs are named per run: objects are scoped to the dataset and output "
             "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
         )
+        # Runs that distil from the router's invocation logs: Bedrock reads them with this role.
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadInvocationLogs", actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(INVOCATION_LOG_KEYS)],
+        ))  # fmt: skip
+        self._acknowledge_run_prefixes(
+            role,
+            [INVOCATION_LOG_KEYS],
+            "Invocation logs are delivered under invocation-logs/ by date and model.",
+        )
+        return role
 
     def _evaluation_role(self) -> iam.Role:
         return self._bedrock_job_role(
@@ -156,6 +185,7 @@ class StorageStack(Stack):
         write: tuple[str, str],
         invoke: tuple[str, list[str], str],
         reason: str,
+        extra_list_prefixes: tuple[str, ...] = (),
     ) -> iam.Role:
         """A role Bedrock assumes for one kind of job: read one prefix, write another, invoke one model."""
         role = iam.Role(
@@ -170,7 +200,7 @@ class StorageStack(Stack):
             sid="ListRuns",
             actions=["s3:ListBucket"],
             resources=[self.bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*"]}},
+            conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*", *extra_list_prefixes]}},
         ))  # fmt: skip
         role.add_to_policy(iam.PolicyStatement(
             sid=write_sid, actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(write_keys)],

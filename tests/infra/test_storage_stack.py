@@ -112,7 +112,7 @@ def test_distillation_role_reads_training_writes_output_invokes_only_the_teacher
         assert all(a != "*" and not a.endswith(":*") for a in actions), actions
         assert all(r != '"*"' for r in resources), resources
     by_action = {frozenset(a): r for a, r in pairs}
-    assert any("/runs/*/dataset/*" in r for r in by_action[frozenset({"s3:GetObject"})])
+    assert any("/runs/*/dataset/*" in r for actions, res in pairs if actions == {"s3:GetObject"} for r in res)
     assert any("/runs/*/distillation-output/*" in r for r in by_action[frozenset({"s3:PutObject"})])
     invoke = " ".join(by_action[frozenset({"bedrock:InvokeModel"})])
     # The default teacher is the US cross-region profile of Nova Pro: the profile and the model in its regions.
@@ -121,7 +121,10 @@ def test_distillation_role_reads_training_writes_output_invokes_only_the_teacher
         assert f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-pro-v1:0" in invoke
     assert "foundation-model/*" not in invoke and "premier" not in invoke
     listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*", "invocation-logs/*"]}}
+    # Runs that distil from the router's invocation logs: Bedrock reads them with this role.
+    reads = [r for actions, res in pairs if actions == {"s3:GetObject"} for r in res]
+    assert any("/invocation-logs/*" in r for r in reads)
     # Nothing may write the training data or read other prefixes.
     assert not any("s3:PutObject" in a and any("dataset" in r for r in res) for a, res in pairs)
 
@@ -131,6 +134,7 @@ def test_evaluation_role_reads_inputs_writes_outputs_invokes_the_judge(storage_t
     pairs = {frozenset(a): r for a, r in _actions_and_resources(_statements_of(storage_template, role_id))}
     assert any("/runs/*/evaluation/input/*" in r for r in pairs[frozenset({"s3:GetObject"})])
     assert any("/runs/*/evaluation/output/*" in r for r in pairs[frozenset({"s3:PutObject"})])
+    assert not any("invocation-logs" in r for res in pairs.values() for r in res)
     judge = " ".join(pairs[frozenset({"bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"})])
     assert "inference-profile/us.amazon.nova-pro-v1:0" in judge
 
@@ -156,3 +160,17 @@ def test_destroy_policy_for_dev_stage_empties_and_deletes_buckets(tmp_path) -> N
     for logical_id, bucket in _buckets(template).items():
         assert bucket["DeletionPolicy"] == "Delete", logical_id
     template.has_resource("Custom::S3AutoDeleteObjects", Match.any_value())
+
+
+def test_only_bedrock_logging_of_this_account_may_deliver_invocation_logs(storage_template: Template) -> None:
+    allows = [
+        stmt
+        for policy in storage_template.find_resources("AWS::S3::BucketPolicy").values()
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]
+        if stmt["Effect"] == "Allow" and stmt.get("Principal") == {"Service": "bedrock.amazonaws.com"}
+    ]
+    (delivery,) = allows
+    assert delivery["Action"] == "s3:PutObject"
+    assert '"/invocation-logs/*"' in json.dumps(delivery["Resource"])
+    assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "arn:aws:bedrock:" in json.dumps(delivery["Condition"]["ArnLike"]["aws:SourceArn"])

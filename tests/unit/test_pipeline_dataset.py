@@ -182,7 +182,7 @@ def test_a_brought_dataset_with_bad_lines_is_refused_with_line_numbers(s3) -> No
 
 def test_from_invocation_logs_only_the_holdout_is_written(s3) -> None:
     put_parts(s3, [[example(n) for n in range(105)]])
-    state = run_state(invocation_logs_s3_uri="s3://logs-bucket/AWSLogs/")
+    state = run_state(invocation_logs_s3_uri="s3://vsr-test-data/invocation-logs/AWSLogs/")
     result = prepare_dataset(PrepareDatasetEvent(run=state), s3=s3)
     assert result["train_key"] is None and (result["train_count"], result["holdout_count"]) == (0, 100)
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/run-1/dataset/train")

@@ -123,7 +123,7 @@ def test_start_from_invocation_logs_filters_the_router_calls() -> None:
     training = {
         "invocationLogsConfig": {
             "usePromptResponse": False,
-            "invocationLogSource": {"s3Uri": "s3://logs-bucket/AWSLogs/"},
+            "invocationLogSource": {"s3Uri": "s3://vsr-test-data/invocation-logs/AWSLogs/"},
             "requestMetadataFilters": {"equals": {"app": "vsr-test-router"}},
         }
     }
@@ -132,7 +132,7 @@ def test_start_from_invocation_logs_filters_the_router_calls() -> None:
         "create_model_customization_job", {"jobArn": JOB_ARN}, expected_job_request(training)
     )
     dataset = DATASET.model_copy(update={"train_key": None, "train_count": 0})
-    start(bedrock, run_state(invocation_logs_s3_uri="s3://logs-bucket/AWSLogs/"), dataset)
+    start(bedrock, run_state(invocation_logs_s3_uri="s3://vsr-test-data/invocation-logs/AWSLogs/"), dataset)
     stubber.assert_no_pending_responses()
 
 

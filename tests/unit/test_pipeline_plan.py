@@ -94,6 +94,14 @@ def test_defaults_then_overrides() -> None:
             "must be under s3://vsr-test-data/imports/",
         ),
         (
+            {"invocation_logs_s3_uri": "s3://vsr-test-data/runs/x/"},
+            "'invocation_logs_s3_uri' must be under s3://vsr-test-data/invocation-logs/",
+        ),
+        (
+            {"invocation_logs_s3_uri": "s3://someone-elses-logs/invocation-logs/"},
+            "point Bedrock's model invocation logging there",
+        ),
+        (
             {"wait_seconds": {"job": 60}},
             "'wait_seconds.job' (60) must be 0 (poll at once: tests, dry run) or at least 288 s",
         ),
@@ -257,7 +265,7 @@ def test_generation_targets_per_mode() -> None:
     assert generation_target(resolve({"examples": 1000})) == 1050
     assert generation_target(resolve({"dataset_s3_uri": "s3://vsr-test-data/imports/x.jsonl"})) == 0
     # From invocation logs only the held-out set is generated.
-    assert generation_target(resolve({"invocation_logs_s3_uri": "s3://logs-bucket/AWSLogs/"})) == 105
+    assert generation_target(resolve({"invocation_logs_s3_uri": "s3://vsr-test-data/invocation-logs/AWSLogs/"})) == 105
     assert math.ceil(generation_target(resolve()) / 25) == 420
 
 

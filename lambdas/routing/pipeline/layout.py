@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 RUNS_PREFIX = "runs/"
 IMPORTS_PREFIX = "imports/"
+# Bedrock model invocation logging delivers here (the storage stack lets Bedrock write and the
+# distillation role read it): the source of "distil from invocation logs" runs.
+INVOCATION_LOGS_PREFIX = "invocation-logs/"
 # Same tag as stacks/storage_stack.py SCRATCH_TAG: the bucket's lifecycle rule filters on it.
 SCRATCH_TAG = ("lifecycle", "scratch")
 PART_PATTERN = re.compile(r"part-(\d{5})\.jsonl$")

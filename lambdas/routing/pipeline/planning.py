@@ -17,7 +17,7 @@ from typing import Any
 from .bedrock import get_foundation_model
 from .errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDistillable
 from .inputs import ExecutionInput, parse_execution_input
-from .layout import IMPORTS_PREFIX, RunLayout, split_s3_uri
+from .layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
 from .names import run_names, validate_run_id
 from .settings import PipelineSettings
 from .state import MIXED_FOCUS, Batch, PlanEvent, RunSettings, RunState
@@ -127,6 +127,13 @@ def resolve_settings(
             problems.append(
                 f"'dataset_s3_uri' must be under s3://{settings.data_bucket}/{IMPORTS_PREFIX} "
                 "(the pipeline may read only there): copy your labelled JSONL there"
+            )
+    if resolved["invocation_logs_s3_uri"]:
+        bucket, key = split_s3_uri(resolved["invocation_logs_s3_uri"])
+        if bucket != settings.data_bucket or not key.startswith(INVOCATION_LOGS_PREFIX):
+            problems.append(
+                f"'invocation_logs_s3_uri' must be under s3://{settings.data_bucket}/{INVOCATION_LOGS_PREFIX} "
+                "(the only logs the distillation role may read): point Bedrock's model invocation logging there"
             )
     waits, deadlines = resolved["wait_seconds"], resolved["deadlines"]
     for loop, deadline_seconds, deadline_key in (
