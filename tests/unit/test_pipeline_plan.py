@@ -265,7 +265,10 @@ def test_generation_targets_per_mode() -> None:
     assert generation_target(resolve({"examples": 1000})) == 1050
     assert generation_target(resolve({"dataset_s3_uri": "s3://vsr-test-data/imports/x.jsonl"})) == 0
     # From invocation logs only the held-out set is generated.
-    assert generation_target(resolve({"invocation_logs_s3_uri": "s3://vsr-test-data/invocation-logs/AWSLogs/"})) == 105
+    assert (
+        generation_target(resolve({"invocation_logs_s3_uri": "s3://vsr-test-data/invocation-logs/AWSLogs/"}))
+        == 105
+    )
     assert math.ceil(generation_target(resolve()) / 25) == 420
 
 
