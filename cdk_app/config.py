@@ -16,6 +16,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# One rule for "which foundation model (and so which price) is behind a model id", shared with the
+# Report Lambda; re-exported here for the stacks.
+from routing.model_ids import foundation_model_of, inference_profile_geography
+
 # Keys CDK itself (or its CLI) puts into the context: never ours to validate.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk[-:])|:")
 _FOREIGN_KEYS = frozenset({"acknowledged-issue-numbers"})
@@ -248,29 +252,6 @@ class AppConfig(_Strict):
         if not regions:  # global profiles route to any commercial region
             return [f"arn:aws:bedrock:*::foundation-model/{base}"]
         return [f"arn:aws:bedrock:{region}::foundation-model/{base}" for region in regions]
-
-
-def inference_profile_geography(model_id: str) -> str | None:
-    """'us' for 'us.amazon.nova-pro-v1:0'; None for a foundation model id or an ARN."""
-    if model_id.startswith("arn:"):
-        return None
-    head, _, rest = model_id.partition(".")
-    if rest and "." in rest and head in {"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"}:
-        return head
-    return None
-
-
-def foundation_model_of(model_id: str, default: str) -> str:
-    """The foundation model id behind a model id or inference profile id, without a context-window suffix."""
-    if model_id.startswith("arn:"):
-        tail = model_id.rsplit("/", 1)[-1]
-        # A custom model deployment's ARN names no model: the caller says which base it has.
-        model_id = tail if "." in tail else default
-    if inference_profile_geography(model_id):
-        model_id = model_id.split(".", 1)[1]
-    # amazon.nova-micro-v1:0:128k -> amazon.nova-micro-v1:0 (the context-window variant is priced the same)
-    parts = model_id.split(":")
-    return ":".join(parts[:2]) if len(parts) > 2 else model_id
 
 
 def _coerce(value: Any) -> Any:

@@ -6,7 +6,7 @@ routing.pipeline.settings.PipelineSettings) and only the permissions its step ne
 
 | step               | S3 (data bucket)                                  | Bedrock / IAM                              |
 |--------------------|---------------------------------------------------|--------------------------------------------|
-| Plan               | read/write runs/*/manifest.json, read stats, imports | GetFoundationModel                       |
+| Plan               | read/write runs/*/manifest.json (lists the rest)  | GetFoundationModel                         |
 | Generate           | read/write runs/*/generated/* (+ object tagging)  | InvokeModel on the configured teacher      |
 | PrepareDataset     | read generated, imports; write runs/*/dataset/*   | -                                          |
 | StartDistillation  | -                                                 | Create/GetModelCustomizationJob, TagResource; iam:PassRole on the distillation role, to bedrock.amazonaws.com only |
@@ -35,9 +35,8 @@ from constructs import Construct, IValidation
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import invoke_model_arns
-from stacks.constructs.function_environment import pipeline_environment  # noqa: F401 - re-exported
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.pipeline_definition import STEP_FUNCTIONS, function_substitution
+from stacks.constructs.pipeline_definition import STEP_FUNCTIONS
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
 # S3 key patterns of the run layout (routing.pipeline.layout), as IAM resources.
@@ -85,11 +84,6 @@ class PipelineStep(Construct):
         self.role: iam.Role = self.runtime.role
         self.grant()
 
-    @property
-    def substitution(self) -> tuple[str, str]:
-        """(placeholder, function ARN) for the definition's `${<Step>FunctionArn}`."""
-        return function_substitution(self.step), self.function.function_arn
-
     def grant(self) -> None:
         """Add the step's permissions to `self.role`."""
 
@@ -116,6 +110,15 @@ class PipelineStep(Construct):
     def _bedrock_arn(self, resource: str, *, account: bool = True) -> str:
         stack = Stack.of(self)
         return f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account if account else ''}:{resource}"
+
+    def _allow_bedrock_type(
+        self, sid: str, actions: list[str], resource_types: list[str], *exact: str
+    ) -> None:
+        """Allow `actions` on every Bedrock resource of `resource_types` in this account and region
+        (and on the `exact` ARNs), acknowledging those wildcards: their ARNs carry service-generated ids."""
+        wildcards = [self._bedrock_arn(f"{resource_type}/*") for resource_type in resource_types]
+        self._allow(sid, actions, [*wildcards, *exact])
+        self._acknowledge_wildcards(wildcards, _BEDROCK_IDS_REASON)
 
     def _acknowledge_objects(self, patterns: list[str], reason: str) -> None:
         self._acknowledge_wildcards(self._objects(*patterns), reason)
@@ -179,15 +182,15 @@ class PlanStep(PipelineStep):
 
     def grant(self) -> None:
         self._allow_listing()
-        self._allow("ReadRunState", ["s3:GetObject"], self._objects(MANIFEST_KEYS, DATASET_KEYS, IMPORT_KEYS))
-        self._allow("WriteManifest", ["s3:PutObject"], self._objects(MANIFEST_KEYS))
+        # Whether the prepared dataset or a brought dataset exists is asked by listing, not reading.
+        self._allow("ReadWriteManifest", ["s3:GetObject", "s3:PutObject"], self._objects(MANIFEST_KEYS))
         # Model metadata only (lifecycle, customizations): any foundation model the input may name.
         self._allow(
             "ReadModelLifecycle",
             ["bedrock:GetFoundationModel"],
             [self._bedrock_arn("foundation-model/*", account=False)],
         )
-        self._acknowledge_objects([MANIFEST_KEYS, DATASET_KEYS, IMPORT_KEYS], _RUN_OBJECTS_REASON)
+        self._acknowledge_objects([MANIFEST_KEYS], _RUN_OBJECTS_REASON)
         self._acknowledge_wildcards(
             [self._bedrock_arn("foundation-model/*", account=False)],
             "GetFoundationModel returns public model metadata (lifecycle, supported customizations); "
@@ -238,20 +241,16 @@ class StartDistillationStep(PipelineStep):
 
     def grant(self) -> None:
         config = self.resources.config
-        account = Stack.of(self).account
-        jobs = ["model-customization-job/*", "custom-model/*"]
-        self._allow(
+        self._allow_bedrock_type(
             "DistillationJob",
             [
                 "bedrock:CreateModelCustomizationJob",
                 "bedrock:GetModelCustomizationJob",
                 "bedrock:TagResource",
             ],
-            [
-                *(self._bedrock_arn(resource) for resource in jobs),
-                *config.foundation_model_arns(config.student_model_id),
-                *invoke_model_arns(config, config.teacher_model_id, account=account),
-            ],
+            ["model-customization-job", "custom-model"],
+            *config.foundation_model_arns(config.student_model_id),
+            *invoke_model_arns(config, config.teacher_model_id, account=Stack.of(self).account),
         )
         self._allow(
             "PassDistillationRole",
@@ -259,7 +258,6 @@ class StartDistillationStep(PipelineStep):
             [self.resources.distillation_role.role_arn],
             {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
         )
-        self._acknowledge_wildcards([self._bedrock_arn(resource) for resource in jobs], _BEDROCK_IDS_REASON)
 
 
 class CheckDistillationStep(PipelineStep):
@@ -269,12 +267,9 @@ class CheckDistillationStep(PipelineStep):
     memory_size = 256
 
     def grant(self) -> None:
-        self._allow(
-            "ReadDistillationJob",
-            ["bedrock:GetModelCustomizationJob"],
-            [self._bedrock_arn("model-customization-job/*")],
+        self._allow_bedrock_type(
+            "ReadDistillationJob", ["bedrock:GetModelCustomizationJob"], ["model-customization-job"]
         )
-        self._acknowledge_wildcards([self._bedrock_arn("model-customization-job/*")], _BEDROCK_IDS_REASON)
 
 
 class CreateDeploymentStep(PipelineStep):
@@ -282,18 +277,14 @@ class CreateDeploymentStep(PipelineStep):
     description = "create (or reuse) the on-demand deployment of the distilled model"
 
     def grant(self) -> None:
-        resources = ["custom-model/*", "custom-model-deployment/*"]
-        self._allow(
+        self._allow_bedrock_type(
             "Deployment",
             [
                 "bedrock:CreateCustomModelDeployment",
                 "bedrock:GetCustomModelDeployment",
                 "bedrock:TagResource",
             ],
-            [self._bedrock_arn(resource) for resource in resources],
-        )
-        self._acknowledge_wildcards(
-            [self._bedrock_arn(resource) for resource in resources], _BEDROCK_IDS_REASON
+            ["custom-model", "custom-model-deployment"],
         )
 
 
@@ -304,12 +295,9 @@ class CheckDeploymentStep(PipelineStep):
     memory_size = 256
 
     def grant(self) -> None:
-        self._allow(
-            "ReadDeployment",
-            ["bedrock:GetCustomModelDeployment"],
-            [self._bedrock_arn("custom-model-deployment/*")],
+        self._allow_bedrock_type(
+            "ReadDeployment", ["bedrock:GetCustomModelDeployment"], ["custom-model-deployment"]
         )
-        self._acknowledge_wildcards([self._bedrock_arn("custom-model-deployment/*")], _BEDROCK_IDS_REASON)
 
 
 STEP_CLASSES: tuple[type[PipelineStep], ...] = (
@@ -331,10 +319,3 @@ class PipelineSteps(Construct):
         self.steps: dict[str, PipelineStep] = {
             cls.step: cls(self, cls.step, resources=resources) for cls in STEP_CLASSES
         }
-
-    def substitutions(self) -> dict[str, str]:
-        return dict(step.substitution for step in self.steps.values())
-
-    @property
-    def functions(self) -> list[lambda_.IFunction]:
-        return [step.function for step in self.steps.values()]

@@ -42,15 +42,11 @@ class RouterFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        fallback = (
-            config.router_fallback_model_id
-            if config.router_fallback_model_id != config.router_default_model_id
-            else ""
-        )
         self.environment = {
             "ROUTER_ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
             "ROUTER_DEFAULT_MODEL_ID": config.router_default_model_id,
-            "ROUTER_FALLBACK_MODEL_ID": fallback,
+            # Equal to the default model, it is dropped by the router's settings (never asked twice).
+            "ROUTER_FALLBACK_MODEL_ID": config.router_fallback_model_id,
             "ROUTER_QUERY_MAX_CHARS": str(config.query_max_chars),
             "ROUTER_BATCH_MAX_QUERIES": str(config.batch_max_queries),
             "ROUTER_DEADLINE_MS": str(config.router_deadline_ms),
@@ -74,7 +70,7 @@ class RouterFunction(Construct):
         self.function: lambda_.Function = self.runtime.function
         self.role: iam.Role = self.runtime.role
 
-        models = [config.router_default_model_id, *([fallback] if fallback else [])]
+        models = {config.router_default_model_id, config.router_fallback_model_id}
         model_arns = sorted(
             {arn for model in models for arn in invoke_model_arns(config, model, account=stack.account)}
         )

@@ -12,6 +12,8 @@
   so that destroying this stack can never break other APIs' logging); access logs, Lambda
   logs and traces carry every request.
 - WAF: AWS managed common rule set + known bad inputs + a per-IP rate rule.
+- Errors the gateway answers itself (bad body, auth, throttling, integration failures) have
+  the function's error shape, `{"message": ..., "request_id": ...}`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ ACCESS_LOG_FORMAT = {
     "xrayTraceId": "$context.xrayTraceId",
 }
 
+# API Gateway's own errors (403 auth or web ACL, 429 throttling, 5xx integration failures) in the
+# router's error shape; `messageString` is the gateway's message already quoted as a JSON string.
+GATEWAY_ERROR_TEMPLATE = '{"message": $context.error.messageString, "request_id": "$context.requestId"}'
 BAD_REQUEST_BODY_TEMPLATE = (
     '{"message": "invalid request body: POST /route takes {\\"query\\": <string>}, POST /route/batch takes '
     '{\\"queries\\": [<string>, ...]}, no other fields (see docs/openapi.json)", "request_id": "$context.requestId"}'
@@ -183,6 +188,11 @@ class RouterRestApi(Construct):
             status_code="400",
             templates={"application/json": BAD_REQUEST_BODY_TEMPLATE},
         )
+        for name, response_type in (("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+                                    ("Default5xx", apigw.ResponseType.DEFAULT_5_XX)):  # fmt: skip
+            self.api.add_gateway_response(
+                name, type=response_type, templates={"application/json": GATEWAY_ERROR_TEMPLATE}
+            )
 
         self.api_key: apigw.IApiKey | None = None
         if not iam_auth:

@@ -14,6 +14,7 @@ step; the asset then points at the source folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -64,8 +65,9 @@ class _PipLayerBundling:
         return True
 
 
+@functools.cache
 def _source_hash() -> str:
-    """Hash of everything that goes into the layer, so an unchanged layer is not rebuilt."""
+    """Hash of everything that goes into the layer, so an unchanged layer is not rebuilt (read once per synth)."""
     digest = hashlib.sha256(" ".join(PIP_PLATFORM_ARGS).encode())
     digest.update(RUNTIME.name.encode())
     for path in sorted(SHARED_PACKAGE_DIR.rglob("*")):

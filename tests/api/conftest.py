@@ -41,8 +41,8 @@ def _load_handler() -> ModuleType:
     return module
 
 
-# Imported at collection, not inside a test: the X-Ray SDK (Powertools Tracer) opens its UDP
-# emitter socket at import, which pytest-socket forbids once a test runs. Nothing is sent.
+# Imported once per session, as Lambda imports it once per container: its SETTINGS are read at
+# import, and tests swap its `_router` (monkeypatch restores it).
 _HANDLER = _load_handler()
 
 

@@ -178,6 +178,22 @@ def test_a_model_not_ready_that_recovers_on_retry_is_not_degraded(invoke, make_r
     bedrock.stubber.assert_no_pending_responses()
 
 
+@pytest.mark.parametrize(
+    ("code", "status"), [("ServiceUnavailableException", 503), ("SomeNewServerError", 500)]
+)
+def test_a_server_error_is_retried_once_on_the_same_model(
+    invoke, make_router, bedrock, settings, code, status
+):
+    active = expected_converse(settings, DEFAULT_MODEL, QUERY, "active")
+    bedrock.fail(active, code, status)
+    bedrock.answer(active)
+
+    answer = invoke(api_event(body={"query": QUERY}), make_router())["json"]
+
+    assert (answer["source"], answer["degraded"]) == ("model", False)
+    bedrock.stubber.assert_no_pending_responses()
+
+
 def test_a_malformed_answer_goes_to_the_fallback_model(invoke, make_router, bedrock, settings):
     bedrock.answer(
         expected_converse(settings, DEFAULT_MODEL, QUERY, "active"), text="Mostly visual, I would say."

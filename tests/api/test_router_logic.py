@@ -107,6 +107,43 @@ def test_no_model_is_called_when_the_invocation_has_no_time_left(settings):
     assert [call.outcome for call in result.calls] == ["no_time", "no_time"]
 
 
+def test_a_dropped_connection_is_retried_once_within_the_deadline(settings):
+    from botocore.exceptions import EndpointConnectionError
+
+    clock = Clock()
+    failures = [EndpointConnectionError(endpoint_url="https://bedrock")]
+    model = SlowModel(clock, 0.05)
+    make_client = model.client
+
+    def client(config):
+        inner = make_client(config)
+
+        class Flaky:
+            def converse(self, **params):
+                if failures:
+                    model.calls.append(params)
+                    raise failures.pop()
+                return inner.converse(**params)
+
+        return Flaky()
+
+    router = Router(
+        settings,
+        models=ModelInvoker(settings, ClientPool(create=client), sleep=lambda _s: None, clock=clock),
+        active_model=ActiveModelSource(
+            parameter_name=None, default_model_id=DEFAULT_MODEL, max_age_seconds=60
+        ),
+        cache=DecisionCache(max_entries=10, ttl_seconds=60, timer=clock),
+        clock=clock,
+    )
+
+    (result,) = router.route(["cats"], Deadline.start(settings.deadline_ms, clock=clock))
+
+    assert (result.source, result.model) == ("model", DEFAULT_MODEL)
+    assert [call["modelId"] for call in model.calls] == [DEFAULT_MODEL, DEFAULT_MODEL]
+    assert [call.outcome for call in result.calls] == ["connection", "ok"]
+
+
 def test_timeout_tiers_round_the_budget_down():
     assert timeout_tier(0.1) is None
     assert timeout_tier(0.25) == 0.25
@@ -259,6 +296,25 @@ def test_an_ssm_outage_keeps_the_last_model_read():
     stale = source.current()
 
     assert (stale.model_id, stale.origin) == (DEPLOYMENT_ARN, "stale")
+
+
+def test_the_parameter_value_is_parsed_once_per_change(monkeypatch):
+    import router_api.model_selection as model_selection
+
+    parsed: list[str] = []
+    parse = model_selection.parse_active_model
+    monkeypatch.setattr(model_selection, "parse_active_model", lambda raw: parsed.append(raw) or parse(raw))
+    value = {"raw": json.dumps({"model_id": DEPLOYMENT_ARN})}
+    source = ActiveModelSource(parameter_name=PARAMETER_NAME, default_model_id=DEFAULT_MODEL, max_age_seconds=60,
+                               read_parameter=lambda _n, _a: value["raw"])  # fmt: skip
+
+    first, second = source.current(), source.current()
+    value["raw"] = json.dumps({"model_id": None})
+    rolled_back = source.current()
+
+    assert first.model_id == second.model_id == DEPLOYMENT_ARN
+    assert (rolled_back.model_id, rolled_back.origin) == (DEFAULT_MODEL, "default")
+    assert len(parsed) == 2  # the unchanged value (Powertools' cached string) was not parsed again
 
 
 @pytest.mark.parametrize(

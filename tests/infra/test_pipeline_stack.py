@@ -170,6 +170,23 @@ def test_s3_access_is_per_run_prefix_and_listing_is_conditioned(resources) -> No
                 assert suffix.startswith(("/runs/*/", "/imports/")), suffix
 
 
+def test_plan_reads_and_writes_only_the_manifest(resources) -> None:
+    """Plan asks whether a prepared or brought dataset exists by listing; it reads no dataset object."""
+    role = step_role(resources, "Plan")
+    objects = [
+        s
+        for r, s in statements(resources)
+        if r == role and any(a.startswith("s3:") and a != "s3:ListBucket" for a in actions(s))
+    ]
+    assert objects
+    for statement in objects:
+        assert set(actions(statement)) <= {"s3:GetObject", "s3:PutObject"}
+        granted = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        assert {resource["Fn::Join"][1][-1] for resource in granted} == {"/runs/*/manifest.json"}
+
+
 # ---------------------------------------------------------------------------------- the definition
 
 

@@ -21,6 +21,8 @@ from stacks.router_api_stack import (
     OUTPUT_API_KEY_ID,
     OUTPUT_API_URL,
     OUTPUT_BATCH_URL,
+    OUTPUT_DASHBOARD,
+    OUTPUT_FUNCTION,
     OUTPUT_ROUTE_URL,
     RouterApiStack,
 )
@@ -297,3 +299,36 @@ def test_the_openapi_document_is_valid_openapi():
     validator = pytest.importorskip("openapi_spec_validator")
 
     validator.validate(json.loads(OPENAPI_FILE.read_text()))
+
+
+def test_gateway_errors_have_the_routers_error_shape(resources):
+    responses = {
+        res["Properties"]["ResponseType"]: res["Properties"]
+        for res in of_type(resources, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert {"BAD_REQUEST_BODY", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        template = responses[response_type]["ResponseTemplates"]["application/json"]
+        # What the template renders to for a 403: valid JSON with the message and the request id.
+        rendered = template.replace("$context.error.messageString", '"Forbidden"').replace(
+            "$context.requestId", "abc-123"
+        )
+        assert json.loads(rendered) == {"message": "Forbidden", "request_id": "abc-123"}
+
+
+def test_the_stage_has_detailed_metrics_and_the_function_active_tracing(resources):
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    (settings,) = stage["Properties"]["MethodSettings"]
+    assert settings["MetricsEnabled"] is True
+    _name, function = router_function(resources)
+    assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_the_dashboard_shows_the_alarms_and_the_router_metrics(router, resources, config):
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == f"{config.prefix}-router"
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for name in ("RoutedQueries", "Fallbacks", "RouteLatency", "ModelLatency", "ModelErrors", "5XXError"):
+        assert name in body
+    outputs = router.to_json()["Outputs"]
+    assert {OUTPUT_DASHBOARD, OUTPUT_FUNCTION} <= set(outputs)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from routing import LabelledExample, RoutingDecision
+from routing import LabelledExample, RoutingDecision, model_ids
 from routing.evaluation.answering import CallOutcome, Candidate
 from routing.evaluation.events import GateThresholds as EventGate
 from routing.evaluation.events import Price
 from routing.evaluation.metrics import LatencyStats, percentile, summarise
-from routing.evaluation.pricing import cost_per_million_queries, price_for, price_key
+from routing.evaluation.pricing import cost_per_million_queries, price_for
 from routing.evaluation.records import make_record
+from routing.model_ids import foundation_model_of
 
-from cdk_app.config import AppConfig, GateThresholds, foundation_model_of
+from cdk_app import config as app_config
+from cdk_app.config import AppConfig, GateThresholds
 from tests.evaluation_support import MODALITIES
 
 
@@ -51,13 +53,26 @@ def test_cost_per_million_queries() -> None:
 
 
 @pytest.mark.parametrize(
-    "model_id",
-    ["amazon.nova-micro-v1:0", "amazon.nova-micro-v1:0:128k", "us.amazon.nova-pro-v1:0",
-     "us.anthropic.claude-haiku-4-5-20251001-v1:0", "eu.amazon.nova-lite-v1:0"],
+    ("model_id", "foundation"),
+    [("amazon.nova-micro-v1:0", "amazon.nova-micro-v1:0"),
+     ("amazon.nova-micro-v1:0:128k", "amazon.nova-micro-v1:0"),
+     ("us.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+     ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"),
+     ("eu.amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"),
+     ("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0:128k", "amazon.nova-micro-v1:0"),
+     ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+     ("arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123", "amazon.nova-micro-v1:0")],
 )  # fmt: skip
-def test_price_key_matches_the_configuration(model_id: str) -> None:
-    assert price_key(model_id, "amazon.nova-micro-v1:0") == foundation_model_of(
-        model_id, "amazon.nova-micro-v1:0"
+def test_price_key_is_the_configuration_rule(model_id: str, foundation: str) -> None:
+    # One rule: the configuration (cost previews, IAM) and the Report Lambda use the same function.
+    assert app_config.foundation_model_of is model_ids.foundation_model_of
+    assert foundation_model_of(model_id, "amazon.nova-micro-v1:0:128k") == foundation
+
+
+def test_custom_deployment_with_an_arn_base_keeps_the_arn() -> None:
+    deployment = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123"
+    assert foundation_model_of(deployment, "arn:aws:bedrock:us-east-1:123456789012:imported-model/q") == (
+        "arn:aws:bedrock:us-east-1:123456789012:imported-model/q"
     )
 
 

@@ -326,3 +326,29 @@ def test_a_deployment_past_its_deadline_times_out() -> None:
     stubber.add_response("get_custom_model_deployment", deployment("Creating"))
     with pytest.raises(DeploymentTimedOut):
         check_deployment(bedrock, now=NOW + timedelta(hours=1))
+
+
+def test_create_after_a_concurrent_create_reads_the_deployment() -> None:
+    bedrock, stubber = stubbed("bedrock")
+    stubber.add_client_error("get_custom_model_deployment", "ResourceNotFoundException", "none")
+    stubber.add_client_error("create_custom_model_deployment", "ConflictException", "name in use")
+    stubber.add_response("get_custom_model_deployment", deployment("Creating"),
+                         {"customModelDeploymentIdentifier": "vsr-test-run-1"})  # fmt: skip
+    state = create(bedrock)
+    stubber.assert_no_pending_responses()
+    assert (state["deployment_arn"], state["status"]) == (DEPLOYMENT_ARN, "Creating")
+
+
+def test_a_resumed_run_counts_the_deployment_deadline_from_its_creation() -> None:
+    """Resuming does not restart the clock: a deployment still Creating past its deadline times out at once."""
+    bedrock, stubber = stubbed("bedrock")
+    created = NOW - timedelta(hours=3)
+    stubber.add_response("get_custom_model_deployment", deployment("Creating", createdAt=created))
+    stubber.add_response("get_custom_model_deployment", deployment("Creating", createdAt=created))
+    state = create(bedrock)
+    assert state["deadline"] == (created + timedelta(minutes=120)).isoformat()
+    with pytest.raises(DeploymentTimedOut, match="deployment_deadline_minutes") as raised:
+        check_run_deployment(
+            CheckDeploymentEvent(run=run_state(), deployment=state), bedrock=bedrock, now=NOW
+        )
+    assert "resume" in str(raised.value) and "keep waiting" not in str(raised.value)

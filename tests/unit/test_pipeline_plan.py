@@ -347,6 +347,15 @@ def test_resuming_a_run_by_its_id_appends_the_execution(s3) -> None:
     assert [item["name"] for item in manifest["executions"]] == ["run-1", "run-1-again"]
 
 
+def test_a_retried_plan_records_its_execution_once(s3) -> None:
+    for _attempt in range(2):
+        bedrock, stubber = stubbed("bedrock")
+        expect_models(stubber)
+        plan_run(event({"examples": 300}), settings=settings(), bedrock=bedrock, s3=s3, now=NOW)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/run-1/manifest.json")["Body"].read())
+    assert [item["name"] for item in manifest["executions"]] == ["run-1"]
+
+
 def test_run_state_round_trips() -> None:
     state = run_state()
     assert state.layout.part_key(7) == "runs/run-1/generated/part-00007.jsonl"

@@ -58,6 +58,7 @@ class ActiveModelSource:
         self._clock = clock
         self._on_error = on_error
         self._last: ActiveModel | None = None
+        self._last_raw: str | None = None
         self._retry_at = 0.0
         self._lock = threading.Lock()
 
@@ -74,11 +75,14 @@ class ActiveModelSource:
                 if self._on_error:
                     self._on_error(exc)
                 return self._after_error()
-            value = parse_active_model(raw)
-            if value.model_id is None:
-                self._last = ActiveModel(self._default, "default")
-            else:
-                self._last = ActiveModel(value.model_id, "parameter", value.run_id)
+            # Powertools hands back the same cached string for max_age: parse it once, not per request.
+            if self._last is None or raw != self._last_raw:
+                value = parse_active_model(raw)
+                if value.model_id is None:
+                    self._last = ActiveModel(self._default, "default")
+                else:
+                    self._last = ActiveModel(value.model_id, "parameter", value.run_id)
+                self._last_raw = raw
             return self._last
 
     def _after_error(self) -> ActiveModel:

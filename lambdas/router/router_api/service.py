@@ -251,34 +251,20 @@ class Router:
                 reserve += FALLBACK_SHARE * deadline.budget_ms
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
-            if decision is None:
-                continue
-            if role == ROLE_ACTIVE:
-                self.cache.put(key, model_id, decision)
-                return RouteResult(
-                    decision,
-                    model_id,
-                    SOURCE_MODEL,
-                    False,
-                    self._ms_since(started),
-                    active.model_id,
-                    tuple(calls),
-                )
-            return RouteResult(
-                decision,
-                model_id,
-                SOURCE_FALLBACK,
-                True,
-                self._ms_since(started),
-                active.model_id,
-                tuple(calls),
-            )
-        decision = heuristic_decision(query, self.settings.modalities)
+            if decision is not None:
+                source = SOURCE_MODEL if role == ROLE_ACTIVE else SOURCE_FALLBACK
+                break
+        else:
+            decision = heuristic_decision(query, self.settings.modalities)
+            model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
+        # Only the active model's answer is full quality and cached; anything else is a degraded stand-in.
+        if source == SOURCE_MODEL:
+            self.cache.put(key, model_id, decision)
         return RouteResult(
             decision,
-            HEURISTIC_MODEL,
-            SOURCE_HEURISTIC,
-            True,
+            model_id,
+            source,
+            source != SOURCE_MODEL,
             self._ms_since(started),
             active.model_id,
             tuple(calls),

@@ -7,6 +7,7 @@ recorded here, in the handler's thread, after the batch's threads are done.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -69,7 +70,7 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
     summary = {
         "queries": len(results),
         "active_model": results[0].active_model if results else None,
-        "sources": _count(result.source for result in results),
+        "sources": dict(Counter(result.source for result in results)),
         "degraded": degraded,
         "latency_ms": round(max((result.latency_ms for result in results), default=0.0), 3),
     }
@@ -98,10 +99,3 @@ def record_parameter_error(error: Exception) -> None:
     metrics.add_metric(name=ACTIVE_MODEL_READ_ERRORS, unit=MetricUnit.Count, value=1)
     logger.warning("active-model parameter unreadable; serving the last known or default model",
                    extra={"error": f"{type(error).__name__}: {error}"})  # fmt: skip
-
-
-def _count(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts

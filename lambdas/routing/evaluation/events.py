@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from routing.pipeline import state as pipeline_state
+from routing.pipeline.settings import GateSettings as GateThresholds  # Plan's and Report's gate
 
 from .errors import InvalidEvent
 
@@ -25,15 +26,6 @@ CANDIDATE_ORDER: tuple[str, ...] = ("distilled", "student", "baseline")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class GateThresholds(_Model):
-    """The quality gate (same fields and defaults as cdk_app.config.GateThresholds)."""
-
-    min_mean_score: Annotated[float, Field(ge=1, le=5)] = 3.5
-    max_score_drop: Annotated[float, Field(ge=0, le=4)] = 0.25
-    min_json_validity: Annotated[float, Field(ge=0, le=1)] = 0.95
-    max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
 
 
 class RunSettings(_Model):

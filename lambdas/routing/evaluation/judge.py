@@ -32,6 +32,12 @@ from .records import AnswerRecord
 METRIC_NAME = "OverallQuality"
 JUDGE_SOURCE_ID = "router-candidates"
 DATASET_NAME = "heldout-routing-answers"
+# Deliberately "General", although botocore's enum (and the API reference) lists only Summarization,
+# Classification, QuestionAndAnswer, Generation and Custom: every LLM-as-a-judge example of the Bedrock
+# user guide (judge jobs, custom metrics, bring-your-own-inference responses) sends "General", and the
+# service writes judge results under `taskTypes/General/`. Botocore checks no enum client side; the value
+# fits the shape's pattern ([A-Za-z0-9]+, at most 63). tests/unit/test_evaluation_judge.py pins this as the
+# request's one deviation from botocore's model.
 TASK_TYPE = "General"
 MAX_JUDGE_PROMPTS = 1000
 MAX_RESPONSE_CHARS = 4000

@@ -147,7 +147,7 @@ def evaluate_step(
         records[record.key] = record
 
     total = len(candidates) * len(examples)
-    complete = len(records) >= total and not pending_work(candidates, examples, set(records))
+    complete = not pending_work(candidates, examples, set(records))
     per_candidate = judge_prompt_limit(len(candidates), len(examples), env.judge_max_prompts)
     if complete:
         ordered = [

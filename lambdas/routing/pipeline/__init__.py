@@ -6,35 +6,17 @@ One module per concern, handlers stay thin (parse the event, call one function h
 * :mod:`.settings`: `PipelineSettings.from_environ` (the deployment's defaults);
 * :mod:`.state`: typed views of the execution state (`$.run`, `$.dataset`, ...);
 * :mod:`.layout` and :mod:`.names`: the S3 keys and Bedrock names derived from the run id;
-* :mod:`.errors`: the named errors the state machine retries or catches;
-* :mod:`.clients`: the AWS clients and clock seam (`client`, `override_clients`, `now`,
-  `override_clock`) that the tests and the local dry run replace;
+* :mod:`.errors`: the named errors the state machine retries or catches (re-exported here);
+* `routing.clients` (outside this package, shared with the evaluation): the AWS clients and
+  clock seam (`client`, `override_clients`, `now`, `override_clock`) that the tests and the
+  local dry run replace;
 * :mod:`.bedrock` and :mod:`.storage`: data access, each function taking its client;
 * :mod:`.planning`, :mod:`.generation`, :mod:`.dataset`, :mod:`.distillation`,
   :mod:`.deployment`: the logic of each step.
 """
 
-from .errors import (
-    BedrockRequestRejected,
-    BedrockThrottled,
-    DatasetInvalid,
-    DatasetTooLarge,
-    DatasetTooSmall,
-    DeploymentFailed,
-    DeploymentTimedOut,
-    DistillationFailed,
-    DistillationStopped,
-    DistillationTimedOut,
-    InvalidEvent,
-    InvalidInput,
-    InvalidSettings,
-    ModelAccessDenied,
-    ModelEndOfLife,
-    ModelNotAvailable,
-    ModelNotDistillable,
-    PipelineError,
-    TeacherThrottled,
-)
+from . import errors
+from .errors import *  # noqa: F403 - the named errors, listed once in errors.__all__
 from .inputs import ExecutionInput, parse_execution_input
 from .layout import RunLayout
 from .names import RunNames, run_names
@@ -42,31 +24,13 @@ from .settings import PipelineSettings
 from .state import RunSettings, RunState
 
 __all__ = [
-    "BedrockRequestRejected",
-    "BedrockThrottled",
-    "DatasetInvalid",
-    "DatasetTooLarge",
-    "DatasetTooSmall",
-    "DeploymentFailed",
-    "DeploymentTimedOut",
-    "DistillationFailed",
-    "DistillationStopped",
-    "DistillationTimedOut",
+    *errors.__all__,
     "ExecutionInput",
-    "InvalidEvent",
-    "InvalidInput",
-    "InvalidSettings",
-    "ModelAccessDenied",
-    "ModelEndOfLife",
-    "ModelNotAvailable",
-    "ModelNotDistillable",
-    "PipelineError",
     "PipelineSettings",
     "RunLayout",
     "RunNames",
     "RunSettings",
     "RunState",
-    "TeacherThrottled",
     "parse_execution_input",
     "run_names",
 ]

@@ -12,7 +12,7 @@ pipeline's named errors, so the state machine can retry the transient ones:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,17 +120,67 @@ def converse(
     )
 
 
-# ------------------------------------------------------------------------------ customization jobs
+# ------------------------------------------------------------------------------ jobs and deployments
+# GetModelCustomizationJob and GetCustomModelDeployment accept the resource's name as well as its
+# ARN: a step looks up the run-named resource before creating it, so a rerun reuses it.
 
 
-def find_customization_job(bedrock: Any, job_name: str) -> dict[str, Any] | None:
-    """The job named `job_name` (GetModelCustomizationJob accepts a name), or None."""
+class AlreadyExists(PipelineError):
+    """A create call met a resource of the same name (a concurrent attempt of the same step)."""
+
+
+def _describe(
+    call: Callable[..., dict[str, Any]], operation: str, **identifier: str
+) -> dict[str, Any] | None:
+    """`call(**identifier)`, or None when Bedrock does not know the resource."""
     try:
-        return bedrock.get_model_customization_job(jobIdentifier=job_name)
+        return call(**identifier)
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return None
-        raise _translate(exc, "GetModelCustomizationJob") from exc
+        raise _translate(exc, operation) from exc
+
+
+def _create(
+    call: Callable[..., dict[str, Any]], operation: str, request: Mapping[str, Any], arn_key: str
+) -> str:
+    """`call(**request)[arn_key]`; AlreadyExists on a name conflict."""
+    try:
+        return call(**request)[arn_key]
+    except ClientError as exc:
+        if error_code(exc) == "ConflictException":
+            raise AlreadyExists(_message(exc)) from exc
+        raise _translate(exc, operation) from exc
+
+
+@dataclass(frozen=True)
+class Ensured:
+    """What `ensure` found or made: the existing resource's description, or the new resource's ARN."""
+
+    existing: dict[str, Any] | None = None
+    created_arn: str | None = None
+
+
+def ensure(find: Callable[[], dict[str, Any] | None], create: Callable[[], str]) -> Ensured:
+    """The run-named resource: the one `find` returns, else the one `create` makes.
+
+    A create that meets a resource of the same name (a concurrent attempt of the same step
+    made it between our look-up and our create) finds that one instead.
+    """
+    existing = find()
+    if existing is None:
+        try:
+            return Ensured(created_arn=create())
+        except AlreadyExists:
+            existing = find()
+            if existing is None:
+                raise
+    return Ensured(existing=existing)
+
+
+def find_customization_job(bedrock: Any, job_name: str) -> dict[str, Any] | None:
+    """The job named `job_name`, or None."""
+    return _describe(bedrock.get_model_customization_job, "GetModelCustomizationJob", jobIdentifier=job_name)
 
 
 def get_customization_job(bedrock: Any, job_arn: str) -> dict[str, Any]:
@@ -140,31 +190,18 @@ def get_customization_job(bedrock: Any, job_arn: str) -> dict[str, Any]:
         raise _translate(exc, "GetModelCustomizationJob") from exc
 
 
-class AlreadyExists(PipelineError):
-    """A create call met a resource of the same name (a concurrent attempt of the same step)."""
-
-
 def create_customization_job(bedrock: Any, request: Mapping[str, Any]) -> str:
     """CreateModelCustomizationJob; returns the job ARN. AlreadyExists on a name conflict."""
-    try:
-        return bedrock.create_model_customization_job(**request)["jobArn"]
-    except ClientError as exc:
-        if error_code(exc) == "ConflictException":
-            raise AlreadyExists(_message(exc)) from exc
-        raise _translate(exc, "CreateModelCustomizationJob") from exc
-
-
-# ------------------------------------------------------------------------------ deployments
+    return _create(bedrock.create_model_customization_job, "CreateModelCustomizationJob", request, "jobArn")
 
 
 def find_deployment(bedrock: Any, deployment_name: str) -> dict[str, Any] | None:
-    """The deployment named `deployment_name` (GetCustomModelDeployment accepts a name), or None."""
-    try:
-        return bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=deployment_name)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise _translate(exc, "GetCustomModelDeployment") from exc
+    """The deployment named `deployment_name`, or None."""
+    return _describe(
+        bedrock.get_custom_model_deployment,
+        "GetCustomModelDeployment",
+        customModelDeploymentIdentifier=deployment_name,
+    )
 
 
 def get_deployment(bedrock: Any, deployment_arn: str) -> dict[str, Any]:
@@ -176,9 +213,9 @@ def get_deployment(bedrock: Any, deployment_arn: str) -> dict[str, Any]:
 
 def create_deployment(bedrock: Any, request: Mapping[str, Any]) -> str:
     """CreateCustomModelDeployment; returns the deployment ARN. AlreadyExists on a name conflict."""
-    try:
-        return bedrock.create_custom_model_deployment(**request)["customModelDeploymentArn"]
-    except ClientError as exc:
-        if error_code(exc) == "ConflictException":
-            raise AlreadyExists(_message(exc)) from exc
-        raise _translate(exc, "CreateCustomModelDeployment") from exc
+    return _create(
+        bedrock.create_custom_model_deployment,
+        "CreateCustomModelDeployment",
+        request,
+        "customModelDeploymentArn",
+    )

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .bedrock import AlreadyExists, create_deployment, find_deployment, get_deployment
+from .bedrock import create_deployment, ensure, find_deployment, get_deployment
 from .errors import DeploymentFailed, DeploymentTimedOut, DistillationFailed
-from .names import run_names
+from .names import run_names, run_tags
 from .planning import POLL_BUDGETS
 from .settings import PipelineSettings
 from .state import CheckDeploymentEvent, CreateDeploymentEvent, DeploymentState, RunState
@@ -27,11 +27,7 @@ def deployment_request(
         "modelDeploymentName": name,
         "modelArn": model_arn,
         "description": f"{settings.prefix} distilled router model, run {run.run_id}",
-        "tags": [
-            {"key": "project", "value": settings.project_name},
-            {"key": "stage", "value": settings.stage},
-            {"key": "run_id", "value": run.run_id},
-        ],
+        "tags": run_tags(settings, run.run_id),
         "clientRequestToken": token,
     }
 
@@ -65,24 +61,20 @@ def create_run_deployment(
             f"job {distillation.job_name} has no custom model to deploy ({distillation.status})"
         )
     names = run_names(settings.prefix, run.run_id)
-    existing = find_deployment(bedrock, names.deployment_name)
+    request = deployment_request(
+        run, distillation.custom_model_arn, settings, names.deployment_name, names.deployment_token
+    )
+    found = ensure(
+        lambda: find_deployment(bedrock, names.deployment_name), lambda: create_deployment(bedrock, request)
+    )
+    existing = found.existing
     if existing is None:
-        request = deployment_request(
-            run, distillation.custom_model_arn, settings, names.deployment_name, names.deployment_token
-        )
-        try:
-            arn = create_deployment(bedrock, request)
-        except AlreadyExists:
-            existing = find_deployment(bedrock, names.deployment_name)
-            if existing is None:
-                raise
-        else:
-            return DeploymentState(
-                deployment_arn=arn,
-                deployment_name=names.deployment_name,
-                status="Creating",
-                deadline=_deadline(run, now),
-            ).model_dump()
+        return DeploymentState(
+            deployment_arn=str(found.created_arn),
+            deployment_name=names.deployment_name,
+            status="Creating",
+            deadline=_deadline(run, now),
+        ).model_dump()
     started = existing.get("createdAt") or now
     return _state(existing, _deadline(run, started), polls=0)
 
@@ -97,7 +89,8 @@ def check_run_deployment(event: CheckDeploymentEvent, *, bedrock: Any, now: date
         raise DeploymentTimedOut(
             f"deployment {current.deployment_name} is still {state['status']} after {state['polls']} polls "
             f"(deadline {current.deadline}, deployment_deadline_minutes "
-            f"{event.run.settings.deadlines.deployment_minutes}); resume the run with "
-            f'{{"run_id": "{event.run.run_id}"}} to keep waiting for it'
+            f"{event.run.settings.deadlines.deployment_minutes}). A resumed run counts the deadline from the "
+            "deployment's creation: once it is Active, or after raising deployment_deadline_minutes, resume "
+            f'the run with {{"run_id": "{event.run.run_id}"}}'
         )
     return state

@@ -13,23 +13,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .bedrock import AlreadyExists, create_customization_job, find_customization_job, get_customization_job
+from .bedrock import create_customization_job, ensure, find_customization_job, get_customization_job
 from .errors import DistillationFailed, DistillationStopped, DistillationTimedOut
 from .layout import s3_uri
-from .names import RunNames, run_names
+from .names import RunNames, run_names, run_tags
 from .planning import POLL_BUDGETS
 from .settings import PipelineSettings
 from .state import CheckDistillationEvent, DatasetState, DistillationState, RunState, StartDistillationEvent
 
 RUNNING = frozenset({"InProgress", "Stopping"})
-
-
-def _tags(settings: PipelineSettings, run_id: str) -> list[dict[str, str]]:
-    return [
-        {"key": "project", "value": settings.project_name},
-        {"key": "stage", "value": settings.stage},
-        {"key": "run_id", "value": run_id},
-    ]
 
 
 def job_request(
@@ -65,8 +57,8 @@ def job_request(
                 }
             }
         },
-        "jobTags": _tags(settings, run.run_id),
-        "customModelTags": _tags(settings, run.run_id),
+        "jobTags": run_tags(settings, run.run_id),
+        "customModelTags": run_tags(settings, run.run_id),
     }
 
 
@@ -107,19 +99,18 @@ def start_distillation(
     """Create the run's job, or reuse the one that exists; returns `$.distillation`."""
     run = event.run
     names = run_names(settings.prefix, run.run_id)
-    existing = find_customization_job(bedrock, names.job_name)
+    found = ensure(
+        lambda: find_customization_job(bedrock, names.job_name),
+        lambda: create_customization_job(bedrock, job_request(run, event.dataset, settings, names)),
+    )
+    existing = found.existing
     if existing is None:
-        try:
-            job_arn = create_customization_job(bedrock, job_request(run, event.dataset, settings, names))
-        except AlreadyExists:
-            # A concurrent attempt of this step created it between our look-up and our create.
-            existing = find_customization_job(bedrock, names.job_name)
-            if existing is None:
-                raise
-        else:
-            return DistillationState(
-                job_arn=job_arn, job_name=names.job_name, status="InProgress", deadline=_deadline(run, now)
-            ).model_dump()
+        return DistillationState(
+            job_arn=str(found.created_arn),
+            job_name=names.job_name,
+            status="InProgress",
+            deadline=_deadline(run, now),
+        ).model_dump()
     started = existing.get("creationTime") or now
     return _state(existing, existing["jobArn"], _deadline(run, started), polls=0)
 

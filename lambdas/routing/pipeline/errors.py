@@ -10,6 +10,11 @@ execution input key that overrides it) or the operator action.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class PipelineError(Exception):
     """Base class of every error the pipeline steps raise on purpose."""
@@ -99,6 +104,14 @@ class DeploymentTimedOut(PipelineError):
     """The deployment was still Creating at the deadline (deployment_deadline_minutes)."""
 
 
+def validation_details(exc: ValidationError) -> str:
+    """Each problem of a pydantic ValidationError as `field.path: message`, for a named error's message."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or '<root>'}: {problem['msg']}"
+        for problem in exc.errors()
+    )
+
+
 # Retried by the state machine (with Lambda's own transient errors); everything else is caught.
 RETRYABLE_ERRORS: tuple[type[PipelineError], ...] = (TeacherThrottled, BedrockThrottled)
 
@@ -123,4 +136,5 @@ __all__ = [
     "ModelNotDistillable",
     "PipelineError",
     "TeacherThrottled",
+    "validation_details",
 ]

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing import normalise_query, parse_labelled_examples
+from routing import parse_labelled_examples
 
 from .bedrock import converse
+from .dataset import deduplicate
 from .layout import scratch_tagging
 from .planning import max_tokens_for
 from .state import MIXED_FOCUS, Batch, GenerateEvent
@@ -183,15 +184,8 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
         },
     )
     parsed = parse_labelled_examples(answer.text, modalities)
-    seen: set[str] = set()
-    lines: list[str] = []
-    for example in parsed.examples:
-        normalised = normalise_query(example.query)
-        if normalised in seen:
-            continue
-        seen.add(normalised)
-        lines.append(json.dumps(example.to_dict(), ensure_ascii=False) + "\n")
-    duplicates = len(parsed.examples) - len(lines)
+    unique, duplicates = deduplicate(parsed.examples)
+    lines = [json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in unique]
     metadata = {
         "valid": str(len(lines)),
         "dropped": str(parsed.dropped),

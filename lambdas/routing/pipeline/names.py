@@ -1,4 +1,4 @@
-"""Names derived from the run id: Bedrock job, custom model, deployment and idempotency tokens.
+"""Names derived from the run id: Bedrock job, custom model, deployment, idempotency tokens and tags.
 
 The run id (the execution name, or the `run_id` input key when resuming) is the only
 source of every name, so a retried step, a redriven execution or a resumed run finds
@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidInput
+from .settings import PipelineSettings
 
 # What Plan accepts as a run id: S3-key, tag and Bedrock-name friendly. Step Functions
 # generates UUIDs for unnamed executions, which match too.
@@ -85,3 +86,12 @@ def run_names(prefix: str, run_id: str) -> RunNames:
         job_token=f"job-{_digest(seed + ':job', 40)}",
         deployment_token=f"deployment-{_digest(seed + ':deployment', 40)}",
     )
+
+
+def run_tags(settings: PipelineSettings, run_id: str) -> list[dict[str, str]]:
+    """The tags of every Bedrock resource of a run (job, custom model, deployment)."""
+    return [
+        {"key": "project", "value": settings.project_name},
+        {"key": "stage", "value": settings.stage},
+        {"key": "run_id", "value": run_id},
+    ]

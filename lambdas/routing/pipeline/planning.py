@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from routing.model_ids import PROFILE_GEOGRAPHIES
+
 from .bedrock import get_foundation_model
 from .errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDistillable
 from .inputs import ExecutionInput, parse_execution_input
@@ -51,7 +53,6 @@ RUN_DEFINING_SETTINGS: tuple[str, ...] = (
     "examples_per_call",
     "max_response_length",
 )
-_PROFILE_GEOGRAPHIES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
 
 
 # ------------------------------------------------------------------------------ settings
@@ -178,7 +179,7 @@ def foundation_model_id(model_id: str) -> str | None:
         else:
             return None
     head, _, rest = model_id.partition(".")
-    if head in _PROFILE_GEOGRAPHIES and "." in rest:
+    if head in PROFILE_GEOGRAPHIES and "." in rest:
         return rest
     return model_id
 
@@ -334,7 +335,12 @@ def plan_run(
         warnings=warnings,
     )
     names = run_names(settings.prefix, run_id)
-    executions = [*(previous or {}).get("executions", []), event.execution.model_dump()]
+    # A retried Plan (same execution) records its execution once.
+    current = event.execution.model_dump()
+    executions = [
+        *(item for item in (previous or {}).get("executions", []) if item != current),
+        current,
+    ]
     manifest = {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "run_id": run_id,

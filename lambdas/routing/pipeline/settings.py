@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from routing import validate_modalities
 
-from .errors import InvalidSettings
+from .errors import InvalidSettings, validation_details
 
 Candidate = Literal["distilled", "student", "baseline"]
 
@@ -155,7 +155,4 @@ class PipelineSettings(_Frozen):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-            )
-            raise InvalidSettings(f"Function environment invalid: {details}") from None
+            raise InvalidSettings(f"Function environment invalid: {validation_details(exc)}") from None

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InvalidEvent
+from .errors import InvalidEvent, validation_details
 from .layout import RunLayout
 from .settings import Candidate, Deadlines, GateSettings, WaitSeconds
 
@@ -163,8 +163,4 @@ def parse_event(model: type[_Event], event: Any, *, error: type[Exception] = Inv
     try:
         return model.model_validate(event)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or '<root>'}: {problem['msg']}"
-            for problem in exc.errors()
-        )
-        raise error(f"{model.__name__}: {details}") from None
+        raise error(f"{model.__name__}: {validation_details(exc)}") from None

@@ -27,10 +27,7 @@ class StoredObject:
 
 def read(s3: Any, bucket: str, key: str) -> StoredObject | None:
     """The object's bytes and user metadata, or None if there is no such object."""
-    if not exists(s3, bucket, key):
-        return None
-    response = s3.get_object(Bucket=bucket, Key=key)
-    return StoredObject(body=response["Body"].read(), metadata=response.get("Metadata") or {})
+    return read_listed(s3, bucket, key) if exists(s3, bucket, key) else None
 
 
 def read_listed(s3: Any, bucket: str, key: str) -> StoredObject:
