@@ -59,5 +59,5 @@ destroy: install ## stop runs, delete the runs' Bedrock deployments and models (
 	$(VENV)/bin/vsr cleanup
 	$(CDK) destroy $(STACKS)
 
-clean: ## remove build output (keeps .venv and node_modules)
-	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis
+clean: ## remove build output and dry runs (keeps .venv and node_modules)
+	rm -rf cdk.out .dry-run .pytest_cache .ruff_cache .hypothesis
