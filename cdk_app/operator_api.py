@@ -600,55 +600,56 @@ def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterable[
         yield from page.get(key, [])
 
 
-def list_project_deployments(bedrock: Any, config: AppConfig) -> list[Resource]:
+def _project_resources(
+    bedrock: Any,
+    config: AppConfig,
+    kind: str,
+    listing: tuple[str, str],
+    fields: tuple[str, str, str],
+    **filters: Any,
+) -> list[Resource]:
+    """This project's resources of one kind: Bedrock's name filter, then the exact project-name rule."""
+    operation, key = listing
+    name_field, arn_field, status_field = fields
     return [
-        Resource(
-            "deployment",
-            item["customModelDeploymentName"],
-            item["customModelDeploymentArn"],
-            item.get("status", ""),
-        )
-        for item in _paginate(
-            bedrock, "list_custom_model_deployments", "modelDeploymentSummaries", nameContains=config.prefix
-        )
-        if is_project_resource(item["customModelDeploymentName"], config)
+        Resource(kind, item[name_field], item[arn_field], item.get(status_field, ""))
+        for item in _paginate(bedrock, operation, key, nameContains=config.prefix, **filters)
+        if is_project_resource(item[name_field], config)
     ]
+
+
+def list_project_deployments(bedrock: Any, config: AppConfig) -> list[Resource]:
+    return _project_resources(
+        bedrock, config, "deployment",
+        ("list_custom_model_deployments", "modelDeploymentSummaries"),
+        ("customModelDeploymentName", "customModelDeploymentArn", "status"),
+    )  # fmt: skip
 
 
 def list_project_models(bedrock: Any, config: AppConfig) -> list[Resource]:
-    return [
-        Resource("custom model", item["modelName"], item["modelArn"], item.get("modelStatus", ""))
-        for item in _paginate(bedrock, "list_custom_models", "modelSummaries", nameContains=config.prefix)
-        if is_project_resource(item["modelName"], config)
-    ]
+    return _project_resources(
+        bedrock, config, "custom model",
+        ("list_custom_models", "modelSummaries"),
+        ("modelName", "modelArn", "modelStatus"),
+    )  # fmt: skip
 
 
 def list_running_customization_jobs(bedrock: Any, config: AppConfig) -> list[Resource]:
-    return [
-        Resource("customization job", item["jobName"], item["jobArn"], item.get("status", ""))
-        for item in _paginate(
-            bedrock,
-            "list_model_customization_jobs",
-            "modelCustomizationJobSummaries",
-            statusEquals="InProgress",
-            nameContains=config.prefix,
-        )
-        if is_project_resource(item["jobName"], config)
-    ]
+    return _project_resources(
+        bedrock, config, "customization job",
+        ("list_model_customization_jobs", "modelCustomizationJobSummaries"),
+        ("jobName", "jobArn", "status"),
+        statusEquals="InProgress",
+    )  # fmt: skip
 
 
 def list_running_evaluation_jobs(bedrock: Any, config: AppConfig) -> list[Resource]:
-    return [
-        Resource("evaluation job", item["jobName"], item["jobArn"], item.get("status", ""))
-        for item in _paginate(
-            bedrock,
-            "list_evaluation_jobs",
-            "jobSummaries",
-            statusEquals="InProgress",
-            nameContains=config.prefix,
-        )
-        if is_project_resource(item["jobName"], config)
-    ]
+    return _project_resources(
+        bedrock, config, "evaluation job",
+        ("list_evaluation_jobs", "jobSummaries"),
+        ("jobName", "jobArn", "status"),
+        statusEquals="InProgress",
+    )  # fmt: skip
 
 
 def count_object_versions(s3: Any, bucket: str, prefix: str) -> int:
