@@ -3,12 +3,46 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+
+
+class OutsideRepositoryRead(RuntimeError):
+    """A test or the code under test opened a file beside the repository (a user's clone has none)."""
+
+
+def _outside_repository_guard(repo: Path):
+    """An audit hook that refuses to open anything under the repository's parent but outside it.
+
+    A user clones the repository with nothing beside it, so neither the code nor the tests may
+    read `../shared` or any other sibling. Every `open` is audited (`sys.addaudithook`); a path
+    under the parent folder and not under the repository is recorded and refused.
+    """
+    inside = os.path.join(str(repo), "")
+    parent = os.path.join(str(repo.parent), "")
+    seen: list[str] = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event not in ("open", "os.listdir", "os.scandir") or not args:
+            return
+        path = args[0]
+        if isinstance(path, int) or path is None:
+            return
+        path = os.path.abspath(os.fsdecode(path))
+        folder = os.path.join(path, "")
+        if folder.startswith(parent) and not folder.startswith(inside):
+            seen.append(path)
+            raise OutsideRepositoryRead(f"{path} is outside the repository {repo}")
+
+    return hook, seen
+
+
+_GUARD, OUTSIDE_READS = _outside_repository_guard(REPO)
+sys.addaudithook(_GUARD)
 
 # jsii runs the CDK in Node: use the pinned Node 22 from package.json, not the machine's.
 os.environ["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -39,14 +73,22 @@ os.environ.update(
 )
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A read outside the repository fails the run even when the code under test swallowed the error."""
+    if OUTSIDE_READS and session.exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\nfiles outside the repository were opened: {sorted(set(OUTSIDE_READS))}", file=sys.stderr)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
 
 
 @pytest.fixture(scope="session")
-def shared_examples_path() -> Path:
-    return SHARED / "examples" / "model_answers.jsonl"
+def writeup_examples_path() -> Path:
+    """The public write-up's model answers (kept in the repository: tests read nothing outside it)."""
+    return REPO / "tests" / "unit" / "data" / "model_answers_writeup.jsonl"
 
 
 # The X-Ray SDK (behind Powertools' Tracer) opens its UDP emitter socket when first imported;

@@ -11,7 +11,7 @@ from routing import DEFAULT_MODALITIES, RoutingDecision, heuristic_decision, nor
 
 CUSTOM = (*DEFAULT_MODALITIES, "camera_angle", "mood")
 CASE_FILES = (
-    Path(__file__).parents[3] / "shared" / "examples" / "model_answers.jsonl",
+    Path(__file__).parent / "data" / "model_answers_writeup.jsonl",
     Path(__file__).parent / "data" / "model_answers_extra.jsonl",
 )
 

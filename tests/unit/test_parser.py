@@ -19,7 +19,7 @@ from routing import (
 )
 from routing.parser import MAX_ANSWER_CHARS, MAX_ERRORS
 
-SHARED_EXAMPLES = Path(__file__).parents[3] / "shared" / "examples" / "model_answers.jsonl"
+WRITEUP_EXAMPLES = Path(__file__).parent / "data" / "model_answers_writeup.jsonl"
 EXTRA_EXAMPLES = Path(__file__).parent / "data" / "model_answers_extra.jsonl"
 CUSTOM = (*DEFAULT_MODALITIES, "camera_angle", "mood")
 
@@ -29,7 +29,7 @@ def _load(path: Path) -> list[dict]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-SHARED_CASES = _load(SHARED_EXAMPLES)
+SHARED_CASES = _load(WRITEUP_EXAMPLES)
 EXTRA_CASES = _load(EXTRA_EXAMPLES)
 
 

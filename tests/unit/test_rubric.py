@@ -104,9 +104,9 @@ def test_repaired_but_complete_answers_are_not_penalised() -> None:
     assert score_answer(REFERENCE, parse_decision(text)).score == 5
 
 
-def test_shared_model_answers(shared_examples_path) -> None:
+def test_writeup_model_answers(writeup_examples_path) -> None:
     """The write-up's answers: cut-off ones are unusable (1), valid ones score against themselves (5)."""
-    for line in shared_examples_path.read_text().splitlines():
+    for line in writeup_examples_path.read_text().splitlines():
         case = json.loads(line)
         parsed = parse_decision(case["answer"])
         if case["expect"] == "failure":
