@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from routing.clients import client
@@ -20,15 +21,28 @@ from routing.observability import logger, metrics, tracer
 DEFAULT_BUDGET_SECONDS = 900
 
 
+def invocation_budget(context: Any, env: EvaluateEnv) -> tuple[Callable[[], bool], Callable[[], bool]]:
+    """(soft, hard) limits of this invocation, from the Lambda context's remaining time.
+
+    Soft: stop starting calls `reserve_seconds` before the function times out. Hard: half the
+    reserve later, so that a call started before it (read timeout 60 s) and the write of what
+    finished still fit. Evaluate ignores the soft limit until one call has finished.
+    """
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
+    started = time.monotonic()
+    soft_at = started + remaining - env.reserve_seconds
+    hard_at = started + remaining - env.reserve_seconds / 2
+    return (lambda: time.monotonic() >= soft_at), (lambda: time.monotonic() >= hard_at)
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_event(EvaluateEvent, event)
     env = EvaluateEnv.from_environ(os.environ)
-    remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
-    deadline = time.monotonic() + remaining - env.reserve_seconds
+    should_stop, must_stop = invocation_budget(context, env)
     return evaluate_step(
         request, env, s3=client("s3"), runtime=client("bedrock-runtime", "evaluation"),
-        should_stop=lambda: time.monotonic() >= deadline,
+        should_stop=should_stop, must_stop=must_stop,
     )  # fmt: skip

@@ -8,6 +8,7 @@ botocore's service model; S3, SSM, SNS and SQS are moto.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -122,20 +123,30 @@ _evaluate_calls: list[str] = []
 def _invoke(self, function_name, qualifier, body, headers, response_headers):  # moto's signature
     name = function_name.rsplit(":", 1)[-1]
     module = HANDLERS[name]
-    # The first Evaluate invocation gets a budget of 600 ms (its reserve is 10 s), too short for the
-    # baseline's 12 calls of 300 ms at 4 in flight (900 ms): the run must resume in a second invocation.
-    # The margin lets the 1 ms distilled calls finish even on a loaded machine (reading the held-out set
-    # from moto comes out of the same budget); with 200 ms an invocation could finish nothing and stall.
-    remaining_ms = 900_000
     if name == "Evaluate":
         _evaluate_calls.append(name)
-        remaining_ms = 10_600 if len(_evaluate_calls) == 1 else 900_000
     try:
-        result = module.handler(json.loads(body), FakeContext(name, remaining_ms=remaining_ms))
+        result = module.handler(json.loads(body), FakeContext(name))
     except Exception as exc:  # what the Lambda runtime reports for an unhandled error
         response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
     return json.dumps(result).encode()
+
+
+_WALL_CLOCK_BUDGET = HANDLERS["Evaluate"].invocation_budget
+FIRST_INVOCATION_CALLS = 20
+
+
+def _first_invocation_budget(context, env):
+    """The first Evaluate invocation's soft budget ends after 20 budget checks (calls started once one has
+    finished); at most 12 calls start before that (3 candidates x 4 in flight), so at most 32 of the 36
+    calls run and the run must resume in a second invocation. Counted in calls, not seconds, so that a
+    loaded machine cannot change the outcome.
+    """
+    if len(_evaluate_calls) > 1:
+        return _WALL_CLOCK_BUDGET(context, env)
+    started = itertools.count()
+    return (lambda: next(started) >= FIRST_INVOCATION_CALLS), (lambda: False)
 
 
 @pytest.fixture
@@ -151,6 +162,7 @@ def aws(monkeypatch):
     }))  # fmt: skip
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     _evaluate_calls.clear()
+    monkeypatch.setattr(HANDLERS["Evaluate"], "invocation_budget", _first_invocation_budget)
     with mock_aws(config=config), mock.patch.object(LambdaSimpleBackend, "invoke", _invoke):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)

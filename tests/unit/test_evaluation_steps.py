@@ -101,8 +101,31 @@ def test_evaluate_resumes_where_the_previous_invocation_stopped(s3) -> None:
 
 
 def test_an_invocation_that_finishes_nothing_stops_the_loop(s3) -> None:
-    with pytest.raises(EvaluationStalled):
-        evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: True)
+    with pytest.raises(EvaluationStalled, match="no call finished before the time limit"):
+        evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: True,
+                      must_stop=lambda: True)  # fmt: skip
+
+
+def test_an_invocation_whose_soft_budget_is_spent_before_it_starts_still_makes_progress(s3) -> None:
+    """A slow start (cold start, a slow S3 read) must not stall the run: one call finishes, then it stops."""
+    runtime = _runtime()
+    first = evaluate_step(
+        _event(), EvaluateEnv(concurrency=1), s3=s3, runtime=runtime, should_stop=lambda: True
+    )
+    assert not first["complete"] and first["done"] >= 1
+    second = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False)
+    assert second["complete"] and second["done"] == 3 * COUNT
+
+
+def test_a_stalled_invocation_says_which_error_the_calls_were_retrying(s3) -> None:
+    throttled = ["ThrottlingException"] * 100
+    runtime = FakeRuntime({DEPLOYMENT_ARN: exact, STUDENT_ID: exact, BASELINE_ID: exact}, reference_by_query(COUNT),
+                          errors={DEPLOYMENT_ARN: throttled, STUDENT_ID: throttled, BASELINE_ID: throttled})  # fmt: skip
+    attempts = itertools.count()
+    with pytest.raises(EvaluationStalled, match="retrying ThrottlingException"):
+        # The hard limit comes after the first attempts (one per candidate): each was throttled.
+        evaluate_step(_event(), EvaluateEnv(concurrency=1), s3=s3, runtime=runtime, should_stop=lambda: True,
+                      must_stop=lambda: next(attempts) >= 3)  # fmt: skip
 
 
 def test_a_bad_holdout_line_is_named(s3) -> None:

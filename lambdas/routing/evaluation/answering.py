@@ -79,7 +79,15 @@ class CallOutcome:
 
 
 class _OutOfTime(Exception):
-    """The time budget ended before the call could finish: leave it to the next invocation."""
+    """The time budget ended before the call could finish: leave it to the next invocation.
+
+    `last_error` is the transient error the call was retrying when the budget ended, if any:
+    an invocation that finishes nothing says why with it.
+    """
+
+    def __init__(self, last_error: str | None = None) -> None:
+        super().__init__(last_error or "out of time")
+        self.last_error = last_error
 
 
 def on_demand_model_id(model_id: str) -> str:
@@ -131,9 +139,10 @@ def call_with_retries(
 ) -> CallOutcome:
     """Call Converse until it answers, fails for good, or the time budget ends (raises _OutOfTime)."""
     attempt = 0
+    last_error: str | None = None
     while True:
         if should_stop():
-            raise _OutOfTime
+            raise _OutOfTime(last_error)
         attempt += 1
         started = clock()
         try:
@@ -141,8 +150,9 @@ def call_with_retries(
         except (ClientError, ReadTimeoutError, ConnectionError, BotoCoreError) as exc:
             code = _error_code(exc)
             retryable = code in RETRYABLE_CODES or isinstance(exc, (ReadTimeoutError, ConnectionError))
+            last_error = f"{code}: {exc}"[:500]
             if not retryable or attempt >= MAX_ATTEMPTS:
-                return CallOutcome(None, None, None, 0, 0, None, f"{code}: {exc}"[:500], attempt)
+                return CallOutcome(None, None, None, 0, 0, None, last_error, attempt)
             delay = jitter(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
             sleep(delay)
             continue
@@ -175,11 +185,13 @@ def answer_all(
     on_finished: Finished,
     metadata: dict[str, str],
     sleep: Callable[[float], None] = time.sleep,
+    on_cut_short: Callable[[str | None], None] | None = None,
 ) -> int:
     """Answer every (candidate, index, example) of `work`; returns how many finished.
 
     `on_finished` is called (under a lock, from worker threads) for each finished call,
-    including calls that failed for good; calls cut short by the time budget are not reported.
+    including calls that failed for good; calls cut short by the time budget are not reported
+    there but to `on_cut_short`, with the transient error they were retrying (or None).
     """
     by_candidate: dict[str, list[Work]] = {}
     for item in work:
@@ -195,7 +207,10 @@ def answer_all(
         )
         try:
             outcome = call_with_retries(runtime, request, should_stop=should_stop, sleep=sleep)
-        except _OutOfTime:
+        except _OutOfTime as cut:
+            if on_cut_short is not None:
+                with lock:
+                    on_cut_short(cut.last_error)
             return
         with lock:
             on_finished(candidate, index, example, outcome)

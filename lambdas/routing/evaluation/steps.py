@@ -108,9 +108,21 @@ def load_parts(s3: Any, bucket: str, keys: RunKeys) -> dict[tuple[str, int], Ans
 
 
 def evaluate_step(
-    event: EvaluateEvent, env: EvaluateEnv, *, s3: Any, runtime: Any, should_stop: Callable[[], bool]
+    event: EvaluateEvent,
+    env: EvaluateEnv,
+    *,
+    s3: Any,
+    runtime: Any,
+    should_stop: Callable[[], bool],
+    must_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
-    """Answer what is still unanswered until the time budget ends; merge everything once complete."""
+    """Answer what is still unanswered until the time budget ends; merge everything once complete.
+
+    Every invocation makes progress or says why: `should_stop` (the soft budget) only stops the
+    start of new calls once one call of this invocation has finished; until then calls go on
+    until `must_stop` (the hard limit, which leaves time to save what finished). An invocation
+    that still finishes nothing raises `EvaluationStalled` with the error the calls were retrying.
+    """
     run = event.run
     keys = RunKeys(run.prefix)
     modalities = run.settings.modalities
@@ -124,6 +136,10 @@ def evaluate_step(
     )
 
     new: list[AnswerRecord] = []
+    cut_short: list[str | None] = []
+
+    def stop_starting() -> bool:
+        return must_stop() or (bool(new) and should_stop())
 
     def finished(candidate: Candidate, index: int, example: LabelledExample, outcome: Any) -> None:
         new.append(
@@ -133,8 +149,8 @@ def evaluate_step(
     metadata = {"run_id": _METADATA_VALUE.sub("-", run.run_id)[:256], "purpose": "evaluation"}
     try:
         if pending:
-            answer_all(runtime, pending, settings, concurrency=env.concurrency, should_stop=should_stop,
-                       on_finished=finished, metadata=metadata)  # fmt: skip
+            answer_all(runtime, pending, settings, concurrency=env.concurrency, should_stop=stop_starting,
+                       on_finished=finished, on_cut_short=cut_short.append, metadata=metadata)  # fmt: skip
     finally:
         # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
         if new:
@@ -142,7 +158,12 @@ def evaluate_step(
             put_jsonl(s3, run.bucket, keys.part(name), (record.model_dump() for record in new), scratch=True)
     metrics.add_metric(name="EvaluationAnswers", unit="Count", value=len(new))
     if pending and not new:
-        raise EvaluationStalled(f"no answer finished in this invocation ({len(pending)} still pending)")
+        errors = [error for error in cut_short if error]
+        why = f"the calls were retrying {errors[-1]}" if errors else "no call finished before the time limit"
+        raise EvaluationStalled(
+            f"no answer finished in this invocation ({len(pending)} still pending, {len(cut_short)} calls "
+            f"cut short by the time limit): {why}"
+        )
     for record in new:
         records[record.key] = record
 
