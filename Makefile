@@ -7,12 +7,20 @@ PYTHON := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := $(CURDIR)/node_modules/.bin/cdk
-STACKS ?= --all
+# The app's stack ids (what the CDK CLI selects by); CloudFormation names them <project>-<stage>-storage etc.
+STACK_IDS := Storage RouterApi Pipeline
+# STACKS="Storage RouterApi" picks stacks (default: all); CONTEXT="key=value ..." passes `-c key=value`
+# for each word (as `cdk -c` does: structured values as JSON without spaces, e.g. CONTEXT='gate={"min_mean_score":4}').
+STACKS ?=
+CONTEXT ?=
+CONTEXT_ARGS := $(foreach setting,$(CONTEXT),-c '$(setting)')
+UNKNOWN_STACKS := $(filter-out $(STACK_IDS),$(STACKS))
+SELECTED_STACKS = $(if $(STACKS),$(STACKS),--all)
 
-.PHONY: help install synth test lint format bench dry-run deploy destroy diff clean
+.PHONY: help install synth test lint format bench dry-run bootstrap deploy destroy diff clean check-stacks check-credentials
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed ## create .venv and node_modules (idempotent)
 
@@ -26,8 +34,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-synth: install ## synthesize every stack into cdk.out (offline, no credentials, no Docker)
-	$(CDK) synth --quiet
+synth: install ## synthesize every stack into cdk.out (offline, no credentials, no Docker); CONTEXT="key=value ..."
+	$(CDK) synth --quiet $(CONTEXT_ARGS)
 
 test: install ## run every test (unit, infrastructure, state machine, API)
 	$(PYTHON) -m pytest
@@ -49,15 +57,25 @@ bench: install ## router benchmark: overhead per request, cache hits, cold impor
 dry-run: install ## whole pipeline locally (moto, OFFLINE STAND-IN for Bedrock, not model results); report in .dry-run/
 	$(PYTHON) -m cdk_app.dry_run $(ARGS)
 
-deploy: install ## deploy to the account and region of your AWS credentials
-	$(CDK) deploy $(STACKS) --require-approval broadening
+check-stacks:
+	@test -z "$(UNKNOWN_STACKS)" || { echo "make: unknown stack id(s) '$(UNKNOWN_STACKS)' in STACKS: the stack ids are $(STACK_IDS) (e.g. make deploy STACKS=Storage)" >&2; exit 2; }
 
-diff: install ## show what a deploy would change
-	$(CDK) diff $(STACKS)
+# No network: boto3 only resolves the credential chain, so a missing login is one line, not CDK's stack trace.
+check-credentials: install
+	@$(PYTHON) -c 'import sys, boto3; sys.exit(0 if boto3.Session().get_credentials() else "make: no AWS credentials found. Run `aws configure` (or `aws sso login`, or set AWS_PROFILE), check the account with `.venv/bin/vsr doctor`, then run this again.")'
 
-destroy: install ## stop runs, delete the runs' Bedrock deployments and models (asks), then the stacks
+bootstrap: check-credentials ## once per account and region: the CDK bootstrap stack the deploy needs
+	$(CDK) bootstrap $(CONTEXT_ARGS)
+
+deploy: check-stacks check-credentials ## deploy to the account and region of your AWS credentials; STACKS="Storage ..." CONTEXT="key=value ..."
+	$(CDK) deploy $(SELECTED_STACKS) $(CONTEXT_ARGS) --require-approval broadening
+
+diff: check-stacks check-credentials ## show what a deploy would change; STACKS and CONTEXT as for deploy
+	$(CDK) diff $(STACKS) $(CONTEXT_ARGS)
+
+destroy: check-stacks check-credentials ## stop runs, delete the runs' Bedrock deployments and models (asks), then the stacks
 	$(VENV)/bin/vsr cleanup
-	$(CDK) destroy $(STACKS)
+	$(CDK) destroy $(SELECTED_STACKS) $(CONTEXT_ARGS)
 
 clean: ## remove build output and dry runs (keeps .venv and node_modules)
 	rm -rf cdk.out .dry-run .pytest_cache .ruff_cache .hypothesis
