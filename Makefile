@@ -17,7 +17,7 @@ CONTEXT_ARGS := $(foreach setting,$(CONTEXT),-c '$(setting)')
 UNKNOWN_STACKS := $(filter-out $(STACK_IDS),$(STACKS))
 SELECTED_STACKS = $(if $(STACKS),$(STACKS),--all)
 
-.PHONY: help install synth test lint format bench dry-run bootstrap deploy destroy diff clean check-stacks check-credentials
+.PHONY: help install synth test lint format bench docs dry-run bootstrap deploy destroy diff clean check-stacks check-credentials
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ format: install ## apply ruff's formatting and fixes
 
 bench: install ## router benchmark: overhead per request, cache hits, cold import (in process, no AWS)
 	$(PYTHON) bench/bench_router.py
+
+docs: install ## regenerate the figures the README and docs print (cost table, dry-run excerpt, benchmark)
+	$(PYTHON) docs/figures.py $(FIGURES)
 
 dry-run: install ## whole pipeline locally (moto, OFFLINE STAND-IN for Bedrock, not model results); report in .dry-run/
 	$(PYTHON) -m cdk_app.dry_run $(ARGS)

@@ -24,14 +24,15 @@ DEFAULT_BUDGET_SECONDS = 900
 def invocation_budget(context: Any, env: EvaluateEnv) -> tuple[Callable[[], bool], Callable[[], bool]]:
     """(soft, hard) limits of this invocation, from the Lambda context's remaining time.
 
-    Soft: stop starting calls `reserve_seconds` before the function times out. Hard: half the
-    reserve later, so that a call started before it (read timeout 60 s) and the write of what
-    finished still fit. Evaluate ignores the soft limit until one call has finished.
+    Soft: stop starting calls `reserve_seconds` (120 s) before the function times out. Hard: a
+    quarter of the reserve later (90 s before the timeout), so that a call started before it
+    (connect 5 s + read timeout 60 s) and the write of what finished still fit. Evaluate ignores
+    the soft limit until one call of the invocation has finished.
     """
     remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
     started = time.monotonic()
     soft_at = started + remaining - env.reserve_seconds
-    hard_at = started + remaining - env.reserve_seconds / 2
+    hard_at = started + remaining - env.reserve_seconds * 3 / 4
     return (lambda: time.monotonic() >= soft_at), (lambda: time.monotonic() >= hard_at)
 
 

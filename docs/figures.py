@@ -1,0 +1,146 @@
+"""Regenerates the figures the README and docs print, from the commands that produce them.
+
+Each figure stands between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in a Markdown
+file; `make docs` (`python docs/figures.py`) rewrites every such block from its command:
+
+- `cost`: the cost table, from `cdk_app.cost` with the repository's `cdk.json` (what `vsr cost`
+  prints); deterministic, so `tests/unit/test_docs.py` fails when it is stale.
+- `dry-run`: an excerpt of `make dry-run` with a fixed run id (the stand-in is seeded).
+- `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
+
+`python docs/figures.py cost` regenerates only the named figures.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
+
+
+def _config():
+    from cdk_app.config import load_config
+
+    return load_config(json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["context"])
+
+
+def cost_table() -> str:
+    """The README's cost table, from the same estimate `vsr cost` prints."""
+    from cdk_app import cost
+
+    config = _config()
+    run = cost.estimate_run(config)
+    by_stage = {line.stage: line for line in run.lines}
+
+    def usd(stage: str) -> float:
+        return by_stage[stage].usd or 0.0
+
+    evaluation = sum(
+        usd(stage) for stage in by_stage if stage.startswith("evaluation:") and "judge" not in stage
+    )
+    judge = usd("evaluation: LLM judge") if "evaluation: LLM judge" in by_stage else 0.0
+    serving = {estimate.candidate: estimate.usd or 0.0 for estimate in cost.estimate_serving(config)}
+    share = 100 * serving["distilled"] / serving["baseline"]
+    candidates = sum(1 for stage in by_stage if stage.startswith("evaluation:") and "judge" not in stage)
+    return "\n".join([
+        "| item | estimate |",
+        "|---|---:|",
+        f"| teacher generation ({by_stage['teacher generation'].calls:,} calls) | ${usd('teacher generation'):.2f} |",
+        f"| distillation: teacher responses + training tokens | ${usd('distillation: teacher responses'):.2f}"
+        f" + ${usd('distillation: training'):.2f} |",
+        f"| evaluation ({config.holdout} held-out x {candidates} candidates) + LLM judge | ${evaluation:.2f} + ${judge:.2f} |",
+        f"| custom model storage | ${run.storage_per_month_usd:.2f} per month per model |",
+        f"| **one run, with one month of storage** | **about ${run.run_usd:.2f}** |",
+        f"| serving 1M routed queries: distilled vs baseline | ${serving['distilled']:,.2f} vs ${serving['baseline']:,.2f}"
+        f" ({share:.1f} %) |",
+    ])  # fmt: skip
+
+
+# The dry-run lines the README shows, in order: what a user sees at each stage of a run.
+_DRY_RUN_LINES = (
+    "local dry run",
+    "Plan: run",
+    "PrepareDataset:",
+    "CheckDistillation: job .* Completed",
+    "CheckDeployment: deployment .* Active",
+    "Evaluate: ",
+    "Report: quality gate",
+    "execution ",
+    "report: ",
+)
+
+
+def dry_run_excerpt() -> str:
+    """An excerpt of a default dry run with a fixed run id (the Generate and polling lines left out)."""
+    with tempfile.TemporaryDirectory() as out:
+        printed = subprocess.run(
+            [sys.executable, "-m", "cdk_app.dry_run", "--run-id", "dry-run-readme", "--out", out],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.splitlines()  # fmt: skip
+    picked = []
+    for pattern in _DRY_RUN_LINES:
+        line = next((line for line in printed if re.search(pattern, line)), None)
+        if line is not None:
+            picked.append(line.split("; ")[0] + (" ..." if "; " in line else ""))
+    return "```text\n" + "\n".join(picked).replace(out, ".dry-run") + "\n```"
+
+
+def bench_tables() -> str:
+    """The router benchmark's tables, as `make bench` prints them."""
+    printed = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_router.py")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return printed.strip()
+
+
+FIGURES: dict[str, tuple[str, Callable[[], str]]] = {
+    "cost": ("README.md", cost_table),
+    "dry-run": ("README.md", dry_run_excerpt),
+    "bench": ("docs/router-api.md", bench_tables),
+}
+
+
+def blocks(text: str) -> dict[str, str]:
+    """The figure blocks of a Markdown text, by name (their bodies, without the markers)."""
+    return {match["name"]: match["body"].rstrip("\n") for match in BLOCK.finditer(text)}
+
+
+def regenerate(names: list[str]) -> list[str]:
+    """Rewrite the named figures (all when empty) in their files; returns the files changed."""
+    changed = []
+    for name in names or list(FIGURES):
+        if name not in FIGURES:
+            raise SystemExit(f"unknown figure {name!r}: the figures are {', '.join(FIGURES)}")
+        file, render = FIGURES[name]
+        path = REPO / file
+        text = path.read_text(encoding="utf-8")
+        if name not in blocks(text):
+            raise SystemExit(f"{file} has no <!-- figures:{name} --> block")
+        body = render()
+        updated = BLOCK.sub(
+            lambda match, name=name, body=body: (
+                match.group(0) if match["name"] != name else f"{match.group(1)}{body}\n{match.group(4)}"
+            ),
+            text,
+        )
+        if updated != text:
+            path.write_text(updated, encoding="utf-8")
+            changed.append(file)
+    return changed
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(REPO), str(REPO / "lambdas")]
+    for file in regenerate(sys.argv[1:]):
+        print(f"updated {file}")
