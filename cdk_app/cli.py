@@ -91,7 +91,8 @@ class CliState:
     @property
     def config(self) -> AppConfig:
         if self._config is None:
-            self._config = load_config(read_context(self.cdk_json, self.context_args))
+            given = {key: f"-c {key}" for key in parse_pairs(self.context_args, "-c")}
+            self._config = load_config(read_context(self.cdk_json, self.context_args), given)
         return self._config
 
     @property
@@ -1094,11 +1095,15 @@ def cleanup(
 def dry_run(ctx: typer.Context) -> None:
     """Run the whole pipeline locally with an OFFLINE STAND-IN for Bedrock (no AWS; not model results).
 
-    Options are the dry run's own: --examples, --holdout, --out, --judge/--no-judge, --seed, --run-id.
+    Options are the dry run's own: --examples, --holdout, --modalities, --out, --judge/--no-judge,
+    --seed, --run-id, -c, --cdk-json (`vsr dry-run --help`). vsr's own -c and --cdk-json apply too.
     """
     from cdk_app.dry_run import main as dry_run_main  # imports moto: only for this command
 
-    raise typer.Exit(dry_run_main(list(ctx.args)))
+    state = _state(ctx)
+    given = ["--cdk-json", str(state.cdk_json)] if state.cdk_json is not None else []
+    given += [arg for pair in state.context_args for arg in ("-c", pair)]
+    raise typer.Exit(dry_run_main([*given, *ctx.args]))
 
 
 def main() -> None:

@@ -962,7 +962,9 @@ def test_wrong_region_says_the_stack_is_not_deployed_there(env: Deployed) -> Non
 
 def test_configuration_errors_exit_2(env: Deployed, tmp_path: Path) -> None:
     result = run(env, "-c", "examples=5", "cost")
-    assert_one_line_error(result, "Invalid configuration: cdk.json context key 'examples'", code=2)
+    assert_one_line_error(
+        result, "Invalid configuration: -c examples: examples (5) must be at least holdout + 100", code=2
+    )
     missing = CliRunner().invoke(app, ["--cdk-json", str(tmp_path / "nope.json"), "runs"])
     assert_one_line_error(missing, "nope.json: no such file (--cdk-json)", code=2)
 
