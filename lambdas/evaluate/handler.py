@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from routing.clients import client
+from routing.clients import client, timer
 from routing.evaluation.events import EvaluateEnv, EvaluateEvent, parse_event
 from routing.evaluation.steps import evaluate_step
 from routing.observability import logger, metrics, tracer
@@ -30,5 +30,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deadline = time.monotonic() + remaining - env.reserve_seconds
     return evaluate_step(
         request, env, s3=client("s3"), runtime=client("bedrock-runtime", "evaluation"),
-        should_stop=lambda: time.monotonic() >= deadline,
+        should_stop=lambda: time.monotonic() >= deadline, clock=timer,
     )  # fmt: skip

@@ -175,11 +175,13 @@ def answer_all(
     on_finished: Finished,
     metadata: dict[str, str],
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> int:
     """Answer every (candidate, index, example) of `work`; returns how many finished.
 
     `on_finished` is called (under a lock, from worker threads) for each finished call,
     including calls that failed for good; calls cut short by the time budget are not reported.
+    `clock` times each call (seconds, read in the calling thread before and after it).
     """
     by_candidate: dict[str, list[Work]] = {}
     for item in work:
@@ -194,7 +196,7 @@ def answer_all(
             candidate.model_id, example.query, settings, {**metadata, "candidate": candidate.name}
         )
         try:
-            outcome = call_with_retries(runtime, request, should_stop=should_stop, sleep=sleep)
+            outcome = call_with_retries(runtime, request, should_stop=should_stop, sleep=sleep, clock=clock)
         except _OutOfTime:
             return
         with lock:

@@ -108,9 +108,18 @@ def load_parts(s3: Any, bucket: str, keys: RunKeys) -> dict[tuple[str, int], Ans
 
 
 def evaluate_step(
-    event: EvaluateEvent, env: EvaluateEnv, *, s3: Any, runtime: Any, should_stop: Callable[[], bool]
+    event: EvaluateEvent,
+    env: EvaluateEnv,
+    *,
+    s3: Any,
+    runtime: Any,
+    should_stop: Callable[[], bool],
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
-    """Answer what is still unanswered until the time budget ends; merge everything once complete."""
+    """Answer what is still unanswered until the time budget ends; merge everything once complete.
+
+    `clock` times the model calls (the handler passes `routing.clients.timer`).
+    """
     run = event.run
     keys = RunKeys(run.prefix)
     modalities = run.settings.modalities
@@ -134,7 +143,7 @@ def evaluate_step(
     try:
         if pending:
             answer_all(runtime, pending, settings, concurrency=env.concurrency, should_stop=should_stop,
-                       on_finished=finished, metadata=metadata)  # fmt: skip
+                       on_finished=finished, metadata=metadata, clock=clock)  # fmt: skip
     finally:
         # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
         if new:
