@@ -1109,7 +1109,12 @@ def cleanup(
         )
 
 
-@app.command("dry-run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# --help goes to the dry run's own parser, which lists its flags.
+@app.command(
+    "dry-run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
 def dry_run(ctx: typer.Context) -> None:
     """Run the whole pipeline locally with an OFFLINE STAND-IN for Bedrock (no AWS; not model results).
 

@@ -191,3 +191,23 @@ def test_progress_lines_show_states_batches_and_statuses() -> None:
         "Generate: 2/2 batches done",
         "execution FAILED: RunFailed",
     ]
+
+
+def test_vsr_dry_run_help_lists_the_dry_runs_own_flags() -> None:
+    from typer.testing import CliRunner
+
+    from cdk_app.cli import app
+
+    result = CliRunner().invoke(app, ["dry-run", "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in (
+        "--examples",
+        "--holdout",
+        "--modalities",
+        "--out",
+        "--seed",
+        "--run-id",
+        "-c KEY=VALUE",
+        "--cdk-json",
+    ):
+        assert flag in result.output
