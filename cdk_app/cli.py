@@ -91,7 +91,8 @@ class CliState:
     @property
     def config(self) -> AppConfig:
         if self._config is None:
-            self._config = load_config(read_context(self.cdk_json, self.context_args))
+            given = {key: f"-c {key}" for key in parse_pairs(self.context_args, "-c")}
+            self._config = load_config(read_context(self.cdk_json, self.context_args), given)
         return self._config
 
     @property
@@ -369,22 +370,33 @@ JudgeOpt = Annotated[
 
 
 def show_cost(config: AppConfig, assumptions: costing.CostAssumptions, queries: int) -> None:
+    """The estimate, readable at 80 columns: long prose and model ids wrap, no value is cut off."""
     estimate = costing.estimate_run(config, assumptions)
-    out.print(
+
+    def say(renderable: Any) -> None:
+        out.print(renderable, soft_wrap=False)  # wrap to the terminal, unlike the console's copyable lines
+
+    say(
         Text(
             f"Estimated cost of one run ({config.examples:,} examples, {config.holdout} held out)",
             style="bold",
         )
     )
-    out.print(
-        Text(
-            f"teacher {config.teacher_model_id}, student {config.student_model_id}, baseline "
-            f"{config.baseline_model_id}" + (f", judge {config.judge_model_id}" if config.judge else "")
-        )
-    )
+    models = Table.grid(padding=(0, 2))
+    models.add_column(no_wrap=True)
+    models.add_column(overflow="fold")
+    for role, model_id in (
+        ("teacher", config.teacher_model_id),
+        ("student", config.student_model_id),
+        ("baseline", config.baseline_model_id),
+        *((("judge", config.judge_model_id),) if config.judge else ()),
+    ):
+        models.add_row(role, model_id)
+    say(models)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for name in ("Stage", "Calls", "Input tokens", "Output tokens", "USD"):
-        table.add_column(name, justify="left" if name == "Stage" else "right", no_wrap=True)
+    table.add_column("Stage", justify="left", overflow="fold", ratio=1)
+    for name in ("Calls", "Input tokens", "Output tokens", "USD"):
+        table.add_column(name, justify="right", no_wrap=True)
     for line in estimate.lines:
         calls = f"{line.calls:,}" if line.calls else "-"
         output_tokens = f"{line.output_tokens:,}" if line.output_tokens else "-"
@@ -393,27 +405,34 @@ def show_cost(config: AppConfig, assumptions: costing.CostAssumptions, queries: 
     total = usd(estimate.run_usd) + ("" if estimate.complete else " + unknown")
     label = f"Total (run + {estimate.storage_months:g} month of storage)"
     table.add_row(Text(label, style="bold"), "", "", "", Text(total, style="bold"))
-    out.print(table)
+    say(table)
 
-    out.print(Text(f"Serving cost per {queries:,} routed queries", style="bold"))
+    say(Text(f"Serving cost per {queries:,} routed queries", style="bold"))
     serving = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for name in ("Candidate", "Model", "Tokens in/out", "USD"):
-        serving.add_column(name, justify="right" if name in {"Tokens in/out", "USD"} else "left")
+    # The model id last and folding: a long ARN wraps at the end of its row instead of being cut.
+    serving.add_column("Candidate", no_wrap=True)
+    serving.add_column("Tokens in/out", justify="right", no_wrap=True)
+    serving.add_column("USD", justify="right", no_wrap=True)
+    serving.add_column("Model", overflow="fold", ratio=1)
     estimates = costing.estimate_serving(config, assumptions, queries)
     for item in estimates:
         serving.add_row(
             item.candidate,
-            item.model_id,
             f"{item.input_tokens_per_query} / {item.output_tokens_per_query}",
             usd(item.usd),
+            item.model_id,
         )
-    out.print(serving)
+    say(serving)
     distilled, baseline = estimates[0].usd, estimates[1].usd
     if distilled is not None and baseline:
-        out.print(f"The distilled model costs {distilled / baseline:.1%} of the baseline per query.")
-    out.print("Assumptions:")
+        say(f"The distilled model costs {distilled / baseline:.1%} of the baseline per query.")
+    say("Assumptions:")
+    notes = Table.grid(padding=(0, 1))
+    notes.add_column(no_wrap=True)
+    notes.add_column(overflow="fold")
     for line in costing.assumption_lines(config, assumptions):
-        out.print(Text(f"  - {line}"))
+        notes.add_row("  -", Text(line))
+    say(notes)
 
 
 @app.command()
@@ -1090,15 +1109,24 @@ def cleanup(
         )
 
 
-@app.command("dry-run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# --help goes to the dry run's own parser, which lists its flags.
+@app.command(
+    "dry-run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
 def dry_run(ctx: typer.Context) -> None:
     """Run the whole pipeline locally with an OFFLINE STAND-IN for Bedrock (no AWS; not model results).
 
-    Options are the dry run's own: --examples, --holdout, --out, --judge/--no-judge, --seed, --run-id.
+    Options are the dry run's own: --examples, --holdout, --modalities, --out, --judge/--no-judge,
+    --seed, --run-id, -c, --cdk-json (`vsr dry-run --help`). vsr's own -c and --cdk-json apply too.
     """
     from cdk_app.dry_run import main as dry_run_main  # imports moto: only for this command
 
-    raise typer.Exit(dry_run_main(list(ctx.args)))
+    state = _state(ctx)
+    given = ["--cdk-json", str(state.cdk_json)] if state.cdk_json is not None else []
+    given += [arg for pair in state.context_args for arg in ("-c", pair)]
+    raise typer.Exit(dry_run_main([*given, *ctx.args]))
 
 
 def main() -> None:

@@ -114,7 +114,8 @@ class AppConfig(_Strict):
 
     # Dataset and distillation.
     modalities: list[str] = Field(default_factory=lambda: ["visual", "audio", "transcription", "metadata"])
-    examples: Annotated[int, Field(ge=101, le=16_000)] = 10_000
+    # Bounds in _cross_field: they depend on holdout, so the message can give the real minimum.
+    examples: int = 10_000
     holdout: Annotated[int, Field(ge=1, le=1_000)] = 100
     # At most 79 per call: 120 output tokens per example + 500 must fit a teacher answer (10,000 tokens).
     examples_per_call: Annotated[int, Field(ge=20, le=79)] = 25
@@ -266,10 +267,15 @@ def _coerce(value: Any) -> Any:
     return value
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    key = ".".join(str(part) for part in error.get("loc", ()))
+def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
+    """One line per error, naming where the value came from: a command-line flag of `origins`, else cdk.json."""
+    loc = [str(part) for part in error.get("loc", ())]
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    if not key:  # a rule across keys: its message starts with the key names
+    if not loc:  # a rule across keys: its message names the keys, which name where they came from
+        mentioned = re.findall(r"[a-z][a-z0-9_]*", message)
+        flags = list(dict.fromkeys(origins[key] for key in mentioned if key in origins))
+        if flags:
+            return f"{', '.join(flags)}: {message}"
         return f"cdk.json context: {message}"
     if error.get("type") == "extra_forbidden":
         message = "unknown setting (check the spelling; see the configuration table in README.md)"
@@ -277,11 +283,18 @@ def _describe(error: Mapping[str, Any]) -> str:
     suffix = (
         f" (got {shown!r})" if error.get("type") != "extra_forbidden" and not isinstance(shown, dict) else ""
     )
-    return f"cdk.json context key '{key}': {message}{suffix}"
+    if loc[0] in origins:
+        inner = ".".join(loc[1:])
+        return f"{origins[loc[0]]}: {inner + ': ' if inner else ''}{message}{suffix}"
+    return f"cdk.json context key '{'.'.join(loc)}': {message}{suffix}"
 
 
-def load_config(context: Mapping[str, Any]) -> AppConfig:
-    """Parse the CDK context into an `AppConfig`; raise `ConfigError` naming each bad key."""
+def load_config(context: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> AppConfig:
+    """Parse the CDK context into an `AppConfig`; raise `ConfigError` naming each bad key.
+
+    `origins` maps the keys a command line gave to how it gave them (`{"examples": "--examples",
+    "stage": "-c stage"}`): their errors name that flag instead of the cdk.json key.
+    """
     ours = {
         key: _coerce(value)
         for key, value in context.items()
@@ -290,5 +303,5 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
     try:
         return AppConfig.model_validate(ours)
     except ValidationError as exc:
-        lines = [_describe(error) for error in exc.errors()]
+        lines = [_describe(error, origins or {}) for error in exc.errors()]
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,7 +1,14 @@
 """Local dry run: one whole distillation run on this machine, with an offline stand-in for Amazon Bedrock.
 
     make dry-run                                   # 300 examples, 50 held out, report in .dry-run/
-    .venv/bin/python -m cdk_app.dry_run --examples 500 --holdout 100 --out /tmp/dry
+    vsr dry-run --examples 500 --holdout 100 --out /tmp/dry
+    vsr -c examples_per_call=40 dry-run --modalities visual,audio,transcription,metadata,mood
+
+The configuration is the CDK app's (cdk_app/config.py, same parsing and errors): cdk.json's
+context (the nearest cdk.json, or `--cdk-json`), then `-c key=value`, then this command's
+flags. The sizes default to the dry run's own 300/50, not cdk.json's (those are a real run's).
+Bad values, a bad `--run-id` and an unwritable `--out` are one line naming the flag, before
+anything runs.
 
 What runs is what the deployed product runs: the state machine definition
 (statemachine/pipeline.asl.json), executed by moto's Step Functions interpreter, with the
@@ -11,7 +18,9 @@ Only Amazon Bedrock is replaced, through the handlers' documented client seam
 account is needed. Wait states take 0 s; Bedrock jobs and deployments advance a step per poll.
 
 ITS NUMBERS ARE NOT MODEL RESULTS. The teacher's queries, every model answer, latency and
-token count come from the stand-in's heuristic simulation. Every line printed here starts
+token count come from the stand-in's heuristic simulation, seeded (`--seed`): the evaluation
+times its calls with the stand-in's simulated clock (routing.clients.override_timer), so two
+identical dry runs write identical numbers and gate decisions. Every line printed here starts
 with "OFFLINE STAND-IN", the run's report says so at the top (report.json carries
 `"offline_stand_in": true`, set through the evaluation steps' OFFLINE_STAND_IN environment
 variable), and its notification subject starts with "[offline]". What a dry run does show
@@ -27,8 +36,9 @@ import argparse
 import json
 import re
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +55,7 @@ from routing.observability import logger as handler_logger
 from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local_pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
 from cdk_app.offline_bedrock import offline_clients
+from cdk_app.operator_api import OperatorError, validate_run_id
 from stacks.constructs.function_environment import local_environment
 from stacks.constructs.pipeline_definition import (
     PREFIX_SUBSTITUTION,
@@ -59,9 +70,6 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(".dry-run")
 DEFAULT_EXAMPLES = 300
 DEFAULT_HOLDOUT = 50
-# Real seconds slept per simulated second of model latency: keeps the latency ratios between
-# models (the gate compares them) while a 20 s teacher answer takes 0.2 s.
-DEFAULT_LATENCY_SCALE = 0.01
 BUCKET = "vsr-dry-run-data"
 ACCOUNT = "123456789012"  # moto's account
 _FUNCTION_PLACEHOLDER = re.compile(r"^(?P<step>[A-Z][A-Za-z0-9]*)FunctionArn$")
@@ -104,16 +112,62 @@ class DryRunResult:
 # ============================================================================ configuration
 
 
-def load_app_config(examples: int, holdout: int, cdk_json: Path = REPO / "cdk.json") -> AppConfig:
-    """The app's configuration from cdk.json, with this dry run's sizes (checked like cdk.json's)."""
-    context: dict[str, Any] = {}
-    if cdk_json.exists():
-        context = dict(json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {}))
-    context.update(examples=examples, holdout=holdout)
+def load_app_config(
+    examples: int | None = None,
+    holdout: int | None = None,
+    *,
+    cdk_json: Path | None = None,
+    context: Sequence[tuple[str, str]] = (),
+    modalities: Sequence[str] | None = None,
+    judge: bool | None = None,
+) -> AppConfig:
+    """The dry run's configuration: cdk.json's context, then `context` (`-c` pairs), then the flags.
+
+    `cdk_json` None reads the nearest cdk.json like `vsr` does. `examples`/`holdout` None keep a
+    `-c` value, else the dry run's defaults. Parsed and checked by cdk_app.config like the CDK
+    app's; a bad value raises DryRunError naming the flag (`--examples`, `-c stage`) it came from.
+    """
+    from cdk_app.cli import read_context  # the `vsr` rule for finding and reading cdk.json
+
     try:
-        return load_config(context)
+        values: dict[str, Any] = read_context(cdk_json, [])
     except ConfigError as exc:
         raise DryRunError(str(exc)) from None
+    origins: dict[str, str] = {}
+    # A real run's sizes are not a dry run's: cdk.json's examples/holdout do not apply.
+    values.update(examples=DEFAULT_EXAMPLES, holdout=DEFAULT_HOLDOUT)
+    for key, value in context:
+        values[key], origins[key] = value, f"-c {key}"
+    flags = {"examples": examples, "holdout": holdout, "modalities": modalities, "judge": judge}
+    for key, value in flags.items():
+        if value is not None:
+            values[key] = list(value) if key == "modalities" else value
+            origins[key] = f"--{key}"
+    try:
+        return load_config(values, origins)
+    except ConfigError as exc:
+        lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise DryRunError("; ".join(lines) or str(exc)) from None
+
+
+def check_run_id(run_id: str) -> str:
+    """The pipeline's rule for run ids (Plan's), checked before anything runs."""
+    try:
+        return validate_run_id(run_id)
+    except OperatorError as exc:
+        raise DryRunError(f"--run-id: {exc}") from None
+
+
+def prepare_out_dir(run_dir: Path) -> Path:
+    """Create `run_dir` and prove it is writable before the run, so a bad `--out` costs no run."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DryRunError(f"--out {run_dir.parent}: cannot write {run_dir} ({reason})") from None
+    return run_dir
 
 
 def dry_run_environment(config: AppConfig, *, bucket: str = BUCKET) -> dict[str, str]:
@@ -288,42 +342,43 @@ def _quiet_handlers() -> Iterator[None]:
 
 
 def run_dry_run(
-    examples: int = DEFAULT_EXAMPLES,
-    holdout: int = DEFAULT_HOLDOUT,
+    examples: int | None = None,
+    holdout: int | None = None,
     out_dir: Path = DEFAULT_OUT,
     judge: bool | None = None,
     progress: Progress | None = None,
     *,
     run_id: str | None = None,
     seed: int = 0,
-    latency_scale: float = DEFAULT_LATENCY_SCALE,
     config: AppConfig | None = None,
     definition: str | None = None,
     timeout: float | None = None,
 ) -> DryRunResult:
     """Execute the pipeline locally against the offline stand-in; copy the run's files to `out_dir/<run_id>/`.
 
-    `judge` None keeps the configured default; `definition` (an ASL template with `${...}`
-    placeholders) defaults to statemachine/pipeline.asl.json; `progress` receives each line
-    (default: printed with rich). Raises DryRunError before starting when the sizes or the
-    definition are unusable; a run that fails is a result with `status` FAILED, not an exception.
+    `config` (default: `load_app_config(examples, holdout, judge=judge)`) gives the sizes,
+    modalities and every other setting; `judge` None keeps its default; `definition` (an ASL
+    template with `${...}` placeholders) defaults to statemachine/pipeline.asl.json; `progress`
+    receives each line (default: printed with rich). Raises DryRunError before starting when the
+    configuration, the run id, the output folder or the definition are unusable; a run that
+    fails is a result with `status` FAILED, not an exception.
     """
     started = time.monotonic()
     emit = progress or rich_progress(Console(stderr=False))
-    config = config or load_app_config(examples, holdout)
-    if (config.examples, config.holdout) != (examples, holdout):
-        config = AppConfig.model_validate({**config.model_dump(), "examples": examples, "holdout": holdout})
+    config = config or load_app_config(examples, holdout, judge=judge)
+    examples, holdout = config.examples, config.holdout
     template = definition if definition is not None else load_definition()
     folders = step_folders(template)
-    run_id = run_id or default_run_id()
+    run_id = check_run_id(run_id or default_run_id())
+    run_dir = prepare_out_dir(Path(out_dir) / run_id)
     printer = ProgressPrinter(emit, started)
     printer.line(
         f"local dry run {run_id}: Amazon Bedrock is simulated, numbers are not model results "
-        f"({examples} examples, {holdout} held out)"
+        f"({examples} examples, {holdout} held out, modalities {', '.join(config.modalities)})"
     )
     printer.line(
-        f"no AWS account is used (moto); model latencies are simulated and slept at {latency_scale:g}x, "
-        "so wall-clock latencies keep their ratios, not their size"
+        f"no AWS account is used (moto); model latencies are the stand-in's seeded simulation (seed {seed}), "
+        "not measured: identical dry runs give identical numbers"
     )
     execution_input: dict[str, Any] = {
         "examples": examples,
@@ -333,7 +388,6 @@ def run_dry_run(
     if judge is not None:
         execution_input["judge"] = judge
     environment = dry_run_environment(config)
-    run_dir = Path(out_dir) / run_id
 
     with ExitStack() as stack:
         local = stack.enter_context(
@@ -353,9 +407,10 @@ def run_dry_run(
             job_polls=3,
             deployment_polls=2,
             evaluation_polls=2,
-            latency_scale=latency_scale,
         )
         stack.enter_context(lambda_clients.override_clients(clients))
+        # The evaluation times each call with the stand-in's simulated clock: deterministic latencies.
+        stack.enter_context(lambda_clients.override_timer(clients["bedrock-runtime"].timer))
         substitutions = local.substitutions(topic, prefix=config.prefix)
         substitutions.update(
             {f"{step}FunctionArn": local.function_arn(folder) for step, folder in folders.items()}
@@ -419,7 +474,7 @@ def _model_summary(model: Mapping[str, Any]) -> str:
     return (
         f"mean score {number('mean_score', '.2f')}/5, JSON valid {number('json_validity', '.0%')}, "
         f"dominant modality right {number('dominant_accuracy', '.0%')}, "
-        f"p95 {format(p95, '.0f') if isinstance(p95, (int, float)) else '-'} ms wall clock"
+        f"p95 {format(p95, '.0f') if isinstance(p95, (int, float)) else '-'} ms"
     )
 
 
@@ -444,19 +499,38 @@ def _summarise(printer: ProgressPrinter, result: DryRunResult) -> None:
 # ============================================================================ command line
 
 
+def _context_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cdk_app.dry_run",
+        prog="vsr dry-run",
         description=(
             "Run the whole distillation pipeline locally (moto + the real handlers) with an OFFLINE "
-            "STAND-IN for Amazon Bedrock, and write the run's report. Its numbers are not model results."
+            "STAND-IN for Amazon Bedrock, and write the run's report. Its numbers are not model results. "
+            "Settings: cdk.json's context, then -c KEY=VALUE, then the flags below."
         ),
     )
     parser.add_argument(
-        "--examples", type=int, default=DEFAULT_EXAMPLES, help="examples to generate (default %(default)s)"
+        "--examples", type=int, default=None, help=f"examples to generate (default {DEFAULT_EXAMPLES})"
     )
     parser.add_argument(
-        "--holdout", type=int, default=DEFAULT_HOLDOUT, help="held-out examples (default %(default)s)"
+        "--holdout", type=int, default=None, help=f"held-out examples (default {DEFAULT_HOLDOUT})"
+    )
+    parser.add_argument(
+        "--modalities",
+        type=_names,
+        default=None,
+        metavar="A,B,C",
+        help="comma-separated modality set to try (default: cdk.json's `modalities`)",
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="where the run's files go (default %(default)s)"
@@ -471,20 +545,41 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=0, help="seed of the stand-in's simulation (default %(default)s)"
     )
     parser.add_argument("--run-id", default=None, help="execution name (default dry-run-<UTC timestamp>)")
+    parser.add_argument(
+        "-c",
+        "--context",
+        type=_context_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a cdk.json context value, as `cdk -c` does (repeatable)",
+    )
+    parser.add_argument(
+        "--cdk-json", type=Path, default=None, help="cdk.json to read (default: nearest, else the project's)"
+    )
     args = parser.parse_args(argv)
     console = Console()
     try:
+        config = load_app_config(
+            args.examples,
+            args.holdout,
+            cdk_json=args.cdk_json,
+            context=args.context,
+            modalities=args.modalities,
+            judge=args.judge,
+        )
         result = run_dry_run(
-            examples=args.examples,
-            holdout=args.holdout,
             out_dir=args.out,
             judge=args.judge,
             progress=rich_progress(console),
             run_id=args.run_id,
             seed=args.seed,
+            config=config,
         )
     except DryRunError as exc:
-        console.print(f"[bold black on yellow]{LABEL}[/] dry run not started: {escape(str(exc))}")
+        console.print(
+            f"[bold black on yellow]{LABEL}[/] dry run not started: {escape(str(exc))}", soft_wrap=True
+        )
         return 2
     return 0 if result.succeeded else 1
 

@@ -290,8 +290,10 @@ _GENRES = (
     "jazz, lo-fi, classical, hip hop, techno, reggae, flamenco, blues, country, salsa, synthwave, gospel"
 )
 _ANIMAL_SOUNDS = """a dog barking, wolves howling, cats meowing, birds chirping, a lion roaring, a bear growling,
-    an owl hooting, crickets chirping, a rooster crowing, seagulls screaming"""
-_INSTRUMENTS = "guitar, piano, violin, drums, saxophone, cello, trumpet, harmonica, ukulele, bagpipes"
+    an owl hooting, crickets chirping, a rooster crowing, seagulls screaming, frogs croaking, a horse neighing,
+    elephants trumpeting, a cow mooing, bees buzzing, a parrot squawking, whales singing, a goat bleating"""
+_INSTRUMENTS = """guitar, piano, violin, drums, saxophone, cello, trumpet, harmonica, ukulele, bagpipes, banjo,
+    flute, accordion, sitar, harp, electric bass, marimba, trombone, clarinet, steel drums"""
 _EVENTS = """a football match, a wedding, a graduation, a rock concert, a street parade, a comedy show, a protest,
     a marathon finish, a school play, a product launch"""
 _PLACES = """the mountains, a beach, the city skyline, a snowy forest, the desert, a busy street, a lake, the harbour,
@@ -305,12 +307,15 @@ _ACTIVITIES = (
 _THINGS = """a hummingbird, falling dominoes, a glass shattering, ink in water, a horse galloping, a waterfall,
     a candle flame, clouds rolling, a chef plating food, a skateboard trick, a city at dusk, blooming flowers"""
 _VEHICLES = "car, truck, bus, motorcycle, vintage convertible, tram, sailboat, hot air balloon"
-_CHANNELS = "NatureWorks, TechDaily, CookingWithAmara, UrbanLens, the BBC, TravelBug, ScienceNow, MotorHeads"
-_SERIES = "Planet Earth, The Office, Chef's Table, Cosmos, Street Food, Our Planet, Top Gear, MasterChef"
+_CHANNELS = """NatureWorks, TechDaily, CookingWithAmara, UrbanLens, the BBC, TravelBug, ScienceNow, MotorHeads,
+    FitWithLena, HistoryHour, GadgetLab, TinyKitchen, WildTrails, DroneDiaries, MathMadeEasy, RetroGamer"""
+_SERIES = """Planet Earth, The Office, Chef's Table, Cosmos, Street Food, Our Planet, Top Gear, MasterChef,
+    Blue Planet, Bake Off, Grand Designs, Frozen Planet, Queer Eye, Survivor, Sherlock, Nailed It"""
 _CAMERAS = "iPhone, GoPro, DSLR, Sony A7, drone camera, webcam, dashcam, RED camera"
 _RESOLUTIONS = "4k, 1080p, 720p, 8k, HD, 480p"
 _FORMATS = "mp4, mov, mkv, webm, avi"
-_DIRECTORS = "Ken Burns, Ava DuVernay, Werner Herzog, Agnes Varda, Spike Lee, Greta Gerwig"
+_DIRECTORS = """Ken Burns, Ava DuVernay, Werner Herzog, Agnes Varda, Spike Lee, Greta Gerwig, Bong Joon-ho,
+    Chloe Zhao, Alfonso Cuaron, Jane Campion, Hayao Miyazaki, Denis Villeneuve"""
 _CITIES = "Lisbon, Nairobi, Seoul, Chicago, Buenos Aires, Oslo, Mumbai, Marseille, Cape Town, Vancouver"
 _ASMR = (
     "whispering, tapping on glass, page turning, soap cutting, hair brushing, rain sounds, keyboard typing"
@@ -319,7 +324,8 @@ _MOODS = "calm, tense, uplifting, melancholic, cheerful, eerie, romantic, nostal
 
 
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+    # The lists above wrap over lines: an item's inner newline and indentation become one space.
+    return tuple(" ".join(item.split()) for item in text.split(",") if item.strip())
 
 
 _SLOTS: dict[str, tuple[str, ...]] = {
@@ -467,6 +473,30 @@ _SHORT = (
     "{role} {topic}",
     "{instrument}",
 )
+# How people start a search, none of them a routing cue: with the slots they multiply the distinct
+# queries, so batches asked independently (as the pipeline asks the teacher) rarely repeat each other.
+_LEADS = (
+    "find {}",
+    "show me {}",
+    "looking for {}",
+    "videos of {}",
+    "a clip of {}",
+    "any videos with {}",
+    "search for {}",
+    "that video of {}",
+    "{} please",
+    "{} compilation",
+    "best {}",
+    "{} full version",
+    "need {}",
+    "where can I watch {}",
+    "good {}",
+    "short clip: {}",
+    "{} for a school project",
+    "{} (original)",
+    "old video of {}",
+    "that one clip with {}",
+)
 _TEACHER_INTROS = (
     "",
     "Here are the labelled queries as a JSON array:\n\n",
@@ -512,6 +542,8 @@ def _teacher_query(
         else:
             second = _fill(rng, rng.choice(_templates_for(rng.choice(others))))
             query = f"{query} {rng.choice(('with', 'and', 'while'))} {second}"
+    if rng.random() < 0.75:
+        query = rng.choice(_LEADS).format(query)
     return query
 
 

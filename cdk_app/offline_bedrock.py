@@ -53,8 +53,11 @@ How close to Bedrock it is, and where it is not:
     (like the seed's recorded Nova Micro answers), the baseline answers clean JSON.
   Anything else gets a labelled one-line answer. ``maxTokens`` is honoured (a longer answer
   is cut with ``stopReason`` ``max_tokens``); tokens are estimated from text length;
-  ``metrics.latencyMs`` is simulated per model, and ``latency_scale`` (default 0) makes
-  the call really sleep that fraction of it, so client-side timings keep their proportions.
+  ``metrics.latencyMs`` is simulated per model (seeded, so deterministic) and nothing sleeps.
+  Client-side timings come from :meth:`OfflineBedrockRuntime.timer`, a per-thread simulated
+  clock that each Converse call advances by its simulated latency: the dry run hands it to the
+  evaluation (``routing.clients.override_timer``), so the latencies it measures, and the gate
+  decisions they feed, are the simulation's and identical for identical runs.
 * Everything is deterministic for a given ``seed``: each Converse answer derives from the
   seed and the request itself (not from call order), so concurrent callers and retries get
   the same answer; resource ids derive from the seed and the resource name.
@@ -68,7 +71,6 @@ import math
 import random
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,7 +235,7 @@ def _inference_profile_id(identifier: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class OfflineSettings:
-    """How the stand-in behaves. Defaults suit tests: no real sleeping, quick lifecycles."""
+    """How the stand-in behaves. Defaults suit tests: quick lifecycles."""
 
     seed: int = 0
     region: str = "us-east-1"
@@ -242,8 +244,6 @@ class OfflineSettings:
     job_polls: int = 2
     deployment_polls: int = 1
     evaluation_polls: int = 1
-    # Real seconds slept per simulated second of model latency (0: answer at once).
-    latency_scale: float = 0.0
     # Share of teacher items written with a defect the parser must drop (0: every item usable).
     teacher_defect_rate: float = 0.0
 
@@ -251,8 +251,6 @@ class OfflineSettings:
         for name in ("job_polls", "deployment_polls", "evaluation_polls"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        if not 0.0 <= self.latency_scale <= 1.0:
-            raise ValueError("latency_scale must be within [0, 1]")
         if not 0.0 <= self.teacher_defect_rate <= 1.0:
             raise ValueError("teacher_defect_rate must be within [0, 1]")
 
@@ -316,6 +314,8 @@ class _State:
         self.s3 = s3
         self.clock = clock
         self.lock = threading.RLock()
+        # Simulated seconds of model time spent by each thread's Converse calls (OfflineBedrockRuntime.timer).
+        self.model_time = threading.local()
         self.jobs: dict[str, _Job] = {}
         self.models: dict[str, _CustomModel] = {}
         self.deployments: dict[str, _Deployment] = {}
@@ -1239,6 +1239,14 @@ class OfflineBedrockRuntime(_OfflineClient):
     def converse(self, **params: Any) -> dict[str, Any]:
         return self._call("Converse", params, self._converse)
 
+    def timer(self) -> float:
+        """This thread's simulated clock, in seconds: each Converse call advances it by its ``latencyMs``.
+
+        A drop-in for ``time.perf_counter`` when timing calls made from the same thread, so a
+        caller's measured latency is exactly the simulated one.
+        """
+        return float(getattr(self._state.model_time, "seconds", 0.0))
+
     def _converse(self, request: dict[str, Any]) -> dict[str, Any]:
         kind = self._model_kind(request["modelId"])
         system = "\n".join(
@@ -1290,8 +1298,7 @@ class OfflineBedrockRuntime(_OfflineClient):
         output_tokens = estimate_tokens(text)
         base, per_token, spread = latency_profile
         latency_ms = int((base + per_token * output_tokens) * math.exp(rng.gauss(0.0, spread)))
-        if self._state.settings.latency_scale:
-            time.sleep(latency_ms / 1000.0 * self._state.settings.latency_scale)
+        self._state.model_time.seconds = self.timer() + latency_ms / 1000.0
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
             "stopReason": stop_reason,
@@ -1361,7 +1368,6 @@ def offline_clients(
     job_polls: int = 2,
     deployment_polls: int = 1,
     evaluation_polls: int = 1,
-    latency_scale: float = 0.0,
     teacher_defect_rate: float = 0.0,
     clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
@@ -1378,7 +1384,6 @@ def offline_clients(
         job_polls=job_polls,
         deployment_polls=deployment_polls,
         evaluation_polls=evaluation_polls,
-        latency_scale=latency_scale,
         teacher_defect_rate=teacher_defect_rate,
     )
     state = _State(settings, s3, clock or (lambda: datetime.now(UTC)))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from routing.clients import client
+from routing.clients import client, timer
 from routing.evaluation.events import EvaluateEnv, EvaluateEvent, parse_event
 from routing.evaluation.steps import evaluate_step
 from routing.observability import logger, metrics, tracer
@@ -45,5 +45,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     should_stop, must_stop = invocation_budget(context, env)
     return evaluate_step(
         request, env, s3=client("s3"), runtime=client("bedrock-runtime", "evaluation"),
-        should_stop=should_stop, must_stop=must_stop,
+        should_stop=should_stop, must_stop=must_stop, clock=timer,
     )  # fmt: skip

@@ -3,12 +3,14 @@
 Logic functions take their clients as arguments; only handlers call `client()` and `now()`.
 The state-machine tests and the local dry run (cdk_app/local_pipeline.py, cdk_app/dry_run.py)
 hand in stand-ins with `override_clients({"bedrock": fake, "bedrock-runtime": fake})` and, to
-move time, `override_clock(fn)`; nothing is monkeypatched. Services not overridden get a
+move time, `override_clock(fn)`; to time model calls with a simulated clock (the dry run's
+stand-in), `override_timer(fn)`; nothing is monkeypatched. Services not overridden get a
 real boto3 client (inside moto during tests). An override replaces a service for every purpose.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +42,7 @@ _CONFIGS: dict[tuple[str, str], Config] = {
 _made: dict[tuple[str, str], Any] = {}
 _overrides: dict[str, Any] = {}
 _clock: list[Callable[[], datetime]] = []
+_timers: list[Callable[[], float]] = []
 
 
 def client(service: str, purpose: str = "default") -> Any:
@@ -85,3 +88,18 @@ def override_clock(clock: Callable[[], datetime]) -> Iterator[None]:
         yield
     finally:
         _clock.remove(clock)
+
+
+def timer() -> float:
+    """Seconds of a monotonic clock to time model calls with: `time.perf_counter`, or the overriding timer's."""
+    return _timers[-1]() if _timers else time.perf_counter()
+
+
+@contextmanager
+def override_timer(timer: Callable[[], float]) -> Iterator[None]:
+    """Time model calls with `timer` inside the block (the dry run: the stand-in's simulated latencies)."""
+    _timers.append(timer)
+    try:
+        yield
+    finally:
+        _timers.remove(timer)

@@ -78,3 +78,18 @@ def test_every_progress_line_and_the_notification_are_labelled(dry_run) -> None:
     assert str(result.report_file("html")) in text
     assert result.notifications
     assert all(item["subject"].startswith("[offline]") for item in result.notifications)
+
+
+def test_an_identical_dry_run_gives_identical_numbers_and_gate_decision(dry_run, tmp_path: Path) -> None:
+    # Latencies are the stand-in's seeded simulation, not wall-clock timings: nothing may differ.
+    first, _, _ = dry_run
+    again = run_dry_run(
+        examples=150, holdout=30, out_dir=tmp_path, progress=lambda line: None, run_id="dry-run-test"
+    )
+    assert again.succeeded, f"{again.error}: {again.cause}"
+    assert again.report["models"] == first.report["models"]
+    assert again.report["gate"] == first.report["gate"]
+    results = (first.run_dir / "evaluation" / "results.jsonl").read_text().splitlines()
+    timed = [record for record in map(json.loads, results) if record["latency_ms"] is not None]
+    assert {record["candidate"] for record in timed} == {"distilled", "student", "baseline"}
+    assert all(record["latency_ms"] == record["server_latency_ms"] for record in timed)

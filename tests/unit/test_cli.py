@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -962,7 +963,9 @@ def test_wrong_region_says_the_stack_is_not_deployed_there(env: Deployed) -> Non
 
 def test_configuration_errors_exit_2(env: Deployed, tmp_path: Path) -> None:
     result = run(env, "-c", "examples=5", "cost")
-    assert_one_line_error(result, "Invalid configuration: cdk.json context key 'examples'", code=2)
+    assert_one_line_error(
+        result, "Invalid configuration: -c examples: examples (5) must be at least holdout + 100", code=2
+    )
     missing = CliRunner().invoke(app, ["--cdk-json", str(tmp_path / "nope.json"), "runs"])
     assert_one_line_error(missing, "nope.json: no such file (--cdk-json)", code=2)
 
@@ -986,6 +989,26 @@ def test_cost_needs_no_aws_and_prints_assumptions(tmp_path: Path) -> None:
     assert "x 3 epochs" in result.output and "$11.13" in result.output and "$387.00" in result.output
     bad = run(cdk_json, "cost", "--assume", "epochs=3")
     assert bad.exit_code == 2 and "unknown assumption 'epochs'" in bad.output
+
+
+def test_cost_is_readable_at_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long model id (an application inference profile ARN) and the largest run: wrapped, never cut.
+    profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abcdefgh1234"
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"baseline_model_id": profile}}))
+    monkeypatch.setattr(cli.out, "width", 80)
+    result = run(cdk_json, "cost", "--examples", "15000", "--holdout", "1000")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80, [
+        line for line in lines if len(line.rstrip()) > 80
+    ]
+    assert "\u2026" not in result.output and "..." not in result.output  # nothing truncated
+    flat = re.sub(r"\s+", "", result.output)
+    assert f"baseline{profile}" in flat  # the run's models, one per line
+    assert f"42/69$11.13{profile}" in flat  # the serving row: its model id folds at the end of the row
+    assert "Total(run+1monthofstorage)" in flat
+    assert "notcounted:StepFunctions,Lambda,S3,CloudWatch(centsperrun)" in flat
 
 
 # --------------------------------------------------------------------------- the real definition

@@ -73,7 +73,6 @@ def test_cdk_and_cli_context_keys_are_not_ours_to_validate() -> None:
     ("context", "key", "fragment"),
     [
         ({"examples": "many"}, "examples", "valid integer"),
-        ({"examples": 50}, "examples", "greater than or equal to 101"),
         ({"examples_per_call": 80}, "examples_per_call", "less than or equal to 79"),
         ({"holdout": 0}, "holdout", "greater than or equal to 1"),
         ({"region": "mars-1"}, "region", "pattern"),
@@ -103,6 +102,9 @@ def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> No
     ("context", "fragment"),
     [
         ({"examples": 150, "holdout": 100}, "examples (150) must be at least holdout + 100 (200)"),
+        # The real minimum, not a fixed 101: it depends on holdout.
+        ({"examples": 50}, "examples (50) must be at least holdout + 100 (200)"),
+        ({"examples": -5, "holdout": 50}, "examples (-5) must be at least holdout + 100 (150)"),
         ({"examples": 15_200, "holdout": 100}, "at most 15,000 + holdout"),
         (
             {"removal_policy": "destroy", "stage": "prod"},
@@ -151,3 +153,17 @@ def test_invoke_arns_cover_every_region_of_a_profile() -> None:
     # A distilled deployment is priced as its base student.
     deployment = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123"
     assert config.price_for(deployment).input_per_1m == 0.035
+
+
+def test_values_given_on_a_command_line_name_the_flag_not_the_cdk_json_key() -> None:
+    origins = {"examples": "--examples", "holdout": "--holdout", "api_auth": "-c api_auth"}
+    with pytest.raises(ConfigError) as error:
+        load_config({"examples": 120, "holdout": 50}, origins)
+    message = str(error.value)
+    assert "--examples, --holdout: examples (120) must be at least holdout + 100 (150)" in message
+    assert "cdk.json" not in message
+    with pytest.raises(ConfigError) as error:
+        load_config({"api_auth": "open", "region": "mars-1"}, origins)
+    message = str(error.value)
+    assert "-c api_auth: Input should be 'iam' or 'api_key' (got 'open')" in message
+    assert "cdk.json context key 'region'" in message  # not from the command line

@@ -4,6 +4,7 @@ definition's functions and the progress lines. The run itself: tests/statemachin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from routing.evaluation.events import (
@@ -60,7 +61,93 @@ def test_sizes_are_checked_like_the_configuration() -> None:
 
 def test_main_refuses_bad_sizes_with_a_labelled_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--examples", "120", "--holdout", "50"]) == 2
-    assert LABEL in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert LABEL in output
+    # The flags named, the real minimum (holdout + 100), not "cdk.json context key" nor a fixed 101.
+    assert "--examples, --holdout: examples (120) must be at least holdout + 100 (150)" in output
+    assert "cdk.json" not in output and "101" not in output
+
+
+def test_context_and_cdk_json_are_honoured_with_the_apps_parsing(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(
+        json.dumps({"context": {"examples_per_call": 30, "examples": 10_000, "stage": "test"}})
+    )
+    config = load_app_config(cdk_json=cdk_json, context=[("examples_per_call", "40"), ("judge", "false")])
+    assert (config.examples_per_call, config.judge, config.stage) == (40, False, "test")
+    # A real run's sizes stay out of a dry run; a -c size is honoured, a flag beats it.
+    assert (config.examples, config.holdout) == (300, 50)
+    assert load_app_config(cdk_json=cdk_json, context=[("examples", "400")]).examples == 400
+    assert load_app_config(500, cdk_json=cdk_json, context=[("examples", "400")]).examples == 500
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"context": [("api_auth", "open")]}, "-c api_auth: Input should be 'iam' or 'api_key' (got 'open')"),
+        ({"context": [("exmaples", "400")]}, "-c exmaples: unknown setting"),
+        ({"context": [("examples", "many")]}, "-c examples: Input should be a valid integer"),
+        ({"modalities": ["visual", "Mood"]}, "--modalities: 'Mood' is not a valid modality name"),
+        ({"modalities": ["visual"]}, "--modalities: give between 2 and 12 modalities"),
+        ({"examples": 50}, "--examples: examples (50) must be at least holdout + 100 (150)"),
+    ],
+)
+def test_bad_command_line_values_name_their_flag(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(DryRunError) as error:
+        load_app_config(**kwargs)
+    assert fragment in str(error.value)
+    assert "cdk.json" not in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_custom_modality_set_reaches_every_handler() -> None:
+    config = load_app_config(modalities=["visual", "audio", "mood"])
+    assert config.modalities == ["visual", "audio", "mood"]
+    assert PipelineSettings.from_environ(dry_run_environment(config)).modalities == (
+        "visual",
+        "audio",
+        "mood",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--run-id", "bad/id"], "--run-id: invalid run id 'bad/id'"),
+        (["--run-id", "x" * 81], "--run-id: invalid run id"),
+        (["--modalities", "visual,,audio"], "--modalities: '' is not a valid modality name"),
+    ],
+)
+def test_bad_values_stop_before_the_run_in_one_line(
+    args: list[str], fragment: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    output = capsys.readouterr().out
+    assert output.count("\n") == 1 and fragment in output and "dry run not started" in output
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing written
+
+
+def test_an_unwritable_out_is_one_line_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["--out", str(blocker), "--run-id", "r1"]) == 2
+    output = capsys.readouterr().out
+    assert output.count("\n") == 1
+    assert f"--out {blocker}: cannot write {blocker / 'r1'} (Not a directory)" in output
+
+
+def test_vsr_passes_its_context_and_cdk_json_to_the_dry_run(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cdk_app.cli import app
+
+    result = CliRunner().invoke(app, ["-c", "api_auth=open", "dry-run", "--run-id", "r1"])
+    assert result.exit_code == 2, result.output
+    assert "-c api_auth: Input should be 'iam' or 'api_key'" in result.output
+    missing = CliRunner().invoke(app, ["--cdk-json", str(tmp_path / "nope.json"), "dry-run"])
+    assert missing.exit_code == 2 and "nope.json: no such file (--cdk-json)" in missing.output
 
 
 def test_every_function_of_the_definition_maps_to_its_handler_folder() -> None:
@@ -104,3 +191,23 @@ def test_progress_lines_show_states_batches_and_statuses() -> None:
         "Generate: 2/2 batches done",
         "execution FAILED: RunFailed",
     ]
+
+
+def test_vsr_dry_run_help_lists_the_dry_runs_own_flags() -> None:
+    from typer.testing import CliRunner
+
+    from cdk_app.cli import app
+
+    result = CliRunner().invoke(app, ["dry-run", "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in (
+        "--examples",
+        "--holdout",
+        "--modalities",
+        "--out",
+        "--seed",
+        "--run-id",
+        "-c KEY=VALUE",
+        "--cdk-json",
+    ):
+        assert flag in result.output

@@ -148,3 +148,18 @@ def test_pending_work_is_query_major_and_skips_done() -> None:
     candidates = [Candidate("distilled", "a.b"), Candidate("baseline", "c.d")]
     work = pending_work(candidates, examples, {("distilled", 0)})
     assert [(c.name, i) for c, i, _ in work] == [("baseline", 0), ("distilled", 1), ("baseline", 1)]
+
+
+def test_calls_are_timed_with_the_clock_given_so_a_simulated_clock_gives_its_latencies() -> None:
+    # The dry run times calls with the offline stand-in's simulated clock: measured latency == simulated.
+    from cdk_app.offline_bedrock import offline_clients
+
+    runtime = offline_clients(seed=1)["bedrock-runtime"]
+    examples = _examples(6)
+    candidates = [Candidate("baseline", "us.anthropic.claude-haiku-4-5-20251001-v1:0")]
+    outcomes: list = []
+    answer_all(runtime, pending_work(candidates, examples, set()), SETTINGS, concurrency=3,
+               should_stop=lambda: False, on_finished=lambda c, i, e, o: outcomes.append(o),
+               metadata={"run_id": "r"}, clock=runtime.timer)  # fmt: skip
+    assert len(outcomes) == 6
+    assert [outcome.latency_ms for outcome in outcomes] == [outcome.server_latency_ms for outcome in outcomes]

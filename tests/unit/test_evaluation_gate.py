@@ -58,7 +58,14 @@ def test_each_threshold_can_fail_the_gate() -> None:
     assert failed(slow) == ["max_p95_latency_ratio"]
     assert not slow.passed
     assert slow.reasons == [
-        "FAILED max_p95_latency_ratio: distilled p95 latency 1000 ms > baseline p95 1000 ms x 1 = 1000 ms"
+        "FAILED max_p95_latency_ratio: distilled p95 latency 1000.5 ms > baseline p95 1000.0 ms x 1 = 1000.0 ms"
+    ]
+    # Shown with the decimals that tell the two apart: a failure never reads "33 ms > 33 ms".
+    close = evaluate_gate(
+        summary("distilled", 4.0, p95=33.004), summary("baseline", 4.0, p95=33.0), THRESHOLDS
+    )
+    assert close.reasons == [
+        "FAILED max_p95_latency_ratio: distilled p95 latency 33.004 ms > baseline p95 33.000 ms x 1 = 33.000 ms"
     ]
 
 

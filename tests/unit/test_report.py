@@ -205,3 +205,86 @@ def test_latency_bins_cover_every_call() -> None:
     counts = latency_bins(values, top=100.0, bins=10)
     assert sum(counts) == len(values)
     assert counts[0] == 2 and counts[-1] == 2
+
+
+def _with_invalid_student(answers: list[str | None]):
+    """The summaries with the base student's first answers replaced by `answers` (None: the call failed)."""
+    records = []
+    for index, text in enumerate(answers):
+        reference = {m: (0.55 if m == "visual" else 0.15) for m in MODALITIES}
+        example = LabelledExample(f"query <{index}> | `x`", RoutingDecision.from_weights(reference))
+        outcome = (
+            CallOutcome(text, 700.0, 680.0, 60, 45, "end_turn", None, 1)
+            if text is not None
+            else CallOutcome(None, None, None, 0, 0, None, "ThrottlingException: rate exceeded", 8)
+        )
+        records.append(make_record(Candidate("student", STUDENT_ID), index, example, outcome, MODALITIES))
+    student = summarise("student", STUDENT_ID, records, MODALITIES, PRICES["student"])
+    summaries = _summaries()
+    return [summaries[0], student, summaries[2]]
+
+
+def test_a_few_invalid_raw_answers_per_model_are_in_every_format_escaped() -> None:
+    hostile = '<script>alert("x")</script> ```json\n{"visual": '
+    long = "Sure! " + "the weights depend on the query " * 30
+    valid = _answer({m: 0.25 for m in MODALITIES})
+    summaries = _with_invalid_student([valid, hostile, None, long, "no JSON here", valid])
+    report = _report(summaries)
+    validate(report)
+    student = report["models"][1]
+    samples = student["invalid_samples"]
+    assert [sample["index"] for sample in samples] == [1, 2, 3]  # the first three, in held-out order
+    assert samples[0]["answer"] == hostile and samples[0]["reason"]
+    assert samples[1]["answer"] is None and samples[1]["reason"].startswith("ThrottlingException")
+    assert samples[2]["truncated"] is True and len(samples[2]["answer"]) == 400
+    assert report["models"][0]["invalid_samples"] == []
+
+    page = render_html(report, {s.candidate: s.latencies_ms for s in summaries})
+    section = page[page.index('id="invalid-answers"') :]
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in section
+    assert "<script" not in page.lower()
+    assert "Base student: 4 of 6 answers invalid (first 3)" in section
+    assert "query #1 <q>query &lt;1&gt; | `x`</q>" in section
+
+    text = render_markdown(report)
+    part = text[text.index("## Invalid answers") :]
+    assert "### Base student: 4 of 6 answers invalid" in part
+    assert "- query #1 `` query <1> | `x` ``: " in part  # a code span longer than the backticks inside
+    # The raw answer holds a ``` fence: it is shown in a longer one, verbatim, so nothing in it renders.
+    assert '  ````text\n  <script>alert("x")</script> ```json\n  {"visual": \n  ````' in part
+    assert "(no answer: the call failed)" in part
+    assert "### Distilled student: 0 of 40 answers invalid\n\nEvery answer parsed." in part
+
+
+def test_confusion_cells_with_small_counts_are_visibly_filled() -> None:
+    from routing.evaluation.html import cell_colours, confusion_chart
+
+    model = {
+        "candidate": "distilled",
+        "dominant_confusion": {
+            "labels": ["visual", "audio"],
+            "columns": ["visual", "audio", "invalid"],
+            "matrix": [[40, 1, 0], [0, 1, 0]],
+        },
+    }
+    chart = confusion_chart(model)
+    fills = re.findall(r'<rect [^>]*fill="([^"]+)"><title>reference (\w+), answer (\w+): (\d+)', chart)
+    by_cell = {(row, column): (fill, int(count)) for fill, row, column, count in fills}
+    for (row, column), (fill, count) in by_cell.items():
+        opacity = float(fill.rsplit(",", 1)[1].rstrip(")")) if fill.startswith("rgba") else 0.0
+        if count:
+            assert opacity >= 0.3, (row, column, fill)  # 1 beside 40 is not a blank cell
+        else:
+            assert fill == "#ffffff"
+    assert cell_colours(1, 1, correct=True) == ("rgba(37,99,235,0.95)", "#ffffff")
+
+
+def test_the_latency_chart_has_a_visible_legend() -> None:
+    summaries = _summaries()
+    page = render_html(_report(summaries), {s.candidate: s.latencies_ms for s in summaries})
+    legend = re.search(r'<p class="chart-legend" id="latency-legend">(.*?)</p>', page)
+    assert legend
+    visible = re.sub(r"<svg.*?</svg>", "", legend.group(1))  # text on the page, not in a tooltip
+    assert "p50 (median)" in visible and "p95" in visible
+    assert 'stroke-dasharray="4 3"' in legend.group(1)  # the dashed sample matches the chart's p95 line
+    assert page.index("chart-latency") < page.index("latency-legend")

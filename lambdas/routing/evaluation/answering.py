@@ -186,12 +186,14 @@ def answer_all(
     metadata: dict[str, str],
     sleep: Callable[[float], None] = time.sleep,
     on_cut_short: Callable[[str | None], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> int:
     """Answer every (candidate, index, example) of `work`; returns how many finished.
 
     `on_finished` is called (under a lock, from worker threads) for each finished call,
     including calls that failed for good; calls cut short by the time budget are not reported
     there but to `on_cut_short`, with the transient error they were retrying (or None).
+    `clock` times each call (seconds, read in the calling thread before and after it).
     """
     by_candidate: dict[str, list[Work]] = {}
     for item in work:
@@ -206,7 +208,7 @@ def answer_all(
             candidate.model_id, example.query, settings, {**metadata, "candidate": candidate.name}
         )
         try:
-            outcome = call_with_retries(runtime, request, should_stop=should_stop, sleep=sleep)
+            outcome = call_with_retries(runtime, request, should_stop=should_stop, sleep=sleep, clock=clock)
         except _OutOfTime as cut:
             if on_cut_short is not None:
                 with lock:

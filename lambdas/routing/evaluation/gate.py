@@ -138,13 +138,21 @@ def _latency_check(
         )
     limit = round(theirs * ratio, 3)
     ok = mine <= limit + _EPS
+    digits = 0 if mine == limit else _decimals(mine, limit)
     return GateCheck(
         "max_p95_latency_ratio",
         ok,
         mine,
         limit,
-        f"distilled p95 latency {mine:.0f} ms {'<=' if ok else '>'} baseline p95 {theirs:.0f} ms x {ratio:g} = {limit:.0f} ms",
+        f"distilled p95 latency {mine:.{digits}f} ms {'<=' if ok else '>'} baseline p95 "
+        f"{theirs:.{digits}f} ms x {ratio:g} = {limit:.{digits}f} ms",
     )
+
+
+def _decimals(value: float, other: float) -> int:
+    """The fewest decimals (up to 3, the precision latencies are kept at) that tell `value` from `other`,
+    so a failed comparison never reads "33 ms > 33 ms"."""
+    return next((digits for digits in range(3) if f"{value:.{digits}f}" != f"{other:.{digits}f}"), 3)
 
 
 def _decide(checks: list[GateCheck], thresholds: GateThresholds) -> GateDecision:

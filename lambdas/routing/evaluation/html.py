@@ -1,9 +1,16 @@
 """report.html: one self-contained page (inline CSS and SVG, no scripts, no external files).
 
 Charts: score distribution per model, latency distribution per model (shared bins, p50 and
-p95 marked), cost per one million routed queries, confusion of the dominant modality; and
-the side-by-side table of the write-up. Everything is rendered from report.json plus the
-per-call latencies (which report.json summarises but does not list).
+p95 marked, with a visible legend), cost per one million routed queries, confusion of the
+dominant modality; the side-by-side table of the write-up; a few invalid raw answers per model
+(escaped). Everything is rendered from report.json plus the per-call latencies (which
+report.json summarises but does not list).
+
+Layout: readable from phone to desktop widths without sideways page scrolling; the
+browser check in tests/unit/test_report_browser.py measures it in headless Chromium at
+1400 and 800 px. Numbers never wrap inside a value ("1,590 ms" stays on one line), headers
+wrap only between words, long model ids wrap anywhere, and a table too wide for a very
+small screen scrolls inside its own box.
 """
 
 from __future__ import annotations
@@ -20,14 +27,24 @@ FALLBACK_COLOUR = "#6b7280"
 LATENCY_BINS = 20
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#111827;padding:0 1rem}
-h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #e5e7eb;padding-bottom:.3rem}
+*,*::before,*::after{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#111827;padding:0 1rem;overflow-wrap:break-word}
+h1{font-size:1.6rem;overflow-wrap:anywhere}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #e5e7eb;padding-bottom:.3rem}
+.table-wrap{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{padding:.4rem .6rem;border-bottom:1px solid #e5e7eb;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f9fafb}
+th:first-child,td:first-child{text-align:left}th{background:#f9fafb;vertical-align:bottom;hyphens:none;overflow-wrap:normal;word-break:normal}
+td.num{white-space:nowrap;font-variant-numeric:tabular-nums}.nb{white-space:nowrap}
+td.model{min-width:12rem}td.model code{word-break:break-all;overflow-wrap:anywhere}
+@media (max-width:960px){table{font-size:.8rem}th,td{padding:.3rem .3rem}td.model{min-width:6.5rem}}
+svg{max-width:100%;height:auto}
+.samples pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f9fafb;border:1px solid #e5e7eb;border-radius:4px;padding:.5rem;margin:.3rem 0 .8rem;font-size:.8rem}
+.samples h3{font-size:1rem;margin-bottom:.3rem}.samples li{margin-bottom:.4rem}
+.chart-legend{font-size:.85rem;color:#374151;margin:.3rem 0 0}.chart-legend span{display:inline-block;margin-right:1rem;white-space:nowrap}
+.chart-legend svg{vertical-align:middle;margin-right:.3rem}
 .banner{background:#b91c1c;color:#fff;padding:1rem;font-weight:700;font-size:1.1rem;border-radius:6px}
 .pass{color:#047857;font-weight:700}.fail{color:#b91c1c;font-weight:700}.skip{color:#6b7280;font-weight:700}
 .verdict{font-size:1.2rem;padding:.8rem;border-radius:6px;background:#f3f4f6}
-.charts{display:flex;flex-wrap:wrap;gap:1.5rem}.chart{flex:1 1 480px}
+.charts{display:flex;flex-wrap:wrap;gap:1.5rem}.chart{flex:1 1 420px;min-width:0}
 code{background:#f3f4f6;padding:0 .2rem;border-radius:3px}small{color:#6b7280}
 .legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
 """
@@ -125,8 +142,27 @@ def latency_chart(models: Sequence[Mapping[str, Any]], latencies: Mapping[str, S
                 left + plot_w * fraction, base + 16, f"{top_value * fraction:,.0f} ms", anchor=anchor, size=10
             )
         )
-    return _svg(
-        width, height, body, "Latency distribution per model (p50 solid, p95 dashed)", "chart-latency"
+    return (
+        _svg(width, height, body, "Latency distribution per model (p50 solid, p95 dashed)", "chart-latency")
+        + latency_legend()
+    )
+
+
+def latency_legend() -> str:
+    """What the latency chart's marks mean, on the page (not only in a tooltip)."""
+    dashed = ' stroke-dasharray="4 3"'
+
+    def sample(dash: str) -> str:
+        return (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="10" aria-hidden="true"><line x1="0" y1="5" x2="28" y2="5" '
+            f'stroke="#111827" stroke-width="2"{dash}/></svg>'
+        )
+
+    return (
+        '<p class="chart-legend" id="latency-legend">'
+        f"<span>{sample('')}p50 (median)</span>"
+        f"<span>{sample(dashed)}p95</span>"
+        "<span>bars: calls per latency bin, one row per model</span></p>"
     )
 
 
@@ -166,7 +202,6 @@ def confusion_chart(model: Mapping[str, Any]) -> str:
     rows, columns, matrix = confusion["labels"], confusion["columns"], confusion["matrix"]
     cell, left, top = 44, 100, 84
     width, height = left + cell * len(columns) + 60, top + cell * len(rows) + 10
-    peak = max([value for row in matrix for value in row] or [1]) or 1
     body = [
         _text(8, 16, label(model), anchor="start", size=12, fill="#111827"),
         _text(8, 32, "rows: reference, columns: answer", anchor="start", size=10),
@@ -177,19 +212,13 @@ def confusion_chart(model: Mapping[str, Any]) -> str:
                     f'transform="rotate(-40 {x:.1f} {top - 6})">{escape(name)}</text>')  # fmt: skip
     for r, name in enumerate(rows):
         body.append(_text(left - 6, top + cell * r + cell / 2 + 4, name, anchor="end", size=10))
+        row_total = sum(matrix[r]) or 1
         for c, value in enumerate(matrix[r]):
-            strength = value / peak
-            fill = (
-                f"rgba(37,99,235,{0.08 + 0.85 * strength:.2f})"
-                if r == c
-                else f"rgba(220,38,38,{0.08 + 0.85 * strength:.2f})"
-            )
-            if not value:
-                fill = "#f9fafb"
-            tip = f"reference {name}, answer {columns[c]}: {value}"
+            fill, ink = cell_colours(value, row_total, correct=r == c)
+            tip = f"reference {name}, answer {columns[c]}: {value} of {sum(matrix[r])}"
             body.append(_rect(left + cell * c, top + cell * r, cell - 2, cell - 2, fill, tip))
             body.append(_text(left + cell * c + cell / 2 - 1, top + cell * r + cell / 2 + 4, str(value), size=11,
-                              fill="#111827" if strength < 0.6 else "#ffffff"))  # fmt: skip
+                              fill=ink))  # fmt: skip
     return _svg(
         width,
         height,
@@ -199,16 +228,65 @@ def confusion_chart(model: Mapping[str, Any]) -> str:
     )
 
 
+def cell_colours(value: int, row_total: int, *, correct: bool) -> tuple[str, str]:
+    """(fill, text colour) of a confusion cell: shaded by its share of the row (the reference modality).
+
+    Any non-zero count is clearly tinted (at least 30 % opacity), so one answer out of many
+    never looks like an empty cell; zero cells stay white with grey text.
+    """
+    if not value:
+        return "#ffffff", "#9ca3af"
+    share = value / (row_total or 1)
+    rgb = "37,99,235" if correct else "220,38,38"
+    opacity = 0.3 + 0.65 * share
+    return f"rgba({rgb},{opacity:.2f})", ("#ffffff" if opacity >= 0.65 else "#111827")
+
+
+def _header(title: str) -> str:
+    """A column title that wraps between words only ("(1-5)" and "1M" never split)."""
+    return " ".join(f'<span class="nb">{escape(word)}</span>' for word in title.split())
+
+
 def side_by_side_table(models: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{escape(title)}</th>" for title, _ in TABLE_COLUMNS)
+    head = "".join(f"<th>{_header(title)}</th>" for title, _ in TABLE_COLUMNS)
     rows = []
     for model in models:
-        cells = "".join(f"<td>{escape(render(model))}</td>" for _, render in TABLE_COLUMNS)
+        cells = "".join(f'<td class="num">{escape(render(model))}</td>' for _, render in TABLE_COLUMNS)
         rows.append(
-            f'<tr><td><i class="swatch" style="background:{colour(model["candidate"])}"></i>{escape(label(model))}'
-            f"<br><small><code>{escape(model['model_id'])}</code></small></td>{cells}</tr>"
+            f'<tr><td class="model"><i class="swatch" style="background:{colour(model["candidate"])}"></i>'
+            f"{escape(label(model))}<br><small><code>{escape(model['model_id'])}</code></small></td>{cells}</tr>"
         )
-    return f'<table id="side-by-side"><thead><tr><th>Model</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'<div class="table-wrap"><table id="side-by-side"><thead><tr><th>Model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def invalid_answers_section(models: Sequence[Mapping[str, Any]]) -> str:
+    """A few answers per model that did not parse: the raw text (escaped) and the parser's reason."""
+    blocks = []
+    for model in models:
+        samples = model.get("invalid_samples") or []
+        invalid = model["answers"] - round(model["json_validity"] * model["answers"])
+        title = f"{escape(label(model))}: {invalid} of {model['answers']} answers invalid"
+        if not samples:
+            blocks.append(f"<h3>{title}</h3><p><small>Every answer parsed.</small></p>")
+            continue
+        items = []
+        for sample in samples:
+            answer = sample["answer"]
+            raw = (
+                f"<pre>{escape(answer)}{' [...]' if sample['truncated'] else ''}</pre>"
+                if answer is not None
+                else "<p><small>(no answer: the call failed)</small></p>"
+            )
+            items.append(
+                f"<li>query #{sample['index']} <q>{escape(sample['query'])}</q>: "
+                f"<small>{escape(sample['reason'])}</small>{raw}</li>"
+            )
+        shown = f" (first {len(samples)})" if invalid > len(samples) else ""
+        blocks.append(f"<h3>{title}{shown}</h3><ul>{''.join(items)}</ul>")
+    return f'<div class="samples" id="invalid-answers">{"".join(blocks)}</div>'
 
 
 def gate_section(gate: Mapping[str, Any]) -> str:
@@ -255,6 +333,10 @@ def render_html(report: Mapping[str, Any], latencies: Mapping[str, Sequence[floa
     parts.append("</div><h2>Dominant modality confusion</h2><p><small>Rows: the reference's dominant modality; "
                  "columns: the model's. Blue: correct; red: wrong or invalid.</small></p>"
                  '<div class="charts">' + "".join(f'<div class="chart">{confusion_chart(m)}</div>' for m in models) + "</div>")  # fmt: skip
+    parts.append(
+        "<h2>Invalid answers</h2><p><small>Answers the parser could not turn into a routing decision "
+        "(they score 1), as the model wrote them.</small></p>" + invalid_answers_section(models)
+    )
     parts.append("<h2>Quality gate</h2>" + gate_section(gate))
     judge = report["judge"]
     judge_text = f"Status: {judge['status']}"

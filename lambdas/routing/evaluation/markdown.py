@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .report import CANDIDATE_LABELS
@@ -88,6 +89,49 @@ def headline_sentences(report: Mapping[str, Any]) -> list[str]:
     return [sentence + "." for sentence in out]
 
 
+def _longest_run(text: str, char: str) -> int:
+    return max((len(run) for run in re.findall(f"{re.escape(char)}+", text)), default=0)
+
+
+def code_span(text: str) -> str:
+    """`text` as inline code, whatever backticks or markup it holds (CommonMark: a longer backtick fence)."""
+    flat = " ".join(text.split())
+    fence = "`" * (_longest_run(flat, "`") + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def fenced(text: str) -> list[str]:
+    """`text` verbatim in a fenced block longer than any backtick run inside it (nothing in it renders)."""
+    fence = "`" * max(3, _longest_run(text, "`") + 1)
+    return [fence + "text", *text.splitlines(), fence]
+
+
+def invalid_answer_lines(models: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The "Invalid answers" section: a few raw answers per model that did not parse, and why."""
+    lines = [
+        "",
+        "## Invalid answers",
+        "",
+        "Answers the parser could not turn into a routing decision (they score 1).",
+    ]
+    for model in models:
+        samples = model.get("invalid_samples") or []
+        invalid = model["answers"] - round(model["json_validity"] * model["answers"])
+        lines += ["", f"### {label(model)}: {invalid} of {model['answers']} answers invalid", ""]
+        if not samples:
+            lines.append("Every answer parsed.")
+        for sample in samples:
+            lines.append(f"- query #{sample['index']} {code_span(sample['query'])}: {sample['reason']}")
+            if sample["answer"] is None:
+                lines.append("  (no answer: the call failed)")
+                continue
+            lines += [""] + ["  " + line if line else "" for line in fenced(sample["answer"])]
+            if sample["truncated"]:
+                lines.append("  (cut; the whole answer is in evaluation/results.jsonl)")
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) -> str:
     lines: list[str] = []
     if report.get("offline_stand_in"):
@@ -154,6 +198,7 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     if any(samples for _, samples in errors):
         lines += ["", "## Errors", ""]
         lines += [f"- {name}: {', '.join(samples)}" for name, samples in errors if samples]
+    lines += invalid_answer_lines(report["models"])
     if report.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
     if html_link:

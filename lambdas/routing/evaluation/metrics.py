@@ -30,6 +30,9 @@ from .records import AnswerRecord
 
 INVALID = "invalid"
 MAX_ERROR_SAMPLES = 3
+# Invalid answers shown per model (report.json `invalid_samples`), each raw answer cut at this length.
+MAX_INVALID_SAMPLES = 3
+MAX_SAMPLE_CHARS = 400
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -88,6 +91,7 @@ class ModelSummary:
     cost_per_1m_queries_usd: float | None
     confusion: dict[str, Any]
     error_samples: list[str]
+    invalid_samples: list[dict[str, Any]] = field(default_factory=list)
     judge_mean_score: float | None = None
     judge_scored: int = 0
 
@@ -113,6 +117,7 @@ class ModelSummary:
             ),
             "dominant_confusion": self.confusion,
             "error_samples": list(self.error_samples),
+            "invalid_samples": [dict(sample) for sample in self.invalid_samples],
         }
 
 
@@ -157,9 +162,36 @@ def summarise(
         ),
         confusion=dominant_confusion(records, modalities),
         error_samples=samples,
+        invalid_samples=invalid_samples(records),
         judge_mean_score=_r(math.fsum(judge_scores) / len(judge_scores)) if judge_scores else None,
         judge_scored=len(judge_scores),
     )
+
+
+def invalid_samples(
+    records: Iterable[AnswerRecord], limit: int = MAX_INVALID_SAMPLES
+) -> list[dict[str, Any]]:
+    """The first `limit` answers that did not parse (in held-out order): what the model said, and why it failed.
+
+    `answer` is the raw text cut at MAX_SAMPLE_CHARS (`truncated` says so), None when the call itself failed.
+    """
+    samples = []
+    for record in sorted(records, key=lambda item: item.index):
+        if record.valid:
+            continue
+        answer = record.answer
+        samples.append(
+            {
+                "index": record.index,
+                "query": record.query,
+                "answer": None if answer is None else answer[:MAX_SAMPLE_CHARS],
+                "truncated": answer is not None and len(answer) > MAX_SAMPLE_CHARS,
+                "reason": record.error or record.parse_error or record.score_reason,
+            }
+        )
+        if len(samples) == limit:
+            break
+    return samples
 
 
 def dominant_confusion(records: Iterable[AnswerRecord], modalities: Sequence[str]) -> dict[str, Any]:

@@ -115,6 +115,7 @@ def evaluate_step(
     runtime: Any,
     should_stop: Callable[[], bool],
     must_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
     """Answer what is still unanswered until the time budget ends; merge everything once complete.
 
@@ -122,6 +123,8 @@ def evaluate_step(
     start of new calls once one call of this invocation has finished; until then calls go on
     until `must_stop` (the hard limit, which leaves time to save what finished). An invocation
     that still finishes nothing raises `EvaluationStalled` with the error the calls were retrying.
+
+    `clock` times the model calls (the handler passes `routing.clients.timer`).
     """
     run = event.run
     keys = RunKeys(run.prefix)
@@ -150,7 +153,7 @@ def evaluate_step(
     try:
         if pending:
             answer_all(runtime, pending, settings, concurrency=env.concurrency, should_stop=stop_starting,
-                       on_finished=finished, on_cut_short=cut_short.append, metadata=metadata)  # fmt: skip
+                       on_finished=finished, on_cut_short=cut_short.append, metadata=metadata, clock=clock)  # fmt: skip
     finally:
         # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
         if new:
