@@ -66,13 +66,17 @@ def cost_table() -> str:
 # The dry-run lines the README shows, in order: what a user sees at each stage of a run.
 _DRY_RUN_LINES = (
     "local dry run",
+    "model latencies are",
     "Plan: run",
     "PrepareDataset:",
     "CheckDistillation: job .* Completed",
     "CheckDeployment: deployment .* Active",
     "Evaluate: ",
     "Report: quality gate",
-    "execution ",
+    "execution SUCCEEDED|execution FAILED",
+    " distilled: mean score",
+    "  student: mean score",
+    " baseline: mean score",
     "report: ",
 )
 
@@ -88,7 +92,10 @@ def dry_run_excerpt() -> str:
     for pattern in _DRY_RUN_LINES:
         line = next((line for line in printed if re.search(pattern, line)), None)
         if line is not None:
-            picked.append(line.split("; ")[0] + (" ..." if "; " in line else ""))
+            # The gate line lists every condition: the first one shows its shape.
+            if "quality gate" in line and "; " in line:
+                line = line.split("; ")[0] + "; ..."
+            picked.append(line)
     return "```text\n" + "\n".join(picked).replace(out, ".dry-run") + "\n```"
 
 
@@ -104,10 +111,10 @@ def bench_tables() -> str:
     return printed.strip()
 
 
-FIGURES: dict[str, tuple[str, Callable[[], str]]] = {
-    "cost": ("README.md", cost_table),
-    "dry-run": ("README.md", dry_run_excerpt),
-    "bench": ("docs/router-api.md", bench_tables),
+FIGURES: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
+    "cost": (("README.md",), cost_table),
+    "dry-run": (("README.md", "docs/dry-run.md"), dry_run_excerpt),
+    "bench": (("docs/router-api.md",), bench_tables),
 }
 
 
@@ -122,21 +129,22 @@ def regenerate(names: list[str]) -> list[str]:
     for name in names or list(FIGURES):
         if name not in FIGURES:
             raise SystemExit(f"unknown figure {name!r}: the figures are {', '.join(FIGURES)}")
-        file, render = FIGURES[name]
-        path = REPO / file
-        text = path.read_text(encoding="utf-8")
-        if name not in blocks(text):
-            raise SystemExit(f"{file} has no <!-- figures:{name} --> block")
+        files, render = FIGURES[name]
         body = render()
-        updated = BLOCK.sub(
-            lambda match, name=name, body=body: (
-                match.group(0) if match["name"] != name else f"{match.group(1)}{body}\n{match.group(4)}"
-            ),
-            text,
-        )
-        if updated != text:
-            path.write_text(updated, encoding="utf-8")
-            changed.append(file)
+        for file in files:
+            path = REPO / file
+            text = path.read_text(encoding="utf-8")
+            if name not in blocks(text):
+                raise SystemExit(f"{file} has no <!-- figures:{name} --> block")
+            updated = BLOCK.sub(
+                lambda match, name=name, body=body: (
+                    match.group(0) if match["name"] != name else f"{match.group(1)}{body}\n{match.group(4)}"
+                ),
+                text,
+            )
+            if updated != text:
+                path.write_text(updated, encoding="utf-8")
+                changed.append(file)
     return changed
 
 

@@ -106,7 +106,7 @@ def test_every_figure_block_has_its_command() -> None:
     figures = _figures()
     for page in PAGES:
         for name in figures.blocks(page.read_text(encoding="utf-8")):
-            assert name in figures.FIGURES and figures.FIGURES[name][0] == str(page.relative_to(REPO))
+            assert name in figures.FIGURES and str(page.relative_to(REPO)) in figures.FIGURES[name][0]
 
 
 MAKE_COMMANDS = _commands(("make ",))
