@@ -149,6 +149,15 @@ class FakeRuntime:
         self.calls: list[dict[str, Any]] = []
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self._model_time = threading.local()
+
+    def timer(self) -> float:
+        """This thread's simulated clock (seconds): each call advances it by its model's delay.
+
+        Pass it as the evaluation's `clock` where latency comparisons matter, so that the measured
+        latencies are the configured delays, whatever the load of the machine.
+        """
+        return float(getattr(self._model_time, "seconds", 0.0))
 
     def converse(self, **request: Any) -> dict[str, Any]:
         validate_parameters(request, self._shape)
@@ -163,7 +172,9 @@ class FakeRuntime:
                 from botocore.exceptions import ClientError
 
                 raise ClientError({"Error": {"Code": code, "Message": f"fake {code}"}}, "Converse")
-            time.sleep(self._delays.get(model, 0.0))
+            delay = self._delays.get(model, 0.0)
+            time.sleep(delay)
+            self._model_time.seconds = self.timer() + delay
             query = request["messages"][0]["content"][0]["text"]
             return self._answers[model](model, query, self._references.get(query))
         finally:

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from routing.clients import override_clients
+from routing.clients import override_clients, override_timer
 from routing.evaluation.promotion import rollback
 
 from stacks.constructs.pipeline_definition import (
@@ -197,7 +197,11 @@ def execute(
                     "stats_key": "runs/run-1/dataset/stats.json", "train_count": 500, "holdout_count": COUNT},
         "deployment": {"deployment_arn": DEPLOYMENT_ARN, "deployment_name": "vsr-dev-run-1", "status": "Active"},
     }  # fmt: skip
-    with override_clients({"bedrock-runtime": runtime, "bedrock": bedrock or FakeBedrock(aws["s3"])}):
+    # Calls are timed with the runtime's simulated clock: the latency part of the gate cannot flip under load.
+    with (
+        override_clients({"bedrock-runtime": runtime, "bedrock": bedrock or FakeBedrock(aws["s3"])}),
+        override_timer(runtime.timer),
+    ):
         arn = aws["sfn"].start_execution(
             stateMachineArn=aws["machine"], name="run-1", input=json.dumps(state)
         )["executionArn"]

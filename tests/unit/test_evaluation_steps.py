@@ -53,7 +53,8 @@ def _event(**settings) -> EvaluateEvent:
 
 
 def _runtime() -> FakeRuntime:
-    # The baseline answers 50 ms slower (clear of thread scheduling noise), as Claude Haiku does against a distilled Nova Micro.
+    # The baseline answers 50 ms slower, as Claude Haiku does against a distilled Nova Micro; tests that compare
+    # latencies time calls with the runtime's simulated clock (`clock=runtime.timer`), so load cannot flip them.
     return FakeRuntime({DEPLOYMENT_ARN: shifted(0.04), STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
                        delays={BASELINE_ID: 0.05})  # fmt: skip
 
@@ -156,7 +157,9 @@ def _write_judge_output(s3, results_key: str, judge_input_key: str) -> None:
 
 
 def test_report_merges_the_judge_and_writes_three_renderings(s3) -> None:
-    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
+    runtime = _runtime()
+    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
+                               clock=runtime.timer)  # fmt: skip
     _write_judge_output(s3, evaluation["results_key"], evaluation["judge_input_key"])
     event = ReportEvent.model_validate({
         "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
@@ -190,7 +193,9 @@ def test_report_merges_the_judge_and_writes_three_renderings(s3) -> None:
 
 
 def test_report_reports_a_failed_judge_without_failing(s3) -> None:
-    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
+    runtime = _runtime()
+    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
+                               clock=runtime.timer)  # fmt: skip
     event = ReportEvent.model_validate({
         "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY}, "evaluation": evaluation,
         "judge": {"job_arn": None, "status": "Failed", "failure": "the judge step failed", "cause": "AccessDenied"},
