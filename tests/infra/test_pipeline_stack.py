@@ -24,7 +24,13 @@ from stacks.constructs.pipeline_definition import (
 from stacks.constructs.run_notifications import RunNotifications
 from stacks.pipeline_stack import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 
+# AWS's recommended list (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html:
+# "invoking Lambda results in a 500 error, such as ClientExecutionTimeoutException, ServiceException,
+# AWSLambdaException, or SdkClientException"; "Unhandled errors in Lambda are reported as Lambda.Unknown ...
+# These include out-of-memory errors and function timeouts"), plus Lambda's own throttling.
 LAMBDA_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
