@@ -126,7 +126,15 @@ def converse(
 
 
 class AlreadyExists(PipelineError):
-    """A create call met a resource of the same name (a concurrent attempt of the same step)."""
+    """A create call met a resource of the same name (a concurrent attempt of the same step).
+
+    ``otherwise`` is the error to raise when no resource of that name is found after all (a
+    ValidationException that was not a name clash).
+    """
+
+    def __init__(self, message: str, otherwise: Exception | None = None) -> None:
+        super().__init__(message)
+        self.otherwise = otherwise
 
 
 def _describe(
@@ -142,14 +150,18 @@ def _describe(
 
 
 def _create(
-    call: Callable[..., dict[str, Any]], operation: str, request: Mapping[str, Any], arn_key: str
+    call: Callable[..., dict[str, Any]],
+    operation: str,
+    request: Mapping[str, Any],
+    arn_key: str,
+    clash_codes: frozenset[str] = frozenset({"ConflictException"}),
 ) -> str:
-    """`call(**request)[arn_key]`; AlreadyExists on a name conflict."""
+    """`call(**request)[arn_key]`; AlreadyExists on an error that may be a name clash (`clash_codes`)."""
     try:
         return call(**request)[arn_key]
     except ClientError as exc:
-        if error_code(exc) == "ConflictException":
-            raise AlreadyExists(_message(exc)) from exc
+        if error_code(exc) in clash_codes:
+            raise AlreadyExists(_message(exc), otherwise=_translate(exc, operation)) from exc
         raise _translate(exc, operation) from exc
 
 
@@ -165,15 +177,18 @@ def ensure(find: Callable[[], dict[str, Any] | None], create: Callable[[], str])
     """The run-named resource: the one `find` returns, else the one `create` makes.
 
     A create that meets a resource of the same name (a concurrent attempt of the same step
-    made it between our look-up and our create) finds that one instead.
+    made it between our look-up and our create) finds that one instead; when there is none
+    after all, the create's own error is raised.
     """
     existing = find()
     if existing is None:
         try:
             return Ensured(created_arn=create())
-        except AlreadyExists:
+        except AlreadyExists as clash:
             existing = find()
             if existing is None:
+                if clash.otherwise is not None:
+                    raise clash.otherwise from clash
                 raise
     return Ensured(existing=existing)
 
@@ -211,11 +226,18 @@ def get_deployment(bedrock: Any, deployment_arn: str) -> dict[str, Any]:
         raise _translate(exc, "GetCustomModelDeployment") from exc
 
 
+# CreateCustomModelDeployment lists no ConflictException in botocore's service model: a name already
+# taken is answered as a ValidationException, so that code sends `ensure` looking for the deployment
+# by name (a ValidationException with no deployment of that name is raised as BedrockRequestRejected).
+_DEPLOYMENT_CLASH_CODES = frozenset({"ConflictException", "ValidationException"})
+
+
 def create_deployment(bedrock: Any, request: Mapping[str, Any]) -> str:
-    """CreateCustomModelDeployment; returns the deployment ARN. AlreadyExists on a name conflict."""
+    """CreateCustomModelDeployment; returns the deployment ARN. AlreadyExists on a possible name clash."""
     return _create(
         bedrock.create_custom_model_deployment,
         "CreateCustomModelDeployment",
         request,
         "customModelDeploymentArn",
+        clash_codes=_DEPLOYMENT_CLASH_CODES,
     )
