@@ -13,6 +13,7 @@ from itertools import count
 
 import pytest
 from routing.clients import override_clock
+from routing.pipeline.planning import EVENTS_PER_BATCH, EVENTS_PER_POLL
 
 from .fake_bedrock import foundation_model
 from .pipeline_support import Environment, Sandbox, environment, sandbox
@@ -92,6 +93,17 @@ def test_happy_path_to_an_active_deployment(box: Sandbox) -> None:
         assert f"runs/{run}/{name}" in keys
     (outcome,) = box.notifications()  # the run outcome, with the gate verdict
     assert run in outcome["subject"] and "gate" in outcome["subject"]
+    # The event counts Plan's history budget assumes (routing.pipeline.planning), read from the history.
+    for wait in ("WaitForDistillation", "WaitForDeployment"):
+        entered = [i for i, event in enumerate(result.history) if _entered(event) == wait]
+        assert entered[1] - entered[0] <= EVENTS_PER_POLL, wait
+    types = [event["type"] for event in result.history]
+    generation = types[types.index("MapStateStarted") + 1 : types.index("MapStateSucceeded")]
+    assert len(generation) <= 13 * (EVENTS_PER_BATCH - 3)  # 13 batches, none retried: 7 events each
+
+
+def _entered(event: dict) -> str | None:
+    return event.get("stateEnteredEventDetails", {}).get("name")
 
 
 @pytest.mark.slow

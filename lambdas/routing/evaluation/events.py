@@ -97,6 +97,8 @@ class JudgeState(_Model):
     failure: str | None = None
     # A Catch on the judge states stores Step Functions' error here; the report shows it.
     cause: str | None = None
+    # CheckJudge calls so far: the loop ends at routing.pipeline.planning.POLL_BUDGETS["evaluation"].
+    polls: int = 0
 
 
 class ReportGate(_Model):

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from ..contract import LabelledExample, example_from_dict, system_prompt
 from ..observability import logger, metrics
+from ..pipeline.planning import POLL_BUDGETS
 from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
 from .errors import BedrockThrottled, EvaluationStalled, GateNotPassed, HoldoutInvalid, ResultsMissing
 from .events import (
@@ -183,7 +184,7 @@ def evaluate_step(
 
 def _skipped(reason: str) -> dict[str, Any]:
     metrics.add_metric(name="JudgeSkipped", unit="Count", value=1)
-    return {"job_arn": None, "job_name": None, "status": "Skipped", "failure": reason}
+    return {"job_arn": None, "job_name": None, "status": "Skipped", "failure": reason, "polls": 0}
 
 
 def _code(exc: ClientError) -> str:
@@ -228,13 +229,13 @@ def start_judge_step(event: StartJudgeEvent, env: StartJudgeEnv, *, bedrock: Any
             raise
         logger.info("judge job already exists", extra={"job_name": job_name})
     metrics.add_metric(name="JudgeJobsStarted", unit="Count", value=1)
-    return {"job_arn": job_arn, "job_name": job_name, "status": "InProgress", "failure": None}
+    return {"job_arn": job_arn, "job_name": job_name, "status": "InProgress", "failure": None, "polls": 0}
 
 
 def check_judge_step(
     event: CheckJudgeEvent, env: CheckJudgeEnv, *, bedrock: Any, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The judge job's status; a job past the evaluation deadline is stopped and reported TimedOut."""
+    """The judge job's status; a job past the evaluation deadline or the poll budget is stopped, TimedOut."""
     judge = event.judge
     metrics.add_metric(name="JudgePolls", unit="Count", value=1)
     if judge.status == "Skipped" or not judge.job_arn:
@@ -249,15 +250,29 @@ def check_judge_step(
     failure = "; ".join(job.get("failureMessages") or []) or None
     created = job.get("creationTime")
     now = now or datetime.now(UTC)
+    polls = judge.polls + 1
     overdue = isinstance(created, datetime) and now - created > timedelta(hours=env.deadline_hours)
-    if status == "InProgress" and overdue:
+    # The poll budget bounds the loop whatever the Wait lasts (Step Functions' 25,000 history events).
+    over_budget = polls >= POLL_BUDGETS["evaluation"]
+    if status == "InProgress" and (overdue or over_budget):
         try:
             bedrock.stop_evaluation_job(jobIdentifier=judge.job_arn)
         except ClientError as exc:
             if _code(exc) != "ConflictException":  # already stopping or finished
                 raise
-        status, failure = "TimedOut", f"the judge job did not finish within {env.deadline_hours} hours"
-    return {"job_arn": judge.job_arn, "job_name": judge.job_name, "status": status, "failure": failure}
+        status = "TimedOut"
+        failure = (
+            f"the judge job did not finish within {env.deadline_hours} hours"
+            if overdue
+            else f"the judge job was still running after {polls} polls (raise wait_seconds.evaluation)"
+        )
+    return {
+        "job_arn": judge.job_arn,
+        "job_name": judge.job_name,
+        "status": status,
+        "failure": failure,
+        "polls": polls,
+    }
 
 
 # ------------------------------------------------------------------------------------- Report
