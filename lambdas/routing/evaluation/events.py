@@ -64,6 +64,8 @@ class DatasetState(_Model):
     holdout_key: str
     train_count: int = 0
     holdout_count: int = 0
+    # Teacher batches that failed after their retries and were tolerated (Prepare dataset).
+    failed_batches: int = 0
 
 
 class DeploymentState(_Model):

@@ -26,6 +26,7 @@ from .events import (
     CANDIDATE_ORDER,
     CheckJudgeEnv,
     CheckJudgeEvent,
+    DatasetState,
     EvaluateEnv,
     EvaluateEvent,
     PromoteEnv,
@@ -295,6 +296,15 @@ def load_judge_output(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]
     return lines
 
 
+def _dataset_warnings(dataset: DatasetState) -> list[str]:
+    if not dataset.failed_batches:
+        return []
+    return [
+        f"{dataset.failed_batches} teacher batches failed after their retries and were left out of the "
+        "dataset (generation_checks.max_failed_batch_share); dataset/stats.json lists them"
+    ]
+
+
 def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> dict[str, Any]:
     """Aggregate, judge scores, gate; write report.json / .md / .html; return the gate and the links."""
     run = event.run
@@ -343,11 +353,12 @@ def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> 
         dataset={
             "train_count": event.dataset.train_count,
             "holdout_count": event.dataset.holdout_count or int(manifest.get("holdout", 0)),
+            "failed_batches": event.dataset.failed_batches,
         },
         models=summaries,
         judge=judge_info,
         gate=gate,
-        warnings=run.warnings,
+        warnings=[*run.warnings, *_dataset_warnings(event.dataset)],
         offline_stand_in=offline,
         modalities=modalities,
         inference=manifest["inference"],

@@ -96,6 +96,7 @@ def resolve_settings(
         "generation_concurrency": settings.generation_concurrency,
         "max_response_length": settings.max_response_length,
         "deadlines": settings.deadlines.model_dump(),
+        "generation_checks": settings.generation_checks.model_dump(),
     }
     for key, value in overrides.items():
         resolved[key] = {**resolved[key], **value} if isinstance(value, dict) else value
