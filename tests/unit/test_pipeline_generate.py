@@ -301,3 +301,25 @@ def test_an_event_stream_error_is_retryable(s3) -> None:
     runtime.meta.events.register("provide-client-params.bedrock-runtime.Converse", fail)
     with pytest.raises(TeacherThrottled, match="ModelStreamErrorException"):
         run_batch(runtime, s3)
+
+
+def test_lone_surrogates_in_the_teacher_answer_never_reach_the_part_or_the_result(s3) -> None:
+    """The runtime marshals results with ensure_ascii=False, then UTF-8; S3 bodies are UTF-8 too."""
+    runtime, stubber = stubbed("bedrock-runtime")
+    poisoned = answer([item("thunder PLACEHOLDER"), item("rain")])
+    text = poisoned["output"]["message"]["content"][0]["text"]
+    poisoned["output"]["message"]["content"][0]["text"] = text.replace("PLACEHOLDER", "\\ud800").replace(
+        '"Sound."', '"Sound \\udfff."'
+    )
+    stubber.add_response("converse", poisoned, expected_request())
+    result = run_batch(runtime, s3)
+    json.dumps(result.summary(), ensure_ascii=False).encode("utf-8")
+    json.dumps(result.errors, ensure_ascii=False).encode("utf-8")
+    body = (
+        s3.get_object(Bucket=BUCKET, Key="runs/run-1/generated/part-00003.jsonl")["Body"]
+        .read()
+        .decode("utf-8")
+    )
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert [line["query"] for line in lines] == ["thunder \ufffd", "rain"]
+    assert lines[0]["reasoning"] == "Sound \ufffd."
