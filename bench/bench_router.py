@@ -9,6 +9,10 @@ the real Powertools SSMProvider (a stub SSM client behind it), so its cache is m
 Cold import runs in fresh interpreters, alternating `import boto3` and `import handler`
 (the Lambda's entry module, with its environment), and reports the median ratio.
 
+Parser scaling: the answer parser on hostile model text (unterminated strings behind many
+brackets, deep nesting, a long teacher batch) at 10 KB and 1 MB side by side. Work is bounded
+per character (a unit test counts it), so 100x the text should cost about 100x the time.
+
 Run: `make bench` (or `.venv/bin/python bench/bench_router.py --iterations 5000`).
 """
 
@@ -196,6 +200,48 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
     return rows
 
 
+def _teacher_batch(size: int) -> str:
+    item = (
+        '{"query": "goal replay number %d", "visual": 0.6, "audio": 0.1, "transcription": 0.2, '
+        '"metadata": 0.1, "reasoning": "A replay is seen."}'
+    )
+    items, length, number = [], 2, 0
+    while length < size:
+        items.append(item % number)
+        length += len(items[-1]) + 2
+        number += 1
+    return "[" + ", ".join(items) + "]"
+
+
+CLEAN_BATCH = "clean teacher batch (reference)"
+# name -> text of (about) `size` characters; the hostile shapes of issue 12 and a clean batch.
+PARSER_INPUTS = {
+    "unterminated string after 1,000 open objects": lambda size: '{"a": ' * 1_000 + '"' + "a" * size,
+    "unterminated string after 300 array items": lambda size: '["a", ' * 300 + '"' + "a" * size,
+    "deep nesting (brackets only)": lambda size: "[" * size,
+    CLEAN_BATCH: _teacher_batch,
+}
+PARSER_SIZES = (10_000, 1_000_000)
+
+
+def parser_scaling(iterations: int) -> list[tuple[str, str, dict[int, float]]]:
+    """(input, parser, {size: median ms}) for both parsers on every input kind, at both sizes."""
+    if str(LAMBDAS) not in sys.path:
+        sys.path.insert(0, str(LAMBDAS))
+    from routing import parse_decision, parse_labelled_examples
+
+    rows = []
+    for name, make in PARSER_INPUTS.items():
+        texts = {size: make(size) for size in PARSER_SIZES}
+        for parse in (parse_decision, parse_labelled_examples):
+            medians = {}
+            for size, text in texts.items():
+                runs = max(3, iterations if size <= 10_000 else iterations // 20)
+                medians[size] = statistics.median(timed(lambda _i, t=text, f=parse: f(t), runs, 1))
+            rows.append((name, parse.__name__, medians))
+    return rows
+
+
 IMPORT_SNIPPETS = {
     "boto3": "import boto3",
     "handler": "import handler",
@@ -238,12 +284,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5_000)
     parser.add_argument("--import-repetitions", type=int, default=7)
+    parser.add_argument("--parser-iterations", type=int, default=60)
     args = parser.parse_args()
 
     report = sys.stdout
     # Logs and EMF metrics go where Lambda sends them (stdout), here to /dev/null: their cost stays measured.
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole run
     rows = in_process(args.iterations)
+    scaling = parser_scaling(args.parser_iterations)
     imports = cold_import(args.import_repetitions)
     sys.stdout = report
 
@@ -253,6 +301,19 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for name, samples, goal in rows:
         print(f"| {name} | {percentile(samples, 50):.3f} | {percentile(samples, 99):.3f} | {goal} |")
+    small, large = PARSER_SIZES
+    print(
+        f"\nAnswer parser on hostile text, median of runs, {small // 1000} KB vs {large // 1_000_000} MB:\n"
+    )
+    print(
+        f"| input | parser | {small // 1000} KB (ms) | {large // 1_000_000} MB (ms) | 1 MB / 10 KB (linear or better: <= ~100x) | goal |"
+    )
+    print("|---|---|---:|---:|---:|---|")
+    for name, parse, medians in scaling:
+        ratio = medians[large] / medians[small] if medians[small] else float("inf")
+        # A clean batch is real work (every example validated): the reference line, not a bound.
+        goal = "linear" if name == CLEAN_BATCH else f"<= 10 ms at {small // 1000} KB, linear"
+        print(f"| {name} | `{parse}` | {medians[small]:.3f} | {medians[large]:.2f} | {ratio:.0f}x | {goal} |")
     ms = imports["median_ms"]
     print(f"\nCold import, fresh interpreters, median of {args.import_repetitions}:\n")
     print("| measurement | median (ms) | goal |")

@@ -91,6 +91,17 @@ class WaitSeconds(_Strict):
     evaluation: Annotated[int, Field(ge=0, le=3600)] = 300
 
 
+class GenerationChecks(_Strict):
+    """When a teacher batch counts as done and when generation gives up (docs/hardening.md)."""
+
+    # A part with fewer valid examples than this share of its batch is redone on resume; the first
+    # `abort_after_batches` batches below it together stop the run (GenerationAborted; 0: never).
+    min_valid_share: Annotated[float, Field(ge=0, le=1)] = 0.5
+    abort_after_batches: Annotated[int, Field(ge=0, le=100)] = 5
+    # Share of batches that may still fail after their retries (GenerationIncomplete above it).
+    max_failed_batch_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
 class AppConfig(_Strict):
     """All settings of one deployment (one stage) of the product."""
 
@@ -120,6 +131,7 @@ class AppConfig(_Strict):
     # At most 79 per call: 120 output tokens per example + 500 must fit a teacher answer (10,000 tokens).
     examples_per_call: Annotated[int, Field(ge=20, le=79)] = 25
     generation_concurrency: Annotated[int, Field(ge=1, le=40)] = 4
+    generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
     max_response_length: Annotated[int, Field(ge=100, le=4_096)] = 1_000
     # Longer than the worst case of the default deadlines: job 48 h + deployment 2 h + evaluation 24 h.
     execution_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 96

@@ -1,8 +1,9 @@
 """Generate step (one Map item): one teacher call, one labelled JSONL part in S3.
 
-Input: `{"run": <$.run>, "batch": {"batch", "focus", "difficulty", "count"}}`.
+Input: `{"run": <$.run>, "batch": {"batch", "focus", "difficulty", "count"}, "execution": <execution id>}`.
 Output: `{"batch", "valid", "dropped", "skipped"}` (counts only: the Map collects one per batch).
-Raises TeacherThrottled on throttling, which the Map's Retry backs off and retries.
+Raises TeacherThrottled on throttling and transport faults (timeouts, closed connections), which the
+Map's Retry backs off and retries; GenerationAborted when the first batches are mostly invalid.
 Logic: routing.pipeline.generation.generate_batch.
 """
 

@@ -1,7 +1,8 @@
 """Prepare dataset step: merge, de-duplicate, split, write train/holdout/stats.
 
-Input: the execution state (reads `$.run`).
-Output: `{"train_key", "holdout_key", "stats_key", "train_count", "holdout_count"}` (`$.dataset`).
+Input: the execution state (reads `$.run` and `$.generation.batches`).
+Output: `{"train_key", "holdout_key", "stats_key", "train_count", "holdout_count", "failed_batches"}`
+(`$.dataset`). Raises GenerationIncomplete when too many batches failed, DatasetTooSmall, DatasetTooLarge.
 Logic: routing.pipeline.dataset.prepare_dataset.
 """
 

@@ -35,6 +35,7 @@ __all__ = [
     "LabelledExample",
     "RoutingDecision",
     "clean_reasoning",
+    "encodable_text",
     "example_from_dict",
     "normalise_query",
     "normalise_weights",
@@ -63,10 +64,28 @@ MAX_REASONING_CHARS = 1_000
 MAX_QUERY_CHARS = 1_000
 # Keys of the flat wire shape that a modality must not shadow.
 RESERVED_KEYS = frozenset({"reasoning", "query"})
+# A list of reasons is read this far: items per list and pieces in all (however deep it nests).
+MAX_REASONING_ITEMS = 50
+MAX_REASONING_PIECES = 200
 
 _MODALITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # Invisible characters that make two identical-looking queries different cache keys.
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# UTF-16 surrogate code points: a JSON escape such as \ud800 decodes to one, and UTF-8 cannot encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable_text(text: str) -> str:
+    """``text`` as valid Unicode: surrogate pairs joined, every lone surrogate replaced by U+FFFD.
+
+    A model answer holding the JSON escape ``\\ud800`` decodes to a string that UTF-8 cannot
+    encode; the Lambda runtime serialises results with ``ensure_ascii=False`` and then UTF-8, so
+    one such character anywhere in a result crashes the invocation (a 502 at the API). Every
+    string the contract produces (reasoning, queries) goes through here.
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 @lru_cache(maxsize=64)
@@ -172,24 +191,50 @@ def normalise_weights(
 def clean_reasoning(value: object) -> str:
     """Reasoning as stored in a decision: a trimmed string of at most MAX_REASONING_CHARS.
 
-    ``None`` becomes ``""``, a list of reasons is joined with spaces, any other
-    non-string is converted with ``str``.
-    Idempotent, so a decision survives a JSON round trip unchanged.
+    ``None`` becomes ``""``, a list of reasons (lists nested to any depth) is flattened in
+    order and joined with spaces, any other non-string is converted with ``str``; lone
+    surrogates become U+FFFD (:func:`encodable_text`). Iterative and bounded (at most
+    MAX_REASONING_ITEMS items per list, MAX_REASONING_PIECES pieces in all), so deep or
+    wide nesting costs linear time and never a RecursionError. Idempotent, so a decision
+    survives a JSON round trip unchanged.
     """
-    if value is None:
-        return ""
     if isinstance(value, (list, tuple)):
         # Some models give their reasons as a list of sentences.
-        value = " ".join(clean_reasoning(item) for item in value[:50])
-    if not isinstance(value, str):
-        try:
-            value = str(value)
-        except Exception:  # a hostile __str__ must not break a parse
-            return ""
-    text = value.strip()
+        pieces: list[str] = []
+        length = 0
+        stack: list[Any] = [iter(value[:MAX_REASONING_ITEMS])]
+        while stack and len(pieces) < MAX_REASONING_PIECES and length <= MAX_REASONING_CHARS:
+            item = next(stack[-1], _END)
+            if item is _END:
+                stack.pop()
+            elif isinstance(item, (list, tuple)):
+                stack.append(iter(item[:MAX_REASONING_ITEMS]))
+            else:
+                piece = _reasoning_text(item)
+                if piece:
+                    pieces.append(piece)
+                    length += len(piece) + 1
+        text = " ".join(pieces)
+    else:
+        text = _reasoning_text(value)
     if len(text) > MAX_REASONING_CHARS:
         text = text[:MAX_REASONING_CHARS].rstrip()
     return text
+
+
+_END = object()
+
+
+def _reasoning_text(value: object) -> str:
+    """One piece of reasoning, trimmed and encodable (not yet capped)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except Exception:  # a hostile __str__ (or a repr nested too deep) must not break a parse
+            return ""
+    return encodable_text(value.strip())
 
 
 class _FrozenWeights(dict):
@@ -224,7 +269,8 @@ class RoutingDecision:
 
     Construct through :meth:`from_weights` unless the weights are already
     normalised: the constructor only checks them (each in [0, 1], sum 1 within
-    1e-6, valid modality names) and freezes them.
+    1e-6, valid modality names) and freezes them. Reasoning is kept encodable
+    (:func:`encodable_text`) however the decision was made.
     """
 
     weights: Mapping[str, float]
@@ -247,6 +293,7 @@ class RoutingDecision:
         if not isinstance(self.reasoning, str):
             raise ValueError(f"reasoning must be a string, got {type(self.reasoning).__name__}")
         object.__setattr__(self, "weights", _FrozenWeights(frozen))
+        object.__setattr__(self, "reasoning", encodable_text(self.reasoning))
 
     @classmethod
     def from_weights(
@@ -280,7 +327,7 @@ class RoutingDecision:
 
 @dataclass(frozen=True, slots=True)
 class LabelledExample:
-    """One training or held-out example: a query and its reference decision."""
+    """One training or held-out example: a query (kept encodable) and its reference decision."""
 
     query: str
     decision: RoutingDecision
@@ -290,6 +337,7 @@ class LabelledExample:
             raise ValueError("query must be a non-empty string")
         if not isinstance(self.decision, RoutingDecision):
             raise ValueError("decision must be a RoutingDecision")
+        object.__setattr__(self, "query", encodable_text(self.query))
 
     def to_dict(self) -> dict[str, Any]:
         """The labelled JSONL shape: ``{"query": ..., <modality>: weight, ..., "reasoning": ...}``."""

@@ -196,7 +196,10 @@ def _scan(text: str) -> Iterator[_Value | _Cut | _GaveUp]:
         try:
             value, end = _DECODER.raw_decode(text, start)
         except json.JSONDecodeError as exc:
-            budget -= exc.pos - start + 1
+            # The decoder read up to the error, except in an unterminated string: it looked for
+            # the closing quote up to the end of the text (the error names where the string began).
+            unterminated = exc.msg.startswith("Unterminated string")
+            budget -= (len(text) if unterminated else exc.pos + 1) - start
             if _is_cut_off(text, exc):
                 yield _Cut(start)
             pos = start + 1

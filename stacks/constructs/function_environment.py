@@ -48,6 +48,7 @@ def pipeline_environment(
         "DEPLOYMENT_DEADLINE_MINUTES": str(config.deployment_deadline_minutes),
         "EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours),
         "EVALUATION_CANDIDATES": ",".join(config.evaluation_candidates),
+        "GENERATION_CHECKS": _compact(config.generation_checks.model_dump()),
         # Same value as the router's ROUTER_APP_TAG: distilling from invocation logs keeps the
         # calls the router tagged with it.
         "ROUTER_APP_TAG": router_app_tag(config),

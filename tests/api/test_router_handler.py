@@ -408,3 +408,28 @@ def test_the_handler_import_stays_light() -> None:
     }
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- hostile model text
+
+
+@pytest.mark.parametrize("path", ["/route", "/route/batch"])
+def test_a_lone_surrogate_in_the_answer_never_reaches_the_body_or_the_cache(
+    invoke, make_router, bedrock, settings, path
+):
+    """The runtime marshals results with ensure_ascii=False, then UTF-8: a lone surrogate would be a 502."""
+    poisoned = (
+        '{"visual": 0.7, "audio": 0.1, "transcription": 0.1, "metadata": 0.1, "reasoning": "seen \\ud800"}'
+    )
+    bedrock.answer(expected_converse(settings, DEFAULT_MODEL, QUERY, "active"), text=poisoned)
+    body = {"query": QUERY} if path == "/route" else {"queries": [QUERY]}
+    router = make_router()
+
+    for source in ("model", "cache"):
+        response = invoke(api_event(path, body=body), router)
+        json.dumps(
+            {key: response[key] for key in ("statusCode", "headers", "body")}, ensure_ascii=False
+        ).encode("utf-8")
+        answer = response["json"] if path == "/route" else response["json"]["results"][0]
+        assert (answer["source"], answer["reasoning"]) == (source, "seen \ufffd")
+    bedrock.stubber.assert_no_pending_responses()

@@ -24,7 +24,13 @@ from stacks.constructs.pipeline_definition import (
 from stacks.constructs.run_notifications import RunNotifications
 from stacks.pipeline_stack import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 
+# AWS's recommended list (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html:
+# "invoking Lambda results in a 500 error, such as ClientExecutionTimeoutException, ServiceException,
+# AWSLambdaException, or SdkClientException"; "Unhandled errors in Lambda are reported as Lambda.Unknown ...
+# These include out-of-memory errors and function timeouts"), plus Lambda's own throttling.
 LAMBDA_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -348,3 +354,23 @@ def test_the_functions_environment_parses_into_pipeline_settings(resources) -> N
         assert parsed.teacher_model_id == "us.amazon.nova-pro-v1:0" and parsed.examples == 10_000
         assert function["Properties"]["Architectures"] == ["arm64"]
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_a_failing_batch_is_tolerated_unless_no_batch_can_succeed(definition) -> None:
+    """moto runs ToleratedFailurePercentage only in DISTRIBUTED mode (AWS: a Distributed Map setting), so an
+    inline Map tolerates a failed batch with a Catch: its part stays missing and PrepareDataset counts it."""
+    generate = definition["States"]["Generate"]
+    processor = generate["ItemProcessor"]
+    assert processor["ProcessorConfig"]["Mode"] == "INLINE" and "ToleratedFailurePercentage" not in generate
+    fatal, tolerated = processor["States"]["GenerateBatch"]["Catch"]
+    assert "GenerationAborted" in fatal["ErrorEquals"] and "ModelAccessDenied" in fatal["ErrorEquals"]
+    stopped = processor["States"][fatal["Next"]]
+    assert (stopped["Type"], stopped["ErrorPath"]) == ("Fail", "$.error.Error")
+    assert tolerated["ErrorEquals"] == ["States.ALL"]
+    failed = processor["States"][tolerated["Next"]]
+    assert failed["Type"] == "Pass" and failed["Parameters"]["failed"] is True and failed["End"]
+    assert generate["ItemSelector"]["execution.$"] == "$$.Execution.Id"
+    assert (
+        definition["States"]["PrepareDataset"]["ResultSelector"]["failed_batches.$"]
+        == "$.Payload.failed_batches"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +70,10 @@ class FakeBedrock:
         self.deployment_failure_message = "Insufficient capacity for the deployment."
         self.throttle_converse = 0
         self.invalid_items_per_answer = 1
+        # Teacher answers hold only invalid items while True (a teacher ignoring the format).
+        self.teacher_garbage = False
+        # prompt -> an exception to raise instead of answering (a transport fault), or None.
+        self.teacher_fault: Callable[[str], Exception | None] | None = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self._queries = 0
@@ -196,6 +201,9 @@ class FakeBedrock:
             count_match = _COUNT.search(prompt)
             if count_match is None:  # not a teacher batch: a candidate answering a routing query (Evaluate)
                 return self._routing_answer(prompt)
+            fault = self.teacher_fault(prompt) if self.teacher_fault else None
+            if fault is not None:
+                raise fault
             count = int(count_match.group(1))
             start = self._queries
             self._queries += count
@@ -204,7 +212,7 @@ class FakeBedrock:
         focus = focus_match.group(1) if focus_match else None
         theme = _THEMES.search(prompt).group(1).split(", ")[0]
         items: list[dict[str, Any]] = []
-        for number in range(start, start + count):
+        for number in range(start, start + (0 if self.teacher_garbage else count)):
             weights = {name: 0.1 for name in signals}
             weights[focus or signals[number % len(signals)]] = 0.7 if focus else 0.4
             items.append({"query": f"{theme} clip number {number}", **weights, "reasoning": "Test label."})

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from routing.clients import override_clock
+from routing.pipeline.planning import EVENTS_PER_BATCH, EVENTS_PER_POLL
 
 from .fake_bedrock import foundation_model
 from .pipeline_support import Environment, Sandbox, environment, sandbox
@@ -92,6 +94,17 @@ def test_happy_path_to_an_active_deployment(box: Sandbox) -> None:
         assert f"runs/{run}/{name}" in keys
     (outcome,) = box.notifications()  # the run outcome, with the gate verdict
     assert run in outcome["subject"] and "gate" in outcome["subject"]
+    # The event counts Plan's history budget assumes (routing.pipeline.planning), read from the history.
+    for wait in ("WaitForDistillation", "WaitForDeployment"):
+        entered = [i for i, event in enumerate(result.history) if _entered(event) == wait]
+        assert entered[1] - entered[0] <= EVENTS_PER_POLL, wait
+    types = [event["type"] for event in result.history]
+    generation = types[types.index("MapStateStarted") + 1 : types.index("MapStateSucceeded")]
+    assert len(generation) <= 13 * (EVENTS_PER_BATCH - 3)  # 13 batches, none retried: 7 events each
+
+
+def _entered(event: dict) -> str | None:
+    return event.get("stateEnteredEventDetails", {}).get("name")
 
 
 @pytest.mark.slow
@@ -205,3 +218,46 @@ def test_a_stuck_job_ends_at_its_deadline_with_a_named_error(box: Sandbox) -> No
     assert (result.status, result.error) == ("FAILED", "DistillationTimedOut")
     assert "stop-model-customization-job" in failure(result)["errorMessage"]
     assert 40 <= result.states_entered().count("CheckDistillation") <= 50
+
+
+# ---------------------------------------------------------------------------------- runs that recover
+
+
+def test_a_batch_that_fails_for_good_with_a_transport_error_is_tolerated_and_reported(box: Sandbox) -> None:
+    """One teacher call always times out on reading (botocore's ReadTimeoutError, not a ClientError)."""
+
+    def fault(prompt: str) -> Exception | None:
+        # Batch 0 is the only one asking for visual queries at easy difficulty (13 batches).
+        if "the visual signal" in prompt and "Difficulty: easy" in prompt:
+            return ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
+        return None
+
+    box.bedrock.teacher_fault = fault
+    result = box.run(SMALL)
+    assert result.status == "SUCCEEDED", result.cause
+    failed = [i for i in result.invocations_of("generate") if i.error]
+    assert {i.error for i in failed} == {"TeacherThrottled"} and len(
+        failed
+    ) == 1 + 8  # first call + MaxAttempts
+    assert "BatchFailed" in result.states_entered()
+    assert result.output["dataset"]["failed_batches"] == 1
+    assert f"runs/{box.run_id}/generated/part-00000.jsonl" not in box.keys(f"runs/{box.run_id}/generated/")
+    report = json.loads(box.object(f"runs/{box.run_id}/report/report.json"))
+    assert report["dataset"]["failed_batches"] == 1
+    assert any("1 teacher batches failed" in warning for warning in report["warnings"])
+
+
+def test_garbage_teacher_answers_abort_early_and_a_resumed_run_redoes_the_empty_parts(box: Sandbox) -> None:
+    box.bedrock.teacher_garbage = True
+    first = box.run(SMALL)
+    assert (first.status, first.error) == ("FAILED", "GenerationAborted")
+    assert "no more batches are paid for" in failure(first)["errorMessage"]
+    paid = box.bedrock.count("Converse")
+    assert 5 <= paid < 13  # the first 5 batches, and those already running: never all 13
+    assert '"step":"Generate"' in box.notifications()[0]["message"]
+
+    box.bedrock.teacher_garbage = False  # the teacher fixed: the empty parts are not "done"
+    second = box.run({"run_id": box.run_id}, name=f"{box.run_id}-resumed")
+    assert second.status == "SUCCEEDED", second.cause
+    assert box.bedrock.count("Converse") - box.bedrock.routing_answers == paid + 13
+    assert second.output["dataset"]["train_count"] == 200

@@ -1062,6 +1062,7 @@ def test_watch_a_run_of_the_real_definition_failing_in_check_distillation(
             "stats_key": "s",
             "train_count": 9900,
             "holdout_count": 100,
+            "failed_batches": 0,
         },
         "StartDistillation": {**job, "status": "InProgress"},
     }

@@ -23,6 +23,7 @@ from routing.evaluation.judge import (
 )
 from routing.evaluation.records import make_record
 from routing.evaluation.steps import check_judge_step, start_judge_step
+from routing.pipeline.planning import POLL_BUDGETS
 
 from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints, run_state
 
@@ -58,7 +59,13 @@ def test_request_matches_the_service_model_and_is_sent_as_built() -> None:
             event, StartJudgeEnv(evaluation_role_arn=ROLE_ARN, job_name_prefix="vsr-dev"), bedrock=bedrock
         )
         stub.assert_no_pending_responses()
-    assert result == {"job_arn": JOB_ARN, "job_name": name, "status": "InProgress", "failure": None}
+    assert result == {
+        "job_arn": JOB_ARN,
+        "job_name": name,
+        "status": "InProgress",
+        "failure": None,
+        "polls": 0,
+    }
 
     shape = bedrock.meta.service_model.operation_model("CreateEvaluationJob").input_shape
     problems = check_constraints(expected, shape)
@@ -141,12 +148,19 @@ def test_start_judge_is_skipped(judge: bool, offline: bool, prompts: int) -> Non
     assert result["status"] == "Skipped" and result["job_arn"] is None
 
 
-def _check(status: str, *, created: datetime, now: datetime, stop: bool = False, messages=None) -> dict:
+def _check(
+    status: str, *, created: datetime, now: datetime, stop: bool = False, messages=None, polls: int = 0
+) -> dict:
     bedrock = _bedrock()
     event = CheckJudgeEvent.model_validate(
         {
             "run": run_state("b"),
-            "judge": {"job_arn": JOB_ARN, "job_name": "vsr-judge-run-1", "status": "InProgress"},
+            "judge": {
+                "job_arn": JOB_ARN,
+                "job_name": "vsr-judge-run-1",
+                "status": "InProgress",
+                "polls": polls,
+            },
         }
     )
     job = {
@@ -175,7 +189,7 @@ def test_check_judge_reports_status_and_failures() -> None:
         "Failed", created=now - timedelta(hours=1), now=now, messages=["judge model access denied"]
     )
     assert failed == {"job_arn": JOB_ARN, "job_name": "vsr-judge-run-1", "status": "Failed",
-                      "failure": "judge model access denied"}  # fmt: skip
+                      "failure": "judge model access denied", "polls": 1}  # fmt: skip
 
 
 def test_check_judge_stops_an_overdue_job() -> None:
@@ -183,6 +197,17 @@ def test_check_judge_stops_an_overdue_job() -> None:
     result = _check("InProgress", created=now - timedelta(hours=25), now=now, stop=True)
     assert result["status"] == "TimedOut"
     assert "24 hours" in result["failure"]
+
+
+def test_the_poll_budget_ends_the_judge_loop_whatever_the_wait() -> None:
+    """A short wait over a long job would otherwise poll past Step Functions' 25,000 history events."""
+    now = datetime(2025, 1, 3, tzinfo=UTC)
+    budget = POLL_BUDGETS["evaluation"]
+    running = _check("InProgress", created=now - timedelta(hours=1), now=now, polls=budget - 2)
+    assert (running["status"], running["polls"]) == ("InProgress", budget - 1)
+    result = _check("InProgress", created=now - timedelta(hours=1), now=now, stop=True, polls=budget - 1)
+    assert (result["status"], result["polls"]) == ("TimedOut", budget)
+    assert f"after {budget} polls" in result["failure"]
 
 
 def test_check_judge_passes_a_skipped_judge_through() -> None:

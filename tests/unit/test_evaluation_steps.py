@@ -8,18 +8,20 @@ import json
 import boto3
 import jsonschema
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from routing.evaluation.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
 from routing.evaluation.events import EvaluateEnv, EvaluateEvent, ReportEnv, ReportEvent
 from routing.evaluation.judge import JUDGE_SOURCE_ID
 from routing.evaluation.report import report_schema
-from routing.evaluation.steps import evaluate_step, report_step
+from routing.evaluation.steps import evaluate_step, load_holdout, report_step
 
 from tests.evaluation_support import (
     BASELINE_ID,
     DEPLOYMENT_ARN,
     STUDENT_ID,
     FakeRuntime,
+    converse_response,
     exact,
     garbage,
     holdout_jsonl,
@@ -215,3 +217,68 @@ def test_report_without_results_is_a_named_error(s3) -> None:
     })  # fmt: skip
     with pytest.raises(ResultsMissing):
         report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+
+
+# ------------------------------------------------------------------------------- hostile text and faults
+
+
+def _runtime_encodes(value: object) -> None:
+    """What the Lambda runtime does with a result: JSON with ensure_ascii=False, then UTF-8."""
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def test_lone_surrogates_in_answers_and_holdout_never_break_evaluate_or_report(s3) -> None:
+    rows = holdout_jsonl(COUNT).splitlines()
+    rows[0] = rows[0].replace('"query": "query 0', '"query": "query 0 \\ud800', 1)
+    s3.put_object(Bucket=BUCKET, Key=HOLDOUT_KEY, Body="\n".join(rows) + "\n")
+
+    def poisoned(model_id: str, query: str, reference: dict | None) -> dict:
+        answer = json.dumps({**(reference or {}), "reasoning": "PLACEHOLDER"})
+        return converse_response(answer.replace("PLACEHOLDER", "seen \\udfff"))
+
+    runtime = FakeRuntime({DEPLOYMENT_ARN: poisoned, STUDENT_ID: garbage, BASELINE_ID: exact},
+                          {**reference_by_query(COUNT), "query 0 \ufffd about visual": reference_by_query(1)["query 0 about visual"]})  # fmt: skip
+    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False)
+    _runtime_encodes(evaluation)
+    results = _lines(s3, evaluation["results_key"])
+    distilled = [r for r in results if r["candidate"] == "distilled"]
+    assert {r["parsed"]["reasoning"] for r in distilled} == {"seen \ufffd"}
+    assert results[0]["query"] == "query 0 \ufffd about visual"
+    event = ReportEvent.model_validate({
+        "run": run_state(BUCKET, judge=False), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "evaluation": evaluation, "judge": {"job_arn": None, "job_name": None, "status": "Skipped"},
+    })  # fmt: skip
+    _runtime_encodes(
+        report_step(event, ReportEnv.model_validate({"prices": PRICES}), s3=s3, region="us-east-1")
+    )
+
+
+def _stubbed_s3():
+    client = boto3.client("s3", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    return client, stubber
+
+
+def test_a_missing_holdout_answered_403_is_holdout_invalid() -> None:
+    """Under a prefix-conditioned s3:ListBucket, S3 answers a GetObject on a missing key with 403, not 404."""
+    s3, stubber = _stubbed_s3()
+    stubber.add_client_error("get_object", "AccessDenied", "Access Denied", http_status_code=403,
+                             expected_params={"Bucket": BUCKET, "Key": HOLDOUT_KEY})  # fmt: skip
+    with pytest.raises(HoldoutInvalid, match="does not exist"):
+        load_holdout(s3, BUCKET, HOLDOUT_KEY, ["visual", "audio", "transcription", "metadata"])
+    stubber.assert_no_pending_responses()
+
+
+def test_missing_results_answered_403_are_results_missing() -> None:
+    s3, stubber = _stubbed_s3()
+    key = "runs/run-1/evaluation/results.jsonl"
+    stubber.add_client_error("get_object", "AccessDenied", "Access Denied", http_status_code=403,
+                             expected_params={"Bucket": BUCKET, "Key": key})  # fmt: skip
+    event = ReportEvent.model_validate({
+        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "evaluation": {"results_key": key, "judge_input_key": "x", "candidates": [], "answers": 0, "complete": True},
+    })  # fmt: skip
+    with pytest.raises(ResultsMissing):
+        report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+    stubber.assert_no_pending_responses()

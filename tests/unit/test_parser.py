@@ -400,3 +400,122 @@ def test_already_decoded_batches_are_accepted():
 def test_invalid_modalities_for_examples_are_reported():
     result = parse_labelled_examples(json.dumps(ITEMS), ["reasoning"])
     assert result.examples == [] and "invalid modalities" in result.errors[0]
+
+
+# --------------------------------------------------------------------------- hostile model text (issue 12)
+
+
+def _runtime_encodes(value: object) -> bytes:
+    """What the Lambda runtime does with a result: JSON with ensure_ascii=False, then UTF-8."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "escape", ["\\ud800", "\\udfff", "\\udc00\\ud800", "x\\ud83d", "\\ud83d\\ude00\\ud800"], ids=repr
+)
+def test_lone_surrogates_never_leave_the_parser(escape):
+    weights = '"visual": 1, "audio": 0, "transcription": 0, "metadata": 0'
+    decision = parse_decision(f'{{{weights}, "reasoning": "see {escape} here"}}')
+    assert decision.ok
+    _runtime_encodes(decision.decision.to_dict())
+    assert "\ufffd" in decision.decision.reasoning
+    listed = parse_decision(f'{{{weights}, "reasoning": ["a {escape}", ["b"]]}}')
+    _runtime_encodes(listed.decision.to_dict())
+
+    batch = parse_labelled_examples(
+        f'[{{"query": "cat {escape} videos", {weights}, "reasoning": "{escape}"}}]'
+    )
+    (example,) = batch.examples
+    _runtime_encodes(example.to_dict())
+    assert example.query.startswith("cat ") and "\ufffd" in example.query
+
+
+def test_a_valid_surrogate_pair_is_kept():
+    decision = parse_decision('{"visual": 1, "reasoning": "smile \\ud83d\\ude00", "audio": 0}')
+    assert decision.decision.reasoning == "smile \U0001f600"
+
+
+@pytest.mark.parametrize("depth", [400, 900])
+def test_deeply_nested_reasoning_is_flattened_without_recursion(depth):
+    answer = (
+        '{"visual": 1, "audio": 0, "transcription": 0, "metadata": 0, "reasoning": '
+        + "[" * depth
+        + '"deep"'
+        + "]" * depth
+        + "}"
+    )
+    result = parse_decision(answer)
+    assert result.ok, result.error
+    assert result.decision.reasoning == "deep"
+
+
+@pytest.mark.parametrize("depth", [400, 5_000])
+def test_deep_nesting_is_a_parse_failure_never_an_internal_error(depth):
+    for answer in ("[" * depth + '{"visual": 1}' + "]" * depth, '{"a": ' * depth + "1" + "}" * depth):
+        for errors in (
+            [parse_decision(answer).error],
+            parse_labelled_examples(answer).errors,
+        ):
+            assert errors and not any("internal parser error" in error for error in errors)
+
+
+class _CountingDecoder:
+    """The parser's JSON decoder, counting the characters each decode attempt reads.
+
+    json's scanner reads a value up to its end, or up to the error, except in a string that
+    never closes: it searches for the closing quote to the end of the text (the error then
+    names where the string began). Nesting beyond the recursion limit is charged in full.
+    """
+
+    def __init__(self, decoder: json.JSONDecoder) -> None:
+        self._decoder = decoder
+        self.read = 0
+
+    def raw_decode(self, text: str, start: int):
+        try:
+            value, end = self._decoder.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            unterminated = exc.msg.startswith("Unterminated string")
+            self.read += (len(text) if unterminated else exc.pos + 1) - start
+            raise
+        except (RecursionError, ValueError):
+            self.read += len(text) - start
+            raise
+        self.read += end - start
+        return value, end
+
+    def decode(self, text: str):
+        self.read += len(text)
+        return self._decoder.decode(text)
+
+
+def _unterminated_after_brackets(size: int) -> str:
+    return '{"a": ' * 1_000 + '"' + "a" * size
+
+
+def _unterminated_items(size: int) -> str:
+    return '["a", ' * 300 + '"' + "a" * size
+
+
+def _open_arrays_then_string(size: int) -> str:
+    return "[" * 100 + '"' + "a" * size
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_unterminated_after_brackets, _unterminated_items, _open_arrays_then_string],
+    ids=lambda f: f.__name__,
+)
+def test_parsing_reads_each_answer_a_bounded_number_of_times(make, monkeypatch):
+    """Work (characters the JSON decoder reads) is linear in the answer's length, counted, not timed."""
+    import routing.parser as parser
+
+    for size in (10_000, 1_000_000):
+        answer = make(size)
+        for parse in (parse_decision, parse_labelled_examples):
+            counting = _CountingDecoder(parser._DECODER)
+            monkeypatch.setattr(parser, "_DECODER", counting)
+            parse(answer)
+            monkeypatch.setattr(parser, "_DECODER", counting._decoder)
+            read = min(len(answer), parser.MAX_EXAMPLES_ANSWER_CHARS)
+            assert counting.read <= (parser.SCAN_WORK_FACTOR + 2) * read + 10_000, (parse.__name__, size)

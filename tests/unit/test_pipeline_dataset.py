@@ -14,7 +14,7 @@ from routing.pipeline.dataset import (
     conversation_record,
     prepare_dataset,
 )
-from routing.pipeline.errors import DatasetInvalid, DatasetTooSmall
+from routing.pipeline.errors import DatasetInvalid, DatasetTooSmall, GenerationIncomplete
 from routing.pipeline.state import PrepareDatasetEvent
 
 from tests.pipeline_support import BUCKET, run_state
@@ -101,6 +101,7 @@ def test_generated_parts_become_train_holdout_and_stats(s3) -> None:
         "stats_key": "runs/run-1/dataset/stats.json",
         "train_count": 200,
         "holdout_count": 100,
+        "failed_batches": 0,
     }
     train = read_lines(s3, result["train_key"])
     holdout = read_lines(s3, result["holdout_key"])
@@ -153,7 +154,10 @@ def test_stats_make_a_rerun_return_the_same_result_without_work(s3) -> None:
         }
     }
     s3.put_object(Bucket=BUCKET, Key="runs/run-1/dataset/stats.json", Body=json.dumps(stored).encode())
-    assert prepare_dataset(PrepareDatasetEvent(run=run_state()), s3=s3) == stored["result"]
+    assert prepare_dataset(PrepareDatasetEvent(run=run_state()), s3=s3) == {
+        **stored["result"],
+        "failed_batches": 0,
+    }
 
 
 def test_a_brought_dataset_is_used_instead_of_generation(s3) -> None:
@@ -186,3 +190,29 @@ def test_from_invocation_logs_only_the_holdout_is_written(s3) -> None:
     result = prepare_dataset(PrepareDatasetEvent(run=state), s3=s3)
     assert result["train_key"] is None and (result["train_count"], result["holdout_count"]) == (0, 100)
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/run-1/dataset/train")
+
+
+def _four_batches_one_missing(s3) -> PrepareDatasetEvent:
+    parts = [[example(n, "visual") for n in range(start, start + 110)] for start in (0, 110, 220, 330)]
+    put_parts(s3, parts)
+    s3.delete_object(Bucket=BUCKET, Key="runs/run-1/generated/part-00002.jsonl")  # batch 2 failed for good
+    return PrepareDatasetEvent.model_validate({"run": run_state(examples=300, holdout=100).model_dump(),
+                                               "generation": {"batches": 4}})  # fmt: skip
+
+
+def test_failed_batches_above_the_tolerated_share_stop_the_run(s3) -> None:
+    with pytest.raises(
+        GenerationIncomplete, match=r"1 of 4 teacher batches .* failed after their retries \(batches 2\)"
+    ):
+        prepare_dataset(_four_batches_one_missing(s3), s3=s3)
+
+
+def test_failed_batches_within_the_tolerated_share_are_counted_and_reported(s3) -> None:
+    event = _four_batches_one_missing(s3)
+    checks = {"min_valid_share": 0.5, "abort_after_batches": 5, "max_failed_batch_share": 0.25}
+    run = run_state(examples=300, holdout=100, generation_checks=checks)
+    result = prepare_dataset(event.model_copy(update={"run": run}), s3=s3)
+    assert result["failed_batches"] == 1 and result["train_count"] == 200
+    stats = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/run-1/dataset/stats.json")["Body"].read())
+    assert stats["source"]["failed_batches"] == [2] and stats["source"]["planned_batches"] == 4
+    assert any("1 of 4 teacher batches failed" in warning for warning in stats["warnings"])

@@ -10,9 +10,10 @@ from routing.pipeline.errors import InvalidInput, InvalidSettings
 from routing.pipeline.inputs import INPUT_KEYS, parse_execution_input
 from routing.pipeline.names import MAX_NAME_LENGTH, run_names
 from routing.pipeline.settings import GateSettings, PipelineSettings
+from routing.pipeline.settings import GenerationChecks as PipelineGenerationChecks
 from routing.pipeline.settings import WaitSeconds as PipelineWaitSeconds
 
-from cdk_app.config import GateThresholds, WaitSeconds
+from cdk_app.config import GateThresholds, GenerationChecks, WaitSeconds
 from tests.pipeline_support import ENVIRONMENT
 
 BEDROCK = boto3.client("bedrock", region_name="us-east-1").meta.service_model
@@ -81,7 +82,11 @@ def test_input_must_be_an_object() -> None:
 
 def test_gate_and_wait_bounds_mirror_the_cdk_configuration() -> None:
     """The Lambdas cannot import cdk_app: their copies of the models must keep the same fields and bounds."""
-    for ours, theirs in ((GateSettings, GateThresholds), (PipelineWaitSeconds, WaitSeconds)):
+    for ours, theirs in (
+        (GateSettings, GateThresholds),
+        (PipelineWaitSeconds, WaitSeconds),
+        (PipelineGenerationChecks, GenerationChecks),
+    ):
         assert ours.model_fields.keys() == theirs.model_fields.keys()
         for name, field in ours.model_fields.items():
             assert field.default == theirs.model_fields[name].default, name

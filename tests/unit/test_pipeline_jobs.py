@@ -8,6 +8,7 @@ import pytest
 from routing.pipeline.deployment import check_run_deployment, create_run_deployment
 from routing.pipeline.distillation import check_distillation, start_distillation
 from routing.pipeline.errors import (
+    BedrockRequestRejected,
     BedrockThrottled,
     DeploymentFailed,
     DeploymentTimedOut,
@@ -352,3 +353,35 @@ def test_a_resumed_run_counts_the_deployment_deadline_from_its_creation() -> Non
             CheckDeploymentEvent(run=run_state(), deployment=state), bedrock=bedrock, now=NOW
         )
     assert "resume" in str(raised.value) and "keep waiting" not in str(raised.value)
+
+
+def test_a_name_clash_answered_as_validation_exception_reuses_the_deployment() -> None:
+    """botocore's model of CreateCustomModelDeployment lists no ConflictException: a taken name is a ValidationException."""
+    bedrock, stubber = stubbed("bedrock")
+    errors = [
+        shape.name
+        for shape in bedrock.meta.service_model.operation_model("CreateCustomModelDeployment").error_shapes
+    ]
+    assert "ConflictException" not in errors and "ValidationException" in errors
+    stubber.add_client_error("get_custom_model_deployment", "ResourceNotFoundException", "none")
+    stubber.add_client_error(
+        "create_custom_model_deployment",
+        "ValidationException",
+        "A model deployment with the name vsr-test-run-1 already exists.",
+        http_status_code=400,
+    )
+    stubber.add_response("get_custom_model_deployment", deployment("Creating"),
+                         {"customModelDeploymentIdentifier": "vsr-test-run-1"})  # fmt: skip
+    state = create(bedrock)
+    stubber.assert_no_pending_responses()
+    assert (state["deployment_arn"], state["status"]) == (DEPLOYMENT_ARN, "Creating")
+
+
+def test_a_validation_exception_without_a_deployment_of_that_name_is_rejected() -> None:
+    bedrock, stubber = stubbed("bedrock")
+    stubber.add_client_error("get_custom_model_deployment", "ResourceNotFoundException", "none")
+    stubber.add_client_error("create_custom_model_deployment", "ValidationException", "modelArn is invalid")
+    stubber.add_client_error("get_custom_model_deployment", "ResourceNotFoundException", "none")
+    with pytest.raises(BedrockRequestRejected, match="modelArn is invalid"):
+        create(bedrock)
+    stubber.assert_no_pending_responses()

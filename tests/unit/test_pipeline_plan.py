@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
+from routing import DEFAULT_MODALITIES
 from routing.pipeline.errors import (
     BedrockThrottled,
     InvalidInput,
@@ -19,12 +20,17 @@ from routing.pipeline.errors import (
 )
 from routing.pipeline.inputs import parse_execution_input
 from routing.pipeline.planning import (
+    GENERATION_OVERSHOOT,
+    HISTORY_EVENT_LIMIT,
+    POLL_BUDGETS,
+    check_history_budget,
     check_models,
     foundation_model_id,
     generation_target,
     plan_batches,
     plan_run,
     resolve_settings,
+    worst_case_history_events,
 )
 from routing.pipeline.state import PlanEvent
 
@@ -106,6 +112,12 @@ def test_defaults_then_overrides() -> None:
             "'wait_seconds.job' (60) must be 0 (poll at once: tests, dry run) or at least 288 s",
         ),
         ({"wait_seconds": {"deployment": 10}}, "'wait_seconds.deployment' (10)"),
+        # A 10 s poll over the judge's 24 h deadline would be 8,640 polls: far past the history cap.
+        (
+            {"wait_seconds": {"evaluation": 10}},
+            "'wait_seconds.evaluation' (10) must be 0 (poll at once: tests, dry run) or at least 288 s, "
+            "so that evaluation_deadline_hours fits in 300 polls",
+        ),
     ],
 )
 def test_rules_name_the_key_to_change(payload: dict, expected: str) -> None:
@@ -360,3 +372,13 @@ def test_run_state_round_trips() -> None:
     state = run_state()
     assert state.layout.part_key(7) == "runs/run-1/generated/part-00007.jsonl"
     assert state.settings.mode == "generate"
+
+
+def test_every_poll_loop_at_its_budget_fits_the_history_limit_with_the_largest_generation() -> None:
+    """The worst case Plan checks: all three loops at their budgets and the most batches settings allow."""
+    assert set(POLL_BUDGETS) == {"job", "deployment", "evaluation"}
+    largest = plan_batches(math.ceil(16_000 * (1 + GENERATION_OVERSHOOT)), 20, DEFAULT_MODALITIES)
+    assert worst_case_history_events(len(largest)) <= HISTORY_EVENT_LIMIT
+    check_history_budget("run-1", len(largest))
+    with pytest.raises(InvalidInput, match="more than Step Functions' 25,000"):
+        check_history_budget("run-1", 2_000)

@@ -64,6 +64,8 @@ class DatasetState(_Model):
     holdout_key: str
     train_count: int = 0
     holdout_count: int = 0
+    # Teacher batches that failed after their retries and were tolerated (Prepare dataset).
+    failed_batches: int = 0
 
 
 class DeploymentState(_Model):
@@ -97,6 +99,8 @@ class JudgeState(_Model):
     failure: str | None = None
     # A Catch on the judge states stores Step Functions' error here; the report shows it.
     cause: str | None = None
+    # CheckJudge calls so far: the loop ends at routing.pipeline.planning.POLL_BUDGETS["evaluation"].
+    polls: int = 0
 
 
 class ReportGate(_Model):

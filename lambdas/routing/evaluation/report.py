@@ -75,6 +75,7 @@ def build_report(
         "dataset": {
             "train_count": int(dataset.get("train_count", 0)),
             "holdout_count": int(dataset.get("holdout_count", 0)),
+            "failed_batches": int(dataset.get("failed_batches", 0)),
         },
         "modalities": list(modalities),
         "inference": dict(inference),

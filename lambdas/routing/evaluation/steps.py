@@ -19,12 +19,14 @@ from botocore.exceptions import ClientError
 
 from ..contract import LabelledExample, example_from_dict, system_prompt
 from ..observability import logger, metrics
+from ..pipeline.planning import POLL_BUDGETS
 from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
 from .errors import BedrockThrottled, EvaluationStalled, GateNotPassed, HoldoutInvalid, ResultsMissing
 from .events import (
     CANDIDATE_ORDER,
     CheckJudgeEnv,
     CheckJudgeEvent,
+    DatasetState,
     EvaluateEnv,
     EvaluateEvent,
     PromoteEnv,
@@ -207,7 +209,7 @@ def evaluate_step(
 
 def _skipped(reason: str) -> dict[str, Any]:
     metrics.add_metric(name="JudgeSkipped", unit="Count", value=1)
-    return {"job_arn": None, "job_name": None, "status": "Skipped", "failure": reason}
+    return {"job_arn": None, "job_name": None, "status": "Skipped", "failure": reason, "polls": 0}
 
 
 def _code(exc: ClientError) -> str:
@@ -252,13 +254,13 @@ def start_judge_step(event: StartJudgeEvent, env: StartJudgeEnv, *, bedrock: Any
             raise
         logger.info("judge job already exists", extra={"job_name": job_name})
     metrics.add_metric(name="JudgeJobsStarted", unit="Count", value=1)
-    return {"job_arn": job_arn, "job_name": job_name, "status": "InProgress", "failure": None}
+    return {"job_arn": job_arn, "job_name": job_name, "status": "InProgress", "failure": None, "polls": 0}
 
 
 def check_judge_step(
     event: CheckJudgeEvent, env: CheckJudgeEnv, *, bedrock: Any, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The judge job's status; a job past the evaluation deadline is stopped and reported TimedOut."""
+    """The judge job's status; a job past the evaluation deadline or the poll budget is stopped, TimedOut."""
     judge = event.judge
     metrics.add_metric(name="JudgePolls", unit="Count", value=1)
     if judge.status == "Skipped" or not judge.job_arn:
@@ -273,15 +275,29 @@ def check_judge_step(
     failure = "; ".join(job.get("failureMessages") or []) or None
     created = job.get("creationTime")
     now = now or datetime.now(UTC)
+    polls = judge.polls + 1
     overdue = isinstance(created, datetime) and now - created > timedelta(hours=env.deadline_hours)
-    if status == "InProgress" and overdue:
+    # The poll budget bounds the loop whatever the Wait lasts (Step Functions' 25,000 history events).
+    over_budget = polls >= POLL_BUDGETS["evaluation"]
+    if status == "InProgress" and (overdue or over_budget):
         try:
             bedrock.stop_evaluation_job(jobIdentifier=judge.job_arn)
         except ClientError as exc:
             if _code(exc) != "ConflictException":  # already stopping or finished
                 raise
-        status, failure = "TimedOut", f"the judge job did not finish within {env.deadline_hours} hours"
-    return {"job_arn": judge.job_arn, "job_name": judge.job_name, "status": status, "failure": failure}
+        status = "TimedOut"
+        failure = (
+            f"the judge job did not finish within {env.deadline_hours} hours"
+            if overdue
+            else f"the judge job was still running after {polls} polls (raise wait_seconds.evaluation)"
+        )
+    return {
+        "job_arn": judge.job_arn,
+        "job_name": judge.job_name,
+        "status": status,
+        "failure": failure,
+        "polls": polls,
+    }
 
 
 # ------------------------------------------------------------------------------------- Report
@@ -302,6 +318,15 @@ def load_judge_output(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]
                 value for _, value in iter_jsonl(get_text(s3, bucket, key) or "") if isinstance(value, dict)
             )
     return lines
+
+
+def _dataset_warnings(dataset: DatasetState) -> list[str]:
+    if not dataset.failed_batches:
+        return []
+    return [
+        f"{dataset.failed_batches} teacher batches failed after their retries and were left out of the "
+        "dataset (generation_checks.max_failed_batch_share); dataset/stats.json lists them"
+    ]
 
 
 def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> dict[str, Any]:
@@ -352,11 +377,12 @@ def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> 
         dataset={
             "train_count": event.dataset.train_count,
             "holdout_count": event.dataset.holdout_count or int(manifest.get("holdout", 0)),
+            "failed_batches": event.dataset.failed_batches,
         },
         models=summaries,
         judge=judge_info,
         gate=gate,
-        warnings=run.warnings,
+        warnings=[*run.warnings, *_dataset_warnings(event.dataset)],
         offline_stand_in=offline,
         modalities=modalities,
         inference=manifest["inference"],

@@ -56,12 +56,19 @@ def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
     put_text(s3, bucket, key, json.dumps(value, indent=2, ensure_ascii=False) + "\n", "application/json")
 
 
+# Error codes of a GetObject on a key that does not exist. The steps' roles may list the bucket only
+# under their run prefixes (an s3:prefix condition), and a GetObject request carries no prefix, so S3
+# answers a missing key with 403 AccessDenied instead of 404 NoSuchKey: for the keys a step is
+# granted to read, that 403 can only mean "missing".
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403"})
+
+
 def get_text(s3: Any, bucket: str, key: str) -> str | None:
-    """The object's text, or None when it does not exist."""
+    """The object's text, or None when it does not exist (404, or the 403 S3 gives a missing key)."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+        if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
             return None
         raise
     return body.read().decode("utf-8")

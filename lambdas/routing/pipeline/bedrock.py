@@ -7,7 +7,10 @@ pipeline's named errors, so the state machine can retry the transient ones:
 - ThrottlingException, ServiceUnavailable, InternalServer... -> TeacherThrottled (teacher
   calls) or BedrockThrottled (control plane): retried with backoff and jitter;
 - AccessDeniedException -> ModelAccessDenied; ValidationException and quota errors ->
-  BedrockRequestRejected; both carry Bedrock's message and are not retried.
+  BedrockRequestRejected; both carry Bedrock's message and are not retried;
+- errors of the connection rather than of the request (botocore's read and connect timeouts,
+  closed connections, cut-off response streams), ModelErrorException and any 5xx answer are
+  transient too: one slow answer must not end a run that the state machine can retry.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from .errors import (
     BedrockRequestRejected,
@@ -35,13 +39,31 @@ _TRANSIENT = frozenset(
         "InternalServerException",
         "ModelNotReadyException",
         "ModelTimeoutException",
+        "ModelErrorException",
+        "ModelStreamErrorException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
     }
+)
+# The connection failed, not the request: read/connect timeouts, closed connections, cut-off streams.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    HTTPClientError,
+    BotocoreConnectionError,
+    IncompleteReadError,
 )
 _REJECTED = frozenset({"ValidationException", "ServiceQuotaExceededException", "TooManyTagsException"})
 
 
 def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    # Event-stream errors name their exception in lower camel case ("throttlingException").
+    return code[:1].upper() + code[1:]
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
 def _message(exc: ClientError) -> str:
@@ -54,7 +76,7 @@ def _translate(
     """The named error for a Bedrock ClientError, or the ClientError itself when there is none."""
     code = error_code(exc)
     detail = f"{operation}: {code}: {_message(exc)}"
-    if code in _TRANSIENT:
+    if code in _TRANSIENT or (_status(exc) >= 500 and code not in _REJECTED):
         return transient(detail)
     if code == "AccessDeniedException":
         return ModelAccessDenied(detail)
@@ -74,6 +96,8 @@ def get_foundation_model(bedrock: Any, model_id: str) -> dict[str, Any] | None:
         if error_code(exc) in {"ResourceNotFoundException", "ValidationException"}:
             return None
         raise _translate(exc, "GetFoundationModel") from exc
+    except TRANSPORT_ERRORS as exc:
+        raise BedrockThrottled(f"GetFoundationModel: {type(exc).__name__}: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------ teacher calls
@@ -110,6 +134,8 @@ def converse(
         if error_code(exc) == "ResourceNotFoundException":
             raise ModelNotAvailable(f"Converse: {model_id}: {_message(exc)}") from exc
         raise _translate(exc, f"Converse ({model_id})", transient=TeacherThrottled) from exc
+    except TRANSPORT_ERRORS as exc:
+        raise TeacherThrottled(f"Converse ({model_id}): {type(exc).__name__}: {exc}") from exc
     blocks: Sequence[Mapping[str, Any]] = response.get("output", {}).get("message", {}).get("content", [])
     usage = response.get("usage", {})
     return ConverseAnswer(
@@ -126,7 +152,15 @@ def converse(
 
 
 class AlreadyExists(PipelineError):
-    """A create call met a resource of the same name (a concurrent attempt of the same step)."""
+    """A create call met a resource of the same name (a concurrent attempt of the same step).
+
+    ``otherwise`` is the error to raise when no resource of that name is found after all (a
+    ValidationException that was not a name clash).
+    """
+
+    def __init__(self, message: str, otherwise: Exception | None = None) -> None:
+        super().__init__(message)
+        self.otherwise = otherwise
 
 
 def _describe(
@@ -139,18 +173,26 @@ def _describe(
         if error_code(exc) == "ResourceNotFoundException":
             return None
         raise _translate(exc, operation) from exc
+    except TRANSPORT_ERRORS as exc:
+        raise BedrockThrottled(f"{operation}: {type(exc).__name__}: {exc}") from exc
 
 
 def _create(
-    call: Callable[..., dict[str, Any]], operation: str, request: Mapping[str, Any], arn_key: str
+    call: Callable[..., dict[str, Any]],
+    operation: str,
+    request: Mapping[str, Any],
+    arn_key: str,
+    clash_codes: frozenset[str] = frozenset({"ConflictException"}),
 ) -> str:
-    """`call(**request)[arn_key]`; AlreadyExists on a name conflict."""
+    """`call(**request)[arn_key]`; AlreadyExists on an error that may be a name clash (`clash_codes`)."""
     try:
         return call(**request)[arn_key]
     except ClientError as exc:
-        if error_code(exc) == "ConflictException":
-            raise AlreadyExists(_message(exc)) from exc
+        if error_code(exc) in clash_codes:
+            raise AlreadyExists(_message(exc), otherwise=_translate(exc, operation)) from exc
         raise _translate(exc, operation) from exc
+    except TRANSPORT_ERRORS as exc:
+        raise BedrockThrottled(f"{operation}: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -165,15 +207,18 @@ def ensure(find: Callable[[], dict[str, Any] | None], create: Callable[[], str])
     """The run-named resource: the one `find` returns, else the one `create` makes.
 
     A create that meets a resource of the same name (a concurrent attempt of the same step
-    made it between our look-up and our create) finds that one instead.
+    made it between our look-up and our create) finds that one instead; when there is none
+    after all, the create's own error is raised.
     """
     existing = find()
     if existing is None:
         try:
             return Ensured(created_arn=create())
-        except AlreadyExists:
+        except AlreadyExists as clash:
             existing = find()
             if existing is None:
+                if clash.otherwise is not None:
+                    raise clash.otherwise from clash
                 raise
     return Ensured(existing=existing)
 
@@ -188,6 +233,8 @@ def get_customization_job(bedrock: Any, job_arn: str) -> dict[str, Any]:
         return bedrock.get_model_customization_job(jobIdentifier=job_arn)
     except ClientError as exc:
         raise _translate(exc, "GetModelCustomizationJob") from exc
+    except TRANSPORT_ERRORS as exc:
+        raise BedrockThrottled(f"GetModelCustomizationJob: {type(exc).__name__}: {exc}") from exc
 
 
 def create_customization_job(bedrock: Any, request: Mapping[str, Any]) -> str:
@@ -209,13 +256,22 @@ def get_deployment(bedrock: Any, deployment_arn: str) -> dict[str, Any]:
         return bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=deployment_arn)
     except ClientError as exc:
         raise _translate(exc, "GetCustomModelDeployment") from exc
+    except TRANSPORT_ERRORS as exc:
+        raise BedrockThrottled(f"GetCustomModelDeployment: {type(exc).__name__}: {exc}") from exc
+
+
+# CreateCustomModelDeployment lists no ConflictException in botocore's service model: a name already
+# taken is answered as a ValidationException, so that code sends `ensure` looking for the deployment
+# by name (a ValidationException with no deployment of that name is raised as BedrockRequestRejected).
+_DEPLOYMENT_CLASH_CODES = frozenset({"ConflictException", "ValidationException"})
 
 
 def create_deployment(bedrock: Any, request: Mapping[str, Any]) -> str:
-    """CreateCustomModelDeployment; returns the deployment ARN. AlreadyExists on a name conflict."""
+    """CreateCustomModelDeployment; returns the deployment ARN. AlreadyExists on a possible name clash."""
     return _create(
         bedrock.create_custom_model_deployment,
         "CreateCustomModelDeployment",
         request,
         "customModelDeploymentArn",
+        clash_codes=_DEPLOYMENT_CLASH_CODES,
     )

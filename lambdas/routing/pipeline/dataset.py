@@ -25,7 +25,7 @@ from typing import Any
 
 from routing import LabelledExample, example_from_dict, normalise_query, system_prompt
 
-from .errors import DatasetInvalid, DatasetTooLarge, DatasetTooSmall
+from .errors import DatasetInvalid, DatasetTooLarge, DatasetTooSmall, GenerationIncomplete
 from .layout import PART_PATTERN, split_s3_uri
 from .planning import MAX_TRAINING_RECORDS, MIN_TRAINING_RECORDS
 from .state import PrepareDatasetEvent, RunState
@@ -93,6 +93,7 @@ class Collected:
     invalid_lines: int = 0
     teacher_dropped: int = 0
     errors: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
 
     def add_lines(self, text: str, modalities: Sequence[str], source: str) -> None:
         for number, line in enumerate(text.splitlines(), start=1):
@@ -113,6 +114,7 @@ def collect_generated(s3: Any, run: RunState) -> Collected:
             continue
         stored = read_listed(s3, run.bucket, key)
         collected.objects += 1
+        collected.keys.add(key)
         collected.teacher_dropped += int(stored.metadata.get("dropped", 0)) + int(
             stored.metadata.get("duplicates", 0)
         )
@@ -205,6 +207,24 @@ def _too_small(
     )
 
 
+def failed_batches(run: RunState, collected: Collected, planned: int) -> list[int]:
+    """The planned batches without a part: each failed after its retries (the Map tolerated it).
+
+    GenerationIncomplete when they are more than `generation_checks.max_failed_batch_share`.
+    """
+    failed = [number for number in range(planned) if run.layout.part_key(number) not in collected.keys]
+    limit = run.settings.generation_checks.max_failed_batch_share
+    if failed and len(failed) > limit * planned:
+        shown = ", ".join(str(number) for number in failed[:20]) + (", ..." if len(failed) > 20 else "")
+        raise GenerationIncomplete(
+            f"{len(failed)} of {planned} teacher batches of run {run.run_id} failed after their retries "
+            f"(batches {shown}), more than generation_checks.max_failed_batch_share ({limit:.0%}); the "
+            "execution history and the Generate function's logs name each error. Once the cause is fixed, "
+            f'resume with {{"run_id": "{run.run_id}"}}: the parts already written are kept'
+        )
+    return failed
+
+
 # ------------------------------------------------------------------------------ the step
 
 
@@ -215,7 +235,7 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
     settings = run.settings
     previous = read_json(s3, run.bucket, layout.stats_key)
     if previous and "result" in previous:
-        return previous["result"]
+        return {"failed_batches": 0, **previous["result"]}
 
     mode = settings.mode
     collected = (
@@ -223,9 +243,16 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
         if mode == "dataset"
         else collect_generated(s3, run)
     )
+    planned = event.generation.batches if event.generation and mode != "dataset" else 0
+    failed = failed_batches(run, collected, planned)
     unique, duplicates = deduplicate(collected.examples)
     ordered = split_order(run.run_id, unique)
     warnings: list[str] = []
+    if failed:
+        warnings.append(
+            f"{len(failed)} of {planned} teacher batches failed after their retries and were left out "
+            f"(tolerated up to generation_checks.max_failed_batch_share); resuming the run asks for them again"
+        )
 
     if mode == "invocation_logs":
         needed = settings.holdout
@@ -271,6 +298,7 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
         "stats_key": layout.stats_key,
         "train_count": len(train),
         "holdout_count": len(holdout),
+        "failed_batches": len(failed),
     }
     stats = {
         "schema_version": STATS_SCHEMA_VERSION,
@@ -283,6 +311,8 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
             "teacher_items_dropped": collected.teacher_dropped,
             "invalid_lines": collected.invalid_lines,
             "duplicates": duplicates,
+            "planned_batches": planned,
+            "failed_batches": failed,
             "dataset_s3_uri": settings.dataset_s3_uri,
             "invocation_logs_s3_uri": settings.invocation_logs_s3_uri,
         },

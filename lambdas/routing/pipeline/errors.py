@@ -62,6 +62,14 @@ class DatasetTooLarge(PipelineError):
     """The training file breaks Bedrock's limits (15,000 records, 1 GB)."""
 
 
+class GenerationAborted(PipelineError):
+    """The first teacher batches were mostly invalid: generation stops before paying for the rest."""
+
+
+class GenerationIncomplete(PipelineError):
+    """More teacher batches failed after their retries than generation_checks.max_failed_batch_share."""
+
+
 # --- transient: the state machine retries these with backoff and jitter ----------------------
 
 
@@ -127,6 +135,8 @@ __all__ = [
     "DistillationFailed",
     "DistillationStopped",
     "DistillationTimedOut",
+    "GenerationAborted",
+    "GenerationIncomplete",
     "InvalidEvent",
     "InvalidInput",
     "InvalidSettings",

@@ -7,7 +7,14 @@ question. Its answer (a JSON array of `{"query", <modalities>, "reasoning"}`, th
 teacher answer format) is read with the routing core's tolerant parser; invalid items
 and duplicates are dropped and counted. Each batch writes its own part,
 `runs/<run_id>/generated/part-<batch>.jsonl`, tagged `lifecycle=scratch`; a part that
-exists already is not asked for again, so retries and reruns never pay twice.
+exists already is not asked for again, so retries and reruns never pay twice, unless it is
+short (fewer valid examples than `generation_checks.min_valid_share` of its batch): a
+resumed run asks for a short part again.
+
+Before paying for a batch past the first `abort_after_batches`, the first ones are read:
+when all have been written (by this execution, or as full parts earlier) and together hold
+fewer valid examples than `min_valid_share` of what they asked for, the teacher is not
+following the format and the run stops with GenerationAborted.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +30,12 @@ from routing import parse_labelled_examples
 
 from .bedrock import converse
 from .dataset import deduplicate
+from .errors import GenerationAborted
 from .layout import scratch_tagging
 from .planning import max_tokens_for
-from .state import MIXED_FOCUS, Batch, GenerateEvent
-from .storage import head_metadata, write
+from .settings import GenerationChecks
+from .state import MIXED_FOCUS, Batch, GenerateEvent, RunState
+from .storage import head_metadata, list_keys, write
 
 # Variety across batches matters more than precision of any one answer.
 TEMPERATURE = 0.9
@@ -155,19 +164,72 @@ class BatchResult:
         return {"batch": self.batch, "valid": self.valid, "dropped": self.dropped, "skipped": self.skipped}
 
 
+def execution_tag(execution: str) -> str:
+    """A short, ASCII mark of the execution that wrote a part (S3 metadata is ASCII and small)."""
+    return hashlib.sha256(execution.encode()).hexdigest()[:16] if execution else ""
+
+
+def _asked(metadata: Mapping[str, str], fallback: int) -> int:
+    """Examples the part's batch asked for (parts written before "asked" was recorded: what they held)."""
+    if "asked" in metadata:
+        return int(metadata["asked"])
+    total = sum(int(metadata.get(name, 0)) for name in ("valid", "dropped", "duplicates"))
+    return total or fallback
+
+
+def is_short(metadata: Mapping[str, str], count: int, checks: GenerationChecks) -> bool:
+    """True when a part holds fewer valid examples than `min_valid_share` of its batch."""
+    return int(metadata.get("valid", 0)) < checks.min_valid_share * _asked(metadata, count)
+
+
+def check_first_batches(s3: Any, run: RunState, event: GenerateEvent) -> None:
+    """GenerationAborted when the first batches, all written, are mostly invalid together."""
+    checks = run.settings.generation_checks
+    first = checks.abort_after_batches
+    if first == 0 or event.batch.batch < first:
+        return
+    keys = [run.layout.part_key(number) for number in range(first)]
+    listed = set()
+    for key in list_keys(s3, run.bucket, run.layout.generated_prefix):
+        if key > keys[-1]:
+            break
+        listed.add(key)
+    if not listed.issuperset(keys):
+        return  # not all written yet (or failed): no verdict
+    tag = execution_tag(event.execution)
+    valid = asked = 0
+    for key in keys:
+        metadata = s3.head_object(Bucket=run.bucket, Key=key).get("Metadata") or {}
+        part_asked = _asked(metadata, 0)
+        if metadata.get("execution") != tag and is_short(metadata, part_asked, checks):
+            return  # a short part of an earlier execution that this one asks for again
+        valid += int(metadata.get("valid", 0))
+        asked += part_asked
+    if asked and valid < checks.min_valid_share * asked:
+        raise GenerationAborted(
+            f"the first {first} teacher batches of run {run.run_id} gave {valid} valid examples of {asked} "
+            f"asked for ({valid / asked:.0%}, below generation_checks.min_valid_share "
+            f"{checks.min_valid_share:.0%}): the teacher ({run.settings.teacher_model_id}) is not answering "
+            f"in the expected format, so no more batches are paid for. The Generate function's logs list the "
+            f'parse errors; once fixed, resume with {{"run_id": "{run.run_id}"}} (short parts are asked for '
+            "again)"
+        )
+
+
 def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str, stage: str) -> BatchResult:
-    """Ask the teacher for one batch and write its part (skipped when the part exists)."""
+    """Ask the teacher for one batch and write its part (skipped when a full part exists)."""
     run, batch = event.run, event.batch
     modalities = run.settings.modalities
     key = run.layout.part_key(batch.batch)
     done = head_metadata(s3, run.bucket, key)
-    if done is not None:
+    if done is not None and not is_short(done, batch.count, run.settings.generation_checks):
         return BatchResult(
             batch=batch.batch,
             valid=int(done.get("valid", 0)),
             dropped=int(done.get("dropped", 0)) + int(done.get("duplicates", 0)),
             skipped=True,
         )
+    check_first_batches(s3, run, event)
 
     answer = converse(
         runtime,
@@ -187,6 +249,8 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
     unique, duplicates = deduplicate(parsed.examples)
     lines = [json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in unique]
     metadata = {
+        "asked": str(batch.count),
+        "execution": execution_tag(event.execution),
         "valid": str(len(lines)),
         "dropped": str(parsed.dropped),
         "duplicates": str(duplicates),

@@ -35,9 +35,17 @@ EXAMPLES_PER_CALL_BUDGET = 20
 TOKENS_PER_EXAMPLE = 120
 ANSWER_OVERHEAD_TOKENS = 500
 TEACHER_MAX_OUTPUT_TOKENS = 10_000
-# Poll iterations each loop may take: with ~9 history events per iteration, both loops and a
-# 500-batch generation stay far below Step Functions' 25,000 events per execution.
-POLL_BUDGETS: Mapping[str, int] = {"job": 600, "deployment": 300}
+# Poll iterations each loop may take (the distillation job, the deployment, the judge's evaluation
+# job): every loop ends at its budget whatever its Wait lasts, so a run's worst case is known at Plan.
+POLL_BUDGETS: Mapping[str, int] = {"job": 600, "deployment": 300, "evaluation": 300}
+# Step Functions Standard ends an execution at 25,000 history events. A poll iteration writes 9
+# (Wait 2, Task 5, Choice 2), a Map iteration 7 plus 3 per retry (one retry counted per batch), and
+# the other states, the Evaluate loop and the notifications stay within the reserve (the
+# state-machine tests count these in moto's history).
+HISTORY_EVENT_LIMIT = 25_000
+EVENTS_PER_POLL = 9
+EVENTS_PER_BATCH = 10
+RESERVED_EVENTS = 1_000
 # Bedrock's distillation limits on the training file.
 MIN_TRAINING_RECORDS = 100
 MAX_TRAINING_RECORDS = 15_000
@@ -88,6 +96,7 @@ def resolve_settings(
         "generation_concurrency": settings.generation_concurrency,
         "max_response_length": settings.max_response_length,
         "deadlines": settings.deadlines.model_dump(),
+        "generation_checks": settings.generation_checks.model_dump(),
     }
     for key, value in overrides.items():
         resolved[key] = {**resolved[key], **value} if isinstance(value, dict) else value
@@ -140,6 +149,7 @@ def resolve_settings(
     for loop, deadline_seconds, deadline_key in (
         ("job", deadlines["job_hours"] * 3600, "job_deadline_hours"),
         ("deployment", deadlines["deployment_minutes"] * 60, "deployment_deadline_minutes"),
+        ("evaluation", deadlines["evaluation_hours"] * 3600, "evaluation_deadline_hours"),
     ):
         shortest = math.ceil(deadline_seconds / POLL_BUDGETS[loop])
         if 0 < waits[loop] < shortest:
@@ -157,6 +167,24 @@ def resolve_settings(
     if problems:
         raise InvalidInput(f"Run {run_id} cannot start: " + "; ".join(problems))
     return RunSettings.model_validate(resolved)
+
+
+def worst_case_history_events(batches: int) -> int:
+    """History events of a run whose every poll loop reaches its budget, with `batches` teacher batches."""
+    return sum(POLL_BUDGETS.values()) * EVENTS_PER_POLL + batches * EVENTS_PER_BATCH + RESERVED_EVENTS
+
+
+def check_history_budget(run_id: str, batches: int) -> None:
+    """InvalidInput when the run's worst case would pass Step Functions' history event limit."""
+    worst = worst_case_history_events(batches)
+    if worst > HISTORY_EVENT_LIMIT:
+        most = (HISTORY_EVENT_LIMIT - worst_case_history_events(0)) // EVENTS_PER_BATCH
+        raise InvalidInput(
+            f"Run {run_id} cannot start: {batches} teacher batches and poll loops of "
+            f"{', '.join(f'{loop} {budget}' for loop, budget in POLL_BUDGETS.items())} polls could write "
+            f"{worst:,} history events, more than Step Functions' {HISTORY_EVENT_LIMIT:,}: lower 'examples' "
+            f"or raise 'examples_per_call' (at most {most} batches)"
+        )
 
 
 def max_tokens_for(count: int) -> int:
@@ -325,6 +353,7 @@ def plan_run(
     dataset_ready = exists(s3, bucket, layout.stats_key)
     target = 0 if dataset_ready else generation_target(run_settings)
     batches = plan_batches(target, run_settings.examples_per_call, run_settings.modalities)
+    check_history_budget(run_id, len(batches))
 
     run = RunState(
         run_id=run_id,

@@ -14,6 +14,8 @@ Environment variables (all required unless a default is shown):
     GATE (JSON object), WAIT_SECONDS (JSON object: job, deployment, evaluation),
     JOB_DEADLINE_HOURS, DEPLOYMENT_DEADLINE_MINUTES, EVALUATION_DEADLINE_HOURS,
     EVALUATION_CANDIDATES (comma-separated, default "distilled,student,baseline"),
+    GENERATION_CHECKS (JSON object, default {}: min_valid_share, abort_after_batches,
+    max_failed_batch_share),
     ROUTER_APP_TAG (default "router": the requestMetadata "app" value the router tags its
     Bedrock calls with; distilling from invocation logs keeps only those calls).
 """
@@ -62,6 +64,18 @@ class Deadlines(_Frozen):
     evaluation_hours: Annotated[int, Field(ge=1, le=72)] = 24
 
 
+class GenerationChecks(_Frozen):
+    """When a teacher batch counts as done, and when generation gives up; same fields and bounds as
+    cdk_app.config.GenerationChecks (a test checks)."""
+
+    # A part with fewer valid examples than this share of what its batch asked for is short: a resumed
+    # run asks for it again. The first `abort_after_batches` batches below it, together, stop the run.
+    min_valid_share: Annotated[float, Field(ge=0, le=1)] = 0.5
+    abort_after_batches: Annotated[int, Field(ge=0, le=100)] = 5
+    # Batches that still fail after their retries are tolerated up to this share of the batches.
+    max_failed_batch_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
 class PipelineSettings(_Frozen):
     """The deployment's defaults for every run, from the function's environment."""
 
@@ -85,6 +99,7 @@ class PipelineSettings(_Frozen):
     wait_seconds: WaitSeconds
     deadlines: Deadlines
     evaluation_candidates: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+    generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
     router_app_tag: Annotated[str, Field(pattern=r"^[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}$")] = "router"
 
     @field_validator("modalities")
@@ -148,6 +163,7 @@ class PipelineSettings(_Frozen):
                 "evaluation_hours": text("EVALUATION_DEADLINE_HOURS"),
             },
             "evaluation_candidates": as_list("EVALUATION_CANDIDATES", "distilled,student,baseline"),
+            "generation_checks": as_json("GENERATION_CHECKS") if "GENERATION_CHECKS" in environ else {},
             "router_app_tag": environ.get("ROUTER_APP_TAG", "router").strip(),
         }
         if problems:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidEvent, validation_details
 from .layout import RunLayout
-from .settings import Candidate, Deadlines, GateSettings, WaitSeconds
+from .settings import Candidate, Deadlines, GateSettings, GenerationChecks, WaitSeconds
 
 Mode = Literal["generate", "dataset", "invocation_logs"]
 Focus = str  # a modality name, or MIXED_FOCUS
@@ -50,6 +50,7 @@ class RunSettings(_State):
     generation_concurrency: int
     max_response_length: int
     deadlines: Deadlines
+    generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
 
     @property
     def mode(self) -> Mode:
@@ -92,6 +93,7 @@ class DatasetState(_State):
     stats_key: str
     train_count: int
     holdout_count: int
+    failed_batches: int = 0
 
 
 class DistillationState(_State):
@@ -129,10 +131,19 @@ class PlanEvent(_State):
 class GenerateEvent(_State):
     run: RunState
     batch: Batch
+    # The execution's id ($$.Execution.Id): a part records which execution wrote it.
+    execution: str = ""
+
+
+class GenerationState(_State):
+    """`$.generation` after the Map: how many batches it ran (their parts are in S3)."""
+
+    batches: int = 0
 
 
 class PrepareDatasetEvent(_State):
     run: RunState
+    generation: GenerationState | None = None
 
 
 class StartDistillationEvent(_State):
