@@ -138,6 +138,11 @@ class AppConfig(_Strict):
 
     # Router API.
     api_auth: Literal["iam", "api_key"] = "iam"
+    # API Gateway writes access logs only once the region's account setting names a CloudWatch role.
+    # "create": the router stack creates the role and the AWS::ApiGateway::Account setting (both retained
+    # on destroy, so other APIs of the account keep logging); "existing": the account already has one
+    # (`vsr doctor` checks it).
+    api_gateway_cloudwatch_role: Literal["create", "existing"] = "create"
     query_max_chars: Annotated[int, Field(ge=1, le=10_000)] = 1_000
     batch_max_queries: Annotated[int, Field(ge=1, le=100)] = 25
     api_throttle_rate: Annotated[int, Field(ge=1, le=10_000)] = 200
