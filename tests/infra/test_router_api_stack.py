@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.config import AppConfig, load_config
-from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.bedrock_models import model_grant
 from stacks.constructs.router_monitoring import FALLBACK_RATE_PERCENT
 from stacks.constructs.router_openapi import OPENAPI_FILE, openapi_document
 from stacks.router_api_stack import (
@@ -214,8 +214,17 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     granted: dict[str, set[str]] = {}
+    grants = [model_grant(config, model, account=stack.account)
+              for model in (config.router_default_model_id, config.router_fallback_model_id)]  # fmt: skip
     for statement in statements:
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert statement["Effect"] == "Allow"
+        if "Condition" in statement:
+            # A profile's foundation model, in any region, only through that profile.
+            ((profile,),) = [[json.dumps(stack.resolve(g.profile), sort_keys=True)
+                              for g in grants if g.routed == statement["Resource"]]]  # fmt: skip
+            assert json.dumps(statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"],
+                              sort_keys=True) == profile  # fmt: skip
+            assert list(statement["Condition"]) == ["StringEquals"]
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         targets = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -230,10 +239,7 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
     def rendered(arn: str) -> str:
         return json.dumps(stack.resolve(arn), sort_keys=True)
 
-    models = {config.router_default_model_id, config.router_fallback_model_id}
-    expected = {
-        rendered(arn) for model in models for arn in invoke_model_arns(config, model, account=stack.account)
-    }
+    expected = {rendered(arn) for grant in grants for arn in [*grant.direct, grant.routed] if arn}
     expected.add(
         rendered(f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*")
     )
