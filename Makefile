@@ -17,7 +17,7 @@ CONTEXT_ARGS := $(foreach setting,$(CONTEXT),-c '$(setting)')
 UNKNOWN_STACKS := $(filter-out $(STACK_IDS),$(STACKS))
 SELECTED_STACKS = $(if $(STACKS),$(STACKS),--all)
 
-.PHONY: help install synth test lint format bench docs dry-run bootstrap deploy destroy diff clean check-stacks check-credentials
+.PHONY: help install synth test test-live lint format bench docs dry-run bootstrap deploy destroy diff clean check-stacks check-credentials
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ synth: install ## synthesize every stack into cdk.out (offline, no credentials, 
 
 test: install ## run every test (unit, infrastructure, state machine, API)
 	$(PYTHON) -m pytest
+
+test-live: install ## REAL AWS, costs money: deploy a unique stage, run 110 examples (judge off), route, destroy (asks first)
+	VSR_LIVE=1 $(PYTHON) -m pytest tests/live -m live -s -p no:cacheprovider --force-enable-socket
 
 # W3005: CDK writes an explicit DependsOn on each function's role next to the GetAtt of the
 # role's ARN; cfn-lint calls the DependsOn redundant. Harmless, and not ours to change.

@@ -1109,6 +1109,22 @@ def cleanup(
         )
 
 
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check credentials, region, model access, Anthropic first use, API Gateway logging role, CDK bootstrap
+    and quotas before the first deploy; exit 1 if any check fails."""
+    from cdk_app.doctor import DEFAULT_BOOTSTRAP_QUALIFIER, failed, render_checks, run_checks
+
+    state = _state(ctx)
+    context = read_context(state.cdk_json, state.context_args)
+    qualifier = str(context.get("@aws-cdk/core:bootstrapQualifier") or DEFAULT_BOOTSTRAP_QUALIFIER)
+    operator = state.operator()
+    checks = run_checks(state.config, operator.region, operator.client, bootstrap_qualifier=qualifier)
+    out.print(render_checks(checks, title=f"vsr doctor: {state.config.prefix} in {operator.region}"))
+    if failed(checks):
+        raise fail("some checks failed: apply the fixes above and run `vsr doctor` again")
+
+
 # --help goes to the dry run's own parser, which lists its flags.
 @app.command(
     "dry-run",

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # One rule for "which foundation model (and so which price) is behind a model id", shared with the
 # Report Lambda; re-exported here for the stacks.
-from routing.model_ids import foundation_model_of, inference_profile_geography
+from routing.model_ids import foundation_model_of, inference_profile_geography  # noqa: F401
 
 # Keys CDK itself (or its CLI) puts into the context: never ours to validate.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk[-:])|:")
@@ -30,15 +30,6 @@ _RESERVED_MODALITY_NAMES = frozenset({"reasoning", "query", "model", "source", "
 _MODEL_ID = re.compile(
     r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$"
 )
-
-# Cross-region inference profiles: the prefix names the geography, each geography routes
-# to the foundation model in these regions (Bedrock user guide, supported regions table).
-DEFAULT_PROFILE_REGIONS: dict[str, list[str]] = {
-    "us": ["us-east-1", "us-east-2", "us-west-2"],
-    "eu": ["eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"],
-    "apac": ["ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-2"],
-    "global": [],
-}
 
 
 class ConfigError(ValueError):
@@ -119,9 +110,6 @@ class AppConfig(_Strict):
     # What the router calls before any distilled model is promoted, and when the active model fails.
     router_default_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
     router_fallback_model_id: str = "us.amazon.nova-micro-v1:0"
-    inference_profile_regions: dict[str, list[str]] = Field(
-        default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS)
-    )
 
     # Dataset and distillation.
     modalities: list[str] = Field(default_factory=lambda: ["visual", "audio", "transcription", "metadata"])
@@ -151,6 +139,11 @@ class AppConfig(_Strict):
 
     # Router API.
     api_auth: Literal["iam", "api_key"] = "iam"
+    # API Gateway writes access logs only once the region's account setting names a CloudWatch role.
+    # "create": the router stack creates the role and the AWS::ApiGateway::Account setting (both retained
+    # on destroy, so other APIs of the account keep logging); "existing": the account already has one
+    # (`vsr doctor` checks it).
+    api_gateway_cloudwatch_role: Literal["create", "existing"] = "create"
     query_max_chars: Annotated[int, Field(ge=1, le=10_000)] = 1_000
     batch_max_queries: Annotated[int, Field(ge=1, le=100)] = 25
     api_throttle_rate: Annotated[int, Field(ge=1, le=10_000)] = 200
@@ -250,21 +243,6 @@ class AppConfig(_Strict):
     def price_for(self, model_id: str) -> ModelPrice | None:
         """Price of a model id, inference profile id or ARN, matched on its foundation model."""
         return self.prices.models.get(foundation_model_of(model_id, self.student_model_id))
-
-    def foundation_model_arns(self, model_id: str) -> list[str]:
-        """ARNs a caller must be allowed to invoke to use `model_id` (a profile needs every region's model)."""
-        base = foundation_model_of(model_id, model_id)
-        geography = inference_profile_geography(model_id)
-        if geography is None:
-            return [f"arn:aws:bedrock:{self.region}::foundation-model/{base}"]
-        regions = self.inference_profile_regions.get(geography)
-        if regions is None:
-            raise ConfigError(
-                f"inference_profile_regions: no regions listed for the {geography!r} profile of {model_id!r}"
-            )
-        if not regions:  # global profiles route to any commercial region
-            return [f"arn:aws:bedrock:*::foundation-model/{base}"]
-        return [f"arn:aws:bedrock:{region}::foundation-model/{base}" for region in regions]
 
 
 def _coerce(value: Any) -> Any:

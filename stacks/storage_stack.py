@@ -15,8 +15,8 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import invoke_model_arns
-from stacks.constructs.nag import acknowledge, object_key_findings
+from stacks.constructs.bedrock_models import add_model_statements, model_statements
+from stacks.constructs.nag import acknowledge, arn_finding, object_key_findings
 
 # S3 layout (public contract): everything of a run under runs/<run_id>/.
 RUNS_PREFIX = "runs/"
@@ -159,21 +159,49 @@ class StorageStack(Stack):
         )
         return role
 
+    @property
+    def _invocation_jobs(self) -> str:
+        return f"arn:aws:bedrock:{self.region}:{self.account}:model-invocation-job/*"
+
     def _evaluation_role(self) -> iam.Role:
-        return self._bedrock_job_role(
+        role = self._bedrock_job_role(
             "EvaluationRole",
             job_kind="evaluation-job",
             description="Assumed by Amazon Bedrock for model evaluation (LLM judge) jobs of this project",
             read=("ReadEvaluationInput", EVALUATION_INPUT_KEYS),
             write=("WriteEvaluationOutput", EVALUATION_OUTPUT_KEYS),
+            # The judge runs as a batch inference job (AWS's judge role: InvokeModel, Create/StopModelInvocationJob).
             invoke=(
                 "InvokeJudge",
                 ["bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"],
                 self.config.judge_model_id,
             ),
+            invoke_resources=(self._invocation_jobs,),
             reason="Evaluation jobs are named per run: objects are scoped to the evaluation input and output "
             "prefixes of runs/<run_id>/, the smallest prefixes that cover every run.",
         )
+        # What AWS's documented judge role adds on the output bucket (Bedrock user guide, "Required service
+        # role permissions for creating a model evaluation job that uses a judge model").
+        role.add_to_policy(iam.PolicyStatement(
+            sid="EvaluationOutputUploads",
+            actions=["s3:GetObject", "s3:AbortMultipartUpload"],
+            resources=[self.bucket.arn_for_objects(EVALUATION_OUTPUT_KEYS)],
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="StopJudgeInvocations", actions=["bedrock:StopModelInvocationJob"], resources=[self._invocation_jobs],
+        ))  # fmt: skip
+        role.add_to_policy(iam.PolicyStatement(
+            sid="EvaluationBucket",
+            actions=["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+            resources=[self.bucket.bucket_arn],
+        ))  # fmt: skip
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "Bedrock invocation (batch) job ids are assigned by Bedrock: scoped to this account's and region's jobs.",
+            findings=[arn_finding(self, self._invocation_jobs)],
+        )
+        return role
 
     def _bedrock_job_role(
         self,
@@ -186,6 +214,7 @@ class StorageStack(Stack):
         invoke: tuple[str, list[str], str],
         reason: str,
         extra_list_prefixes: tuple[str, ...] = (),
+        invoke_resources: tuple[str, ...] = (),
     ) -> iam.Role:
         """A role Bedrock assumes for one kind of job: read one prefix, write another, invoke one model."""
         role = iam.Role(
@@ -205,10 +234,8 @@ class StorageStack(Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid=write_sid, actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(write_keys)],
         ))  # fmt: skip
-        role.add_to_policy(iam.PolicyStatement(
-            sid=invoke_sid,
-            actions=invoke_actions,
-            resources=invoke_model_arns(self.config, model_id, account=self.account),
+        add_model_statements(role, model_statements(
+            self.config, invoke_sid, invoke_actions, [model_id], account=self.account, extra_resources=invoke_resources,
         ))  # fmt: skip
         self._acknowledge_run_prefixes(role, [read_keys, write_keys], reason)
         return role

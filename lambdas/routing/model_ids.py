@@ -34,3 +34,15 @@ def foundation_model_of(model_id: str, default: str) -> str:
     # amazon.nova-micro-v1:0:128k -> amazon.nova-micro-v1:0 (a context-window variant is priced the same)
     parts = model_id.split(":")
     return ":".join(parts[:2]) if len(parts) > 2 else model_id
+
+
+def on_demand_model_id(model_id: str) -> str:
+    """The id to invoke a base model on demand with: without a context-window suffix.
+
+    `amazon.nova-micro-v1:0:128k` names the variant to customise; on-demand calls use
+    `amazon.nova-micro-v1:0`. ARNs and profile ids are used as they are.
+    """
+    if model_id.startswith("arn:"):
+        return model_id
+    parts = model_id.split(":")
+    return ":".join(parts[:2]) if len(parts) > 2 else model_id

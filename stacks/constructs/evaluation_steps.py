@@ -23,9 +23,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from routing.model_ids import on_demand_model_id
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.bedrock_models import add_model_statements, model_statements
 from stacks.constructs.function_environment import evaluation_environments
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
@@ -137,14 +138,16 @@ class EvaluationSteps(Construct):
             sid="TagPartsAsScratch", actions=["s3:PutObjectTagging"], resources=self._objects(PART_KEYS),
         ))  # fmt: skip
         self._list_prefixes(role, "ListParts", [PART_KEYS])
-        model_arns: list[str] = []
+        models: list[str] = []
         if "student" in config.evaluation_candidates:
-            model_arns += invoke_model_arns(config, config.student_model_id, account=self._account)
+            # Evaluate calls the base student on demand without its context-window variant.
+            models.append(on_demand_model_id(config.student_model_id))
         if "baseline" in config.evaluation_candidates:
-            model_arns += invoke_model_arns(config, config.baseline_model_id, account=self._account)
+            models.append(config.baseline_model_id)
         deployments = f"arn:aws:bedrock:{self._region}:{self._account}:custom-model-deployment/*"
-        role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeCandidates", actions=["bedrock:InvokeModel"], resources=[*dict.fromkeys(model_arns), deployments],
+        add_model_statements(role, model_statements(
+            config, "InvokeCandidates", ["bedrock:InvokeModel"], models, account=self._account,
+            extra_resources=[deployments],
         ))  # fmt: skip
         self._acknowledge(
             function,
@@ -157,8 +160,15 @@ class EvaluationSteps(Construct):
 
     def _grant_judge(self, start: RuntimeFunction, check: RuntimeFunction, storage: StorageStack) -> None:
         jobs = f"arn:aws:bedrock:{self._region}:{self._account}:evaluation-job/*"
+        # CreateEvaluationJob's resource types are the evaluated and evaluator models (custom-model,
+        # foundation-model, prompt-router, default-prompt-router; Service Authorization Reference), never an
+        # evaluation job; with precomputed answers and an inference-profile judge AWS's own judge policy grants
+        # it on "*". The evaluation role passed with it (iam:PassRole below) bounds what the job can reach.
         start.role.add_to_policy(iam.PolicyStatement(
-            sid="CreateEvaluationJobs", actions=["bedrock:CreateEvaluationJob", "bedrock:GetEvaluationJob"], resources=[jobs],
+            sid="CreateEvaluationJobs", actions=["bedrock:CreateEvaluationJob"], resources=["*"],
+        ))  # fmt: skip
+        start.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadEvaluationJobs", actions=["bedrock:GetEvaluationJob"], resources=[jobs],
         ))  # fmt: skip
         start.role.add_to_policy(iam.PolicyStatement(
             # ListEvaluationJobs has no resource type: the only way to find a job by name (a retried start).
@@ -175,7 +185,8 @@ class EvaluationSteps(Construct):
             resources=[jobs],
         ))  # fmt: skip
         reason = "Evaluation job ids are assigned by Bedrock at creation: the grant covers this account's evaluation jobs."
-        self._acknowledge(start, reason + " ListEvaluationJobs supports no resource-level permission.",
+        self._acknowledge(start, reason + " ListEvaluationJobs supports no resource-level permission; "
+                          "CreateEvaluationJob is granted on * as in AWS's judge policy (see the statement).",
                           resources=[jobs, "*"])  # fmt: skip
         self._acknowledge(check, reason, resources=[jobs])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
@@ -26,3 +26,11 @@ def object_key_findings(bucket: s3.IBucket, key_patterns: Iterable[str]) -> list
     stack = Stack.of(bucket)
     logical_id = stack.resolve(stack.get_logical_id(bucket.node.default_child))
     return [f"Resource::<{logical_id}.Arn>/{pattern}" for pattern in key_patterns]
+
+
+def arn_finding(stack: Stack, arn: str) -> str:
+    """The IAM5 finding of an ARN built from the stack's account and region (pseudo parameters when unresolved)."""
+    for value, pseudo in ((stack.account, "<AWS::AccountId>"), (stack.region, "<AWS::Region>")):
+        if Token.is_unresolved(value):
+            arn = arn.replace(value, pseudo)
+    return f"Resource::{arn}"

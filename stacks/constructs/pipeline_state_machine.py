@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, Fn, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -54,8 +54,10 @@ class PipelineStateMachine(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            # The /aws/vendedlogs/ prefix keeps the log group's resource policy small (AWS guidance).
-            log_group_name=f"/aws/vendedlogs/states/{config.prefix}-pipeline",
+            # The /aws/vendedlogs/ prefix keeps the log group's resource policy small (AWS guidance). The
+            # group is retained on destroy, so its name ends with this stack's id: a fixed name would make
+            # the next deploy after a destroy fail on the group left behind.
+            log_group_name=f"/aws/vendedlogs/states/{config.prefix}-pipeline-{stack_unique_suffix(self)}",
             retention=retention_days(config.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY
             if config.removal_policy == "destroy"
@@ -98,6 +100,11 @@ class PipelineStateMachine(Construct):
     @property
     def role(self) -> iam.IRole:
         return self.state_machine.role
+
+
+def stack_unique_suffix(scope: Construct) -> str:
+    """The UUID part of the stack id (`arn:...:stack/<name>/<uuid>`): new on every stack creation."""
+    return Fn.select(2, Fn.split("/", Aws.STACK_ID))
 
 
 def _logical_id(function: lambda_.IFunction) -> str:

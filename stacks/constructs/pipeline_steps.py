@@ -34,7 +34,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IValidation
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.bedrock_models import add_model_statements, model_grant, model_statements
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
@@ -212,11 +212,9 @@ class GenerateStep(PipelineStep):
             ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
             self._objects(GENERATED_KEYS),
         )
-        self._allow(
-            "InvokeTeacher",
-            ["bedrock:InvokeModel"],
-            invoke_model_arns(config, config.teacher_model_id, account=Stack.of(self).account),
-        )
+        add_model_statements(self.role, model_statements(
+            config, "InvokeTeacher", ["bedrock:InvokeModel"], [config.teacher_model_id], account=Stack.of(self).account,
+        ))  # fmt: skip
         self._acknowledge_objects([GENERATED_KEYS], _RUN_OBJECTS_REASON)
 
 
@@ -249,8 +247,8 @@ class StartDistillationStep(PipelineStep):
                 "bedrock:TagResource",
             ],
             ["model-customization-job", "custom-model"],
-            *config.foundation_model_arns(config.student_model_id),
-            *invoke_model_arns(config, config.teacher_model_id, account=Stack.of(self).account),
+            # The base model exactly as the request's baseModelIdentifier names it (with its :128k variant).
+            *model_grant(config, config.student_model_id, account=Stack.of(self).account).direct,
         )
         self._allow(
             "PassDistillationRole",

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.bedrock_models import add_model_statements, model_statements
 from stacks.constructs.function_environment import router_app_tag
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
@@ -70,17 +70,12 @@ class RouterFunction(Construct):
         self.function: lambda_.Function = self.runtime.function
         self.role: iam.Role = self.runtime.role
 
-        models = {config.router_default_model_id, config.router_fallback_model_id}
-        model_arns = sorted(
-            {arn for model in models for arn in invoke_model_arns(config, model, account=stack.account)}
-        )
         deployments = (
             f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
         )
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeConfiguredModels",
-            actions=["bedrock:InvokeModel"],
-            resources=model_arns,
+        add_model_statements(self.role, model_statements(
+            config, "InvokeConfiguredModels", ["bedrock:InvokeModel"],
+            [config.router_default_model_id, config.router_fallback_model_id], account=stack.account,
         ))  # fmt: skip
         self.role.add_to_policy(iam.PolicyStatement(
             sid="InvokePromotedDeployments",
@@ -92,15 +87,12 @@ class RouterFunction(Construct):
             actions=["ssm:GetParameter"],
             resources=[parameter_arn],
         ))  # fmt: skip
-        findings = [f"Resource::{_nag_arn(stack, deployments)}"]
-        findings += [f"Resource::{arn}" for arn in model_arns if "*" in arn]
         acknowledge(
             self.role,
             "AwsSolutions-IAM5",
             "The pipeline creates one custom model deployment per run and promotes it by ARN at run time; "
-            "the router may invoke only this account's deployments in this region. A global inference profile "
-            "routes to any commercial region, so its foundation model ARN has a region wildcard.",
-            findings=findings,
+            "the router may invoke only this account's deployments in this region.",
+            findings=[f"Resource::{_nag_arn(stack, deployments)}"],
         )
 
 

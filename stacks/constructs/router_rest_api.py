@@ -7,10 +7,12 @@
 - Auth: IAM (SigV4) by default; `api_auth=api_key` requires an API key instead, with a usage
   plan carrying the same throttling as the stage.
 - Stage: throttling (rate, burst), JSON access logs, X-Ray tracing, detailed metrics.
-  Execution logging stays off: it needs the account-wide API Gateway CloudWatch role, which
-  this app leaves to the account owner (cdk.json sets `@aws-cdk/aws-apigateway:disableCloudWatchRole`
-  so that destroying this stack can never break other APIs' logging); access logs, Lambda
-  logs and traces carry every request.
+  Access logs need the region's API Gateway account setting to name a CloudWatch role: with
+  `api_gateway_cloudwatch_role=create` (default) CDK's role and `AWS::ApiGateway::Account` are
+  made here, retained on destroy (another API of the account may log through them), and the
+  stage waits for them; with `existing` the account's role is used (`vsr doctor` checks it).
+  Execution logging stays off (its log groups are created by API Gateway outside the stack and
+  never expire); access logs, Lambda logs and traces carry every request.
 - WAF: AWS managed common rule set + known bad inputs + a per-IP rate rule.
 - Errors the gateway answers itself (bad body, auth, throttling, integration failures) have
   the function's error shape, `{"message": ..., "request_id": ...}`.
@@ -127,7 +129,10 @@ class RouterRestApi(Construct):
             rest_api_name=f"{config.prefix}-router",
             description="Video search router: modality weights for a search query",
             endpoint_configuration=apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL]),
-            cloud_watch_role=False,
+            cloud_watch_role=config.api_gateway_cloudwatch_role == "create",
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN
+            if config.api_gateway_cloudwatch_role == "create"
+            else None,
             fail_on_warnings=True,
             api_key_source_type=None if iam_auth else apigw.ApiKeySourceType.HEADER,
             default_method_options=method_options,
@@ -277,10 +282,19 @@ class RouterRestApi(Construct):
         acknowledge(
             self.stage,
             "AwsSolutions-APIG6",
-            "Execution logging needs the account-wide API Gateway CloudWatch role, which this app does not own "
-            "(cdk.json disables CDK's role so destroying this stack cannot break other APIs). JSON access logs, "
-            "X-Ray traces and the router's structured logs record every request.",
+            "Execution logs go to log groups API Gateway creates outside the stack, without expiry. JSON access "
+            "logs, X-Ray traces and the router's structured logs record every request.",
         )
+        if config.api_gateway_cloudwatch_role == "create":
+            acknowledge(
+                self.api.node.find_child("CloudWatchRole"),
+                "AwsSolutions-IAM4",
+                "AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for the account-level API "
+                "Gateway logging role (CDK's own cloudWatchRole); it is scoped by AWS to CloudWatch Logs.",
+                findings=[
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                ],
+            )
         for method in self.api.methods:
             acknowledge(
                 method,

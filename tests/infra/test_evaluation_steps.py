@@ -125,7 +125,11 @@ def test_evaluate_invokes_only_the_candidate_models(synthesized: Synthesized) ->
     assert (
         "inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0" in resources
     )  # the baseline's profile
-    assert "foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0" in resources
+    routed = synthesized.by_sid("Evaluate")["InvokeCandidatesViaProfile1"]
+    assert (
+        routed["Resource"] == "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"
+    )
+    assert "inference-profile/us.anthropic.claude-haiku" in _text(routed["Condition"])
     assert ":custom-model-deployment/*" in resources
     assert "nova-pro" not in resources  # not the teacher or the judge
     for name in ("StartJudge", "CheckJudge", "Report", "Promote"):
@@ -163,7 +167,10 @@ def test_judge_steps_pass_only_the_evaluation_role_to_bedrock(synthesized: Synth
         synthesized.storage.get_logical_id(synthesized.storage.evaluation_role.node.default_child)
     )
     assert evaluation_role_id in _text(pass_role["Resource"])
-    assert ":evaluation-job/*" in _text(start["CreateEvaluationJobs"]["Resource"])
+    # Not evaluation-job/*: that is no resource type of CreateEvaluationJob, IAM would never match it.
+    assert start["CreateEvaluationJobs"]["Resource"] == "*"
+    assert _actions(start["CreateEvaluationJobs"]) == ["bedrock:CreateEvaluationJob"]
+    assert ":evaluation-job/*" in _text(start["ReadEvaluationJobs"]["Resource"])
     assert start["FindEvaluationJobByName"]["Resource"] == "*" and _actions(
         start["FindEvaluationJobByName"]
     ) == ["bedrock:ListEvaluationJobs"]

@@ -117,8 +117,12 @@ def test_bedrock_actions_are_named_and_scoped(resources) -> None:
             continue
         assert all("*" not in action for action in bedrock), (role, bedrock)
         if statement["Resource"] == "*":
-            # List operations support no resource-level permissions; nothing else may be on "*".
-            assert all(action.startswith("bedrock:List") for action in bedrock), (role, bedrock)
+            # List operations support no resource-level permissions; CreateEvaluationJob's resource types are
+            # the models it evaluates (AWS's judge policy grants it on "*"); nothing else may be on "*".
+            assert all(a.startswith("bedrock:List") or a == "bedrock:CreateEvaluationJob" for a in bedrock), (
+                role,
+                bedrock,
+            )
             continue
         resources_text = json.dumps(statement["Resource"])
         assert '"*"' not in resources_text, (role, bedrock)
@@ -153,12 +157,14 @@ def test_each_step_has_only_its_own_bedrock_actions(resources) -> None:
 
 def test_the_teacher_is_the_only_model_the_distillation_steps_invoke(resources, synthesized) -> None:
     roles = {step_role(resources, step) for step in DISTILLATION_FUNCTIONS}
-    (statement,) = [s for r, s in statements(resources) if r in roles and "bedrock:InvokeModel" in actions(s)]
-    text = json.dumps(statement["Resource"])
-    assert (
-        "inference-profile/us.amazon.nova-pro-v1:0" in text
-        and "foundation-model/amazon.nova-pro-v1:0" in text
-    )
+    invoke = [s for r, s in statements(resources) if r in roles and "bedrock:InvokeModel" in actions(s)]
+    (direct,) = [s for s in invoke if "Condition" not in s]
+    (routed,) = [s for s in invoke if "Condition" in s]
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in json.dumps(direct["Resource"])
+    # The teacher's foundation model in whichever region the profile routes to, only through the profile.
+    assert routed["Resource"] == "arn:aws:bedrock:*::foundation-model/amazon.nova-pro-v1:0"
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in json.dumps(routed["Condition"])
+    text = json.dumps([direct["Resource"], routed["Resource"]])
     assert "foundation-model/*" not in text and "custom-model" not in text
 
 

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.config import AppConfig, load_config
-from stacks.constructs.bedrock_models import invoke_model_arns
+from stacks.constructs.bedrock_models import model_grant
 from stacks.constructs.router_monitoring import FALLBACK_RATE_PERCENT
 from stacks.constructs.router_openapi import OPENAPI_FILE, openapi_document
 from stacks.router_api_stack import (
@@ -64,9 +64,10 @@ def methods(resources: dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def api_key_mode(tmp_path_factory) -> tuple[AppConfig, Template]:
-    """The router stack with api_auth=api_key, under cdk-nag like the whole app (only the stacks it needs)."""
+    """The router stack with the non-default choices (api_auth=api_key, the account's existing API Gateway
+    CloudWatch role), under cdk-nag like the whole app (only the stacks it needs)."""
     context = {**json.loads((REPO / "cdk.json").read_text())["context"], "api_auth": "api_key",
-               "aws:cdk:bundling-stacks": []}  # fmt: skip
+               "api_gateway_cloudwatch_role": "existing", "aws:cdk:bundling-stacks": []}  # fmt: skip
     app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("api-key")))
     config = load_config({k: v for k, v in context.items() if not k.startswith(("@", "aws:"))})
     env = cdk.Environment(region=config.region)
@@ -138,6 +139,33 @@ def test_the_stage_is_throttled_traced_and_writes_json_access_logs(resources, co
     assert resources[log_group]["Properties"]["RetentionInDays"] == config.log_retention_days
 
 
+def test_by_default_the_stack_sets_the_account_logging_role_before_the_stage_and_retains_it(resources):
+    """Without the account setting's CloudWatch role, API Gateway rejects a stage with access logging."""
+    ((account_id, account),) = of_type(resources, "AWS::ApiGateway::Account").items()
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = resources[role_id]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+    # Other APIs of the account log through this setting: destroying the stack must leave it in place.
+    assert account["DeletionPolicy"] == "Retain" and role["DeletionPolicy"] == "Retain"
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    assert account_id in stage["DependsOn"]
+
+
+def test_with_an_existing_account_role_the_stack_leaves_the_account_setting_alone(api_key_mode):
+    _config, template = api_key_mode
+    resources = template.to_json()["Resources"]
+    assert of_type(resources, "AWS::ApiGateway::Account") == {}
+    trusted = [
+        r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        for r in of_type(resources, "AWS::IAM::Role").values()
+    ]
+    assert {"Service": "apigateway.amazonaws.com"} not in trusted
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    assert "AccessLogSetting" in stage["Properties"]
+
+
 def test_a_web_acl_with_managed_rules_and_a_rate_rule_guards_the_stage(resources):
     ((acl_id, acl),) = of_type(resources, "AWS::WAFv2::WebACL").items()
     assert acl["Properties"]["Scope"] == "REGIONAL"
@@ -186,8 +214,17 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     granted: dict[str, set[str]] = {}
+    grants = [model_grant(config, model, account=stack.account)
+              for model in (config.router_default_model_id, config.router_fallback_model_id)]  # fmt: skip
     for statement in statements:
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert statement["Effect"] == "Allow"
+        if "Condition" in statement:
+            # A profile's foundation model, in any region, only through that profile.
+            ((profile,),) = [[json.dumps(stack.resolve(g.profile), sort_keys=True)
+                              for g in grants if g.routed == statement["Resource"]]]  # fmt: skip
+            assert json.dumps(statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"],
+                              sort_keys=True) == profile  # fmt: skip
+            assert list(statement["Condition"]) == ["StringEquals"]
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         targets = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -202,10 +239,7 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
     def rendered(arn: str) -> str:
         return json.dumps(stack.resolve(arn), sort_keys=True)
 
-    models = {config.router_default_model_id, config.router_fallback_model_id}
-    expected = {
-        rendered(arn) for model in models for arn in invoke_model_arns(config, model, account=stack.account)
-    }
+    expected = {rendered(arn) for grant in grants for arn in [*grant.direct, grant.routed] if arn}
     expected.add(
         rendered(f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*")
     )

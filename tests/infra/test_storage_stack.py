@@ -114,12 +114,17 @@ def test_distillation_role_reads_training_writes_output_invokes_only_the_teacher
     by_action = {frozenset(a): r for a, r in pairs}
     assert any("/runs/*/dataset/*" in r for actions, res in pairs if actions == {"s3:GetObject"} for r in res)
     assert any("/runs/*/distillation-output/*" in r for r in by_action[frozenset({"s3:PutObject"})])
-    invoke = " ".join(by_action[frozenset({"bedrock:InvokeModel"})])
-    # The default teacher is the US cross-region profile of Nova Pro: the profile and the model in its regions.
-    assert "inference-profile/us.amazon.nova-pro-v1:0" in invoke
-    for region in ("us-east-1", "us-east-2", "us-west-2"):
-        assert f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-pro-v1:0" in invoke
-    assert "foundation-model/*" not in invoke and "premier" not in invoke
+    invoke = [s for s in statements if s["Action"] == "bedrock:InvokeModel"]
+    # The default teacher is the US cross-region profile of Nova Pro: the profile, and the model in any
+    # region AWS routes to, only through that profile.
+    direct = [s for s in invoke if "Condition" not in s]
+    (routed,) = [s for s in invoke if "Condition" in s]
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in json.dumps([s["Resource"] for s in direct])
+    assert routed["Resource"] == "arn:aws:bedrock:*::foundation-model/amazon.nova-pro-v1:0"
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in json.dumps(
+        routed["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
+    )
+    assert "foundation-model/*" not in json.dumps(invoke) and "premier" not in json.dumps(invoke)
     listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*", "invocation-logs/*"]}}
     # Runs that distil from the router's invocation logs: Bedrock reads them with this role.
@@ -137,6 +142,7 @@ def test_evaluation_role_reads_inputs_writes_outputs_invokes_the_judge(storage_t
     assert not any("invocation-logs" in r for res in pairs.values() for r in res)
     judge = " ".join(pairs[frozenset({"bedrock:InvokeModel", "bedrock:CreateModelInvocationJob"})])
     assert "inference-profile/us.amazon.nova-pro-v1:0" in judge
+    assert ":model-invocation-job/*" in judge
 
 
 def test_active_model_parameter_starts_empty_with_the_documented_shape(storage_template: Template) -> None:

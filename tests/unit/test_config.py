@@ -139,15 +139,8 @@ def test_model_id_anatomy(model_id: str, geography: str | None, foundation: str)
     assert foundation_model_of(model_id, "?") == foundation
 
 
-def test_invoke_arns_cover_every_region_of_a_profile() -> None:
+def test_prices_follow_the_foundation_model_behind_an_id() -> None:
     config = load_config({})
-    assert config.foundation_model_arns("us.amazon.nova-pro-v1:0") == [
-        f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-pro-v1:0"
-        for region in ("us-east-1", "us-east-2", "us-west-2")
-    ]
-    assert config.foundation_model_arns("amazon.nova-micro-v1:0") == [
-        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0"
-    ]
     assert config.price_for("us.anthropic.claude-haiku-4-5-20251001-v1:0").output_per_1m == 5.0
     assert config.price_for("amazon.nova-micro-v1:0:128k").input_per_1m == 0.035
     # A distilled deployment is priced as its base student.

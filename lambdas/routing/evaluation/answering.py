@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
 from ..contract import LabelledExample
+from ..model_ids import on_demand_model_id  # noqa: F401 (the evaluation's candidates use it)
 from ..observability import logger
 
 # Worth another attempt: quota and capacity errors, and the network.
@@ -88,18 +89,6 @@ class _OutOfTime(Exception):
     def __init__(self, last_error: str | None = None) -> None:
         super().__init__(last_error or "out of time")
         self.last_error = last_error
-
-
-def on_demand_model_id(model_id: str) -> str:
-    """The id to invoke a base model on demand with: without a context-window suffix.
-
-    `amazon.nova-micro-v1:0:128k` names the variant to customise; on-demand calls use
-    `amazon.nova-micro-v1:0`. ARNs and profile ids are used as they are.
-    """
-    if model_id.startswith("arn:"):
-        return model_id
-    parts = model_id.split(":")
-    return ":".join(parts[:2]) if len(parts) > 2 else model_id
 
 
 def answer_text(response: dict[str, Any]) -> str:

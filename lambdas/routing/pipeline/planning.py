@@ -213,6 +213,36 @@ def foundation_model_id(model_id: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """A foundation model's lifecycle as GetFoundationModel reports it (`modelDetails.modelLifecycle`)."""
+
+    status: str
+    end_of_life: datetime | None
+
+    def ended(self, now: datetime) -> bool:
+        return self.status == "LEGACY" and self.end_of_life is not None and self.end_of_life <= now
+
+    def legacy_warning(self, key: str, model_id: str) -> str | None:
+        """The warning for a Legacy model still usable; None for an Active one."""
+        if self.status != "LEGACY":
+            return None
+        when = f" (end of life {self.end_of_life.date()})" if self.end_of_life else ""
+        return (
+            f"{key} {model_id!r} is Legacy in Bedrock{when}: new accounts cannot start using it "
+            f"and runs fail after its end of life; plan to change {key}"
+        )
+
+
+def lifecycle_of(details: Mapping[str, Any]) -> Lifecycle:
+    lifecycle = details.get("modelLifecycle") or {}
+    return Lifecycle(str(lifecycle.get("status", "ACTIVE")), lifecycle.get("endOfLifeTime"))
+
+
+def distillable(details: Mapping[str, Any]) -> bool:
+    return "DISTILLATION" in (details.get("customizationsSupported") or [])
+
+
+@dataclass(frozen=True)
 class ModelRole:
     role: str
     key: str
@@ -265,21 +295,19 @@ def check_models(
                 f"{item.key} {item.model_id!r}: Bedrock has no foundation model {base!r} in {region}; {hint} "
                 "(cdk.json context, or the execution input where it is an input key)"
             )
-        lifecycle = details.get("modelLifecycle") or {}
-        status = str(lifecycle.get("status", "ACTIVE"))
-        end_of_life = lifecycle.get("endOfLifeTime")
-        record.update(lifecycle=status, end_of_life=end_of_life.isoformat() if end_of_life else None)
-        if status == "LEGACY":
-            if end_of_life is not None and end_of_life <= now:
-                raise ModelEndOfLife(
-                    f"{item.key} {item.model_id!r} reached its end of life on {end_of_life.date()}: change {item.key}"
-                )
-            when = f" (end of life {end_of_life.date()})" if end_of_life else ""
-            warnings.append(
-                f"{item.key} {item.model_id!r} is Legacy in Bedrock{when}: new accounts cannot start using it "
-                f"and runs fail after its end of life; plan to change {item.key}"
+        lifecycle = lifecycle_of(details)
+        end_of_life = lifecycle.end_of_life
+        record.update(
+            lifecycle=lifecycle.status, end_of_life=end_of_life.isoformat() if end_of_life else None
+        )
+        if lifecycle.ended(now):
+            raise ModelEndOfLife(
+                f"{item.key} {item.model_id!r} reached its end of life on {end_of_life.date()}: change {item.key}"  # type: ignore[union-attr]
             )
-        if item.role == "student" and "DISTILLATION" not in (details.get("customizationsSupported") or []):
+        warning = lifecycle.legacy_warning(item.key, item.model_id)
+        if warning:
+            warnings.append(warning)
+        if item.role == "student" and not distillable(details):
             raise ModelNotDistillable(
                 f"student_model_id {item.model_id!r} does not support DISTILLATION in {region} "
                 f"(supports: {', '.join(details.get('customizationsSupported') or []) or 'none'}); "
