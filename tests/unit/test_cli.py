@@ -387,6 +387,7 @@ def test_start_generates_a_run_id_and_refuses_a_duplicate(env: Deployed) -> None
     [
         (["--examples", "150"], "examples (150) must be at least holdout + 100"),
         (["--gate", "min_mean_score=9"], "min_mean_score"),
+        (["--gate", "min_mean_score=1"], "'gate.min_mean_score' (1) would loosen the configured gate"),
         (["--gate", "nonsense"], "expected KEY=VALUE"),
         (["--run-id", "bad id"], "invalid run id"),
         (["--dataset", "/local/file.jsonl"], "not an s3://bucket/prefix URI"),
