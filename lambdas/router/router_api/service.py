@@ -282,18 +282,18 @@ class Router:
 
 
 def build_router(
-    settings: RouterSettings, *, on_parameter_error: Callable[[Exception], None] | None = None
+    settings: RouterSettings,
+    *,
+    on_parameter_error: Callable[[Exception], None] | None = None,
+    on_model_refused: Callable[[str], None] | None = None,
 ) -> Router:
     """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
     return Router(
         settings,
         models=ModelInvoker(settings, clients),
-        active_model=ActiveModelSource(
-            parameter_name=settings.active_model_parameter,
-            default_model_id=settings.default_model_id,
-            max_age_seconds=settings.active_model_max_age_seconds,
-            on_error=on_parameter_error,
+        active_model=ActiveModelSource.for_settings(
+            settings, on_error=on_parameter_error, on_refused=on_model_refused
         ),
         cache=DecisionCache(max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds),
     )
