@@ -153,6 +153,9 @@ class AppConfig(_Strict):
     removal_policy: Literal["retain", "destroy"] = "retain"
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 30
     scratch_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # Bedrock invocation logs under invocation-logs/ hold raw user queries: kept long enough to distil
+    # from (a run reads them within days), then deleted, old versions included (docs/security.md).
+    invocation_log_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 90
     notification_email: Annotated[str | None, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
 
     @field_validator(

@@ -81,6 +81,13 @@ class StorageStack(Stack):
                     tag_filters={SCRATCH_TAG[0]: SCRATCH_TAG[1]},
                     expiration=Duration.days(config.scratch_expiry_days),
                 ),
+                # Raw user queries: expire them, and their noncurrent versions a day later (not 90).
+                s3.LifecycleRule(
+                    id="expire-invocation-logs",
+                    prefix=INVOCATION_LOGS_PREFIX,
+                    expiration=Duration.days(config.invocation_log_expiry_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
                 s3.LifecycleRule(
                     id="expire-old-versions",
                     noncurrent_version_expiration=Duration.days(90),

@@ -70,6 +70,16 @@ def test_data_bucket_is_versioned_logged_and_expires_scratch(storage_template: T
     assert rules["expire-old-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
 
+def test_invocation_logs_expire_after_the_configured_days_old_versions_included(
+    storage_template, synthesized
+) -> None:
+    rules = {rule["Id"]: rule for rule in _data_bucket(storage_template)["LifecycleConfiguration"]["Rules"]}
+    logs = rules["expire-invocation-logs"]
+    assert logs["Prefix"] == "invocation-logs/" and logs["Status"] == "Enabled"
+    assert logs["ExpirationInDays"] == synthesized.config.invocation_log_expiry_days == 90
+    assert logs["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+
+
 def test_buckets_are_retained_by_default(storage_template: Template) -> None:
     for logical_id, bucket in _buckets(storage_template).items():
         assert bucket["DeletionPolicy"] == "Retain", logical_id
