@@ -16,8 +16,6 @@ default instead.
 
 from __future__ import annotations
 
-import math
-
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -30,8 +28,6 @@ from stacks.constructs.function_environment import router_app_tag
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
-# Time between the router's own deadline and the Lambda timeout: response, metrics flush, a cold start's imports.
-TIMEOUT_MARGIN_SECONDS = 3
 MEMORY_MB = 1024  # more memory is more CPU: a faster cold start and JSON work on the hot path
 
 
@@ -75,7 +71,7 @@ class RouterFunction(Construct):
             folder="router",
             description="Routes a video search query to modality weights (active model -> fallback -> heuristic)",
             environment=self.environment,
-            timeout=Duration.seconds(math.ceil(config.router_deadline_ms / 1000) + TIMEOUT_MARGIN_SECONDS),
+            timeout=Duration.seconds(config.router_function_timeout_seconds),
             memory_size=MEMORY_MB,
         )
         self.function: lambda_.Function = self.runtime.function

@@ -150,12 +150,17 @@ def test_a_web_acl_with_managed_rules_and_a_rate_rule_guards_the_stage(resources
     assert {"Ref": stage_id} in association["Properties"]["ResourceArn"]["Fn::Join"][1]
 
 
-def test_the_integration_waits_longer_than_the_router_deadline_and_the_lambda_longer_still(resources, config):
+def test_the_degraded_answer_always_arrives_before_the_gateway_gives_up(resources):
+    """deadline < function timeout < integration timeout, with margins, read from the template."""
     _name, function = router_function(resources)
-    for method in methods(resources):
-        timeout = method["Integration"]["TimeoutInMillis"]
-        assert config.router_deadline_ms < timeout <= 29_000
-        assert function["Properties"]["Timeout"] * 1000 > timeout
+    deadline_ms = int(function["Properties"]["Environment"]["Variables"]["ROUTER_DEADLINE_MS"])
+    function_ms = function["Properties"]["Timeout"] * 1000
+    # The router's own deadline ends the fallback chain; the function keeps a second or more after it.
+    assert deadline_ms + 1_000 <= function_ms
+    integrations = [m["Integration"]["TimeoutInMillis"] for m in methods(resources)]
+    assert integrations and len(set(integrations)) == 1
+    # API Gateway's clock also runs through a cold start's init (not part of the function timeout).
+    assert function_ms + 2_000 <= integrations[0] <= 29_000
 
 
 # --------------------------------------------------------------------------- the function

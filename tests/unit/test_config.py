@@ -151,3 +151,15 @@ def test_invoke_arns_cover_every_region_of_a_profile() -> None:
     # A distilled deployment is priced as its base student.
     deployment = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123"
     assert config.price_for(deployment).input_per_1m == 0.035
+
+
+@pytest.mark.parametrize("deadline_ms", [200, 999, 1_000, 1_001, 6_000, 23_999, 24_000])
+def test_router_timeouts_nest_for_every_allowed_deadline(deadline_ms: int) -> None:
+    config = load_config({"router_deadline_ms": deadline_ms})
+    function_ms = config.router_function_timeout_seconds * 1000
+    assert deadline_ms + 1_000 < function_ms < config.router_integration_timeout_ms <= 29_000
+
+
+def test_a_deadline_that_cannot_nest_in_29_seconds_is_refused() -> None:
+    with pytest.raises(ConfigError, match="router_deadline_ms"):
+        load_config({"router_deadline_ms": 24_001})
