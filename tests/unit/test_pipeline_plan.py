@@ -83,6 +83,12 @@ def test_defaults_then_overrides() -> None:
             "cdk deploy -c teacher_model_id=us.amazon.nova-premier-v1:0",
         ),
         ({"student_model_id": "amazon.nova-lite-v1:0:300k"}, "'student_model_id'"),
+        (  # a weaker yardstick would loosen the gate's comparisons
+            {
+                "baseline_model_id": "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
+            },
+            "cdk deploy -c baseline_model_id=arn:aws:bedrock:",
+        ),
         (
             {
                 "dataset_s3_uri": "s3://vsr-test-data/imports/a.jsonl",

@@ -112,8 +112,10 @@ def resolve_settings(
             f"'examples' ({examples}) must be at most {MAX_TRAINING_RECORDS:,} + holdout "
             f"({MAX_TRAINING_RECORDS + holdout}): Bedrock's limit on training records"
         )
-    # The IAM grants (generate function, distillation role) name the configured models.
-    for key in ("teacher_model_id", "student_model_id"):
+    # The IAM grants (generate function, distillation role, evaluate function) name the configured
+    # models. A baseline is also the gate's yardstick: another one (say, a deployment of this account,
+    # which Evaluate may invoke) would loosen the score-drop and latency checks, so it is configuration too.
+    for key in ("teacher_model_id", "student_model_id", "baseline_model_id"):
         configured = getattr(settings, key)
         if resolved[key] != configured:
             problems.append(
