@@ -387,6 +387,21 @@ def test_the_router_asks_the_default_when_the_parameter_names_a_foreign_deployme
     assert (result.model, result.source, result.degraded) == (DEFAULT_MODEL, "model", False)
 
 
+def test_a_promoted_model_bedrock_denies_is_replaced_by_the_default(make_router, bedrock, settings):
+    # IAM's tag condition: a deployment of this account the pipeline did not make is AccessDenied.
+    bedrock.fail(expected_converse(settings, DEPLOYMENT_ARN, "cats", "active"), "AccessDeniedException", 403)
+    bedrock.answer(expected_converse(settings, FALLBACK_MODEL, "cats", "fallback"))
+    bedrock.answer(expected_converse(settings, DEFAULT_MODEL, "dogs", "active"))
+    router = make_router(parameter=json.dumps({"model_id": DEPLOYMENT_ARN, "run_id": "r1"}))
+
+    (first,) = router.route(["cats"], Deadline.start(settings.deadline_ms))
+    (second,) = router.route(["dogs"], Deadline.start(settings.deadline_ms))
+
+    assert (first.model, first.degraded) == (FALLBACK_MODEL, True)
+    assert (second.model, second.source, second.degraded) == (DEFAULT_MODEL, "model", False)
+    bedrock.stubber.assert_no_pending_responses()
+
+
 def test_a_missing_parameter_is_recognised_through_powertools_wrapping():
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
     from botocore.stub import Stubber

@@ -138,6 +138,21 @@ class ActiveModelSource:
                 self._last_raw = raw
             return self._last
 
+    def refuse(self, model_id: str) -> None:
+        """Bedrock denied `model_id` (IAM: not a deployment this project tagged): serve the default instead.
+
+        Holds until the parameter's value changes; reported once, like a value refused on reading.
+        """
+        with self._lock:
+            last = self._last
+            if last is None or last.model_id != model_id or last.origin != "parameter":
+                return
+            self._last = ActiveModel(self._default, "refused", last.run_id)
+            if self._held is not None and self._held.model_id == model_id:
+                self._held = ActiveModel(self._default, "stale", last.run_id)
+        if self._on_refused:
+            self._on_refused(model_id)
+
     @classmethod
     def for_settings(
         cls,

@@ -251,6 +251,10 @@ class Router:
                 reserve += FALLBACK_SHARE * deadline.budget_ms
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
+            if role == ROLE_ACTIVE and active.origin in ("parameter", "stale") and _denied(attempts):
+                # IAM refused the promoted model (a deployment this project did not tag): later
+                # requests ask the default; this one goes on down the chain.
+                self._active.refuse(model_id)
             if decision is not None:
                 source = SOURCE_MODEL if role == ROLE_ACTIVE else SOURCE_FALLBACK
                 break
@@ -279,6 +283,10 @@ class Router:
 
     def _ms_since(self, started: float) -> float:
         return (self._clock() - started) * 1000.0
+
+
+def _denied(calls: Sequence[ModelCall]) -> bool:
+    return any(call.outcome == "rejected" and call.detail == "AccessDeniedException" for call in calls)
 
 
 def build_router(
