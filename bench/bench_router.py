@@ -38,6 +38,7 @@ ENV = {
     "ROUTER_FALLBACK_MODEL_ID": "us.amazon.nova-micro-v1:0",
     "ROUTER_ACTIVE_MODEL_PARAMETER": "/vsr/bench/router/active-model",
     "ROUTER_APP_TAG": "vsr-bench-router",
+    "ROUTER_DEPLOYMENT_ARN_PREFIX": "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/",
     "MODALITIES": "visual,audio,transcription,metadata",
     "POWERTOOLS_SERVICE_NAME": "vsr-bench-router",
     "POWERTOOLS_METRICS_NAMESPACE": "vsr/bench",
@@ -131,11 +132,8 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
         return Router(
             settings,
             models=ModelInvoker(settings, ClientPool(create=lambda _config: ZeroLatencyBedrock())),
-            active_model=ActiveModelSource(
-                parameter_name=settings.active_model_parameter,
-                default_model_id=settings.default_model_id,
-                max_age_seconds=settings.active_model_max_age_seconds,
-                read_parameter=powertools_reader(lambda: StubSsm()),
+            active_model=ActiveModelSource.for_settings(
+                settings, read_parameter=powertools_reader(lambda: StubSsm())
             ),
             cache=DecisionCache(max_entries=cache_entries, ttl_seconds=3_600),
         )

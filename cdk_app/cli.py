@@ -36,6 +36,7 @@ from rich.table import Table
 from rich.text import Text
 from routing.active_model import ActiveModel
 from routing.pipeline.inputs import S3_URI_PATTERN
+from routing.pipeline.settings import gate_loosenings
 from typer.core import TyperGroup
 
 from cdk_app import cost as costing
@@ -344,6 +345,9 @@ def run_overrides(
     # Numbers typed as text go out typed: the execution input is strict JSON.
     if gate_given:
         payload["gate"] = {key: getattr(effective.gate, key) for key in gate_given}
+        loosened = gate_loosenings(config.gate.model_dump(), payload["gate"])
+        if loosened:
+            raise typer.BadParameter(loosened[0], param_hint="--gate")
     if waits_given:
         payload["wait_seconds"] = {key: getattr(effective.wait_seconds, key) for key in waits_given}
     return payload, effective

@@ -10,6 +10,7 @@ never read the context themselves. A bad value raises `ConfigError` naming the k
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -30,6 +31,19 @@ _RESERVED_MODALITY_NAMES = frozenset({"reasoning", "query", "model", "source", "
 _MODEL_ID = re.compile(
     r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$"
 )
+
+
+# The router's time budget, end to end. The router answers within its deadline (model calls are
+# capped by it, the heuristic always fits); the function gets a margin after it (shaping the
+# response, flushing metrics); API Gateway waits longer still, because its clock also runs
+# through a cold start's init phase (runtime, layer, imports), which the function timeout does
+# not count. So: deadline < function timeout < integration timeout <= API Gateway's 29 s default.
+ROUTER_FUNCTION_MARGIN_SECONDS = 2
+ROUTER_COLD_START_MARGIN_SECONDS = 3
+MAX_INTEGRATION_TIMEOUT_MS = 29_000
+MAX_ROUTER_DEADLINE_MS = (
+    MAX_INTEGRATION_TIMEOUT_MS // 1000 - ROUTER_COLD_START_MARGIN_SECONDS - ROUTER_FUNCTION_MARGIN_SECONDS
+) * 1000
 
 
 class ConfigError(ValueError):
@@ -148,7 +162,8 @@ class AppConfig(_Strict):
     batch_max_queries: Annotated[int, Field(ge=1, le=100)] = 25
     api_throttle_rate: Annotated[int, Field(ge=1, le=10_000)] = 200
     api_throttle_burst: Annotated[int, Field(ge=1, le=5_000)] = 400
-    router_deadline_ms: Annotated[int, Field(ge=200, le=25_000)] = 6_000
+    # At most 24 s: the function timeout and the integration timeout after it must fit in 29 s.
+    router_deadline_ms: Annotated[int, Field(ge=200, le=MAX_ROUTER_DEADLINE_MS)] = 6_000
     router_cache_ttl_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
     router_cache_max_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
     active_model_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 60
@@ -159,6 +174,9 @@ class AppConfig(_Strict):
     removal_policy: Literal["retain", "destroy"] = "retain"
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 30
     scratch_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # Bedrock invocation logs under invocation-logs/ hold raw user queries: kept long enough to distil
+    # from (a run reads them within days), then deleted, old versions included (docs/security.md).
+    invocation_log_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 90
     notification_email: Annotated[str | None, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
 
     @field_validator(
@@ -236,6 +254,16 @@ class AppConfig(_Strict):
     @property
     def active_model_parameter_name(self) -> str:
         return f"/{self.project_name}/{self.stage}/router/active-model"
+
+    @property
+    def router_function_timeout_seconds(self) -> int:
+        """The router Lambda's timeout: its deadline plus ROUTER_FUNCTION_MARGIN_SECONDS."""
+        return math.ceil(self.router_deadline_ms / 1000) + ROUTER_FUNCTION_MARGIN_SECONDS
+
+    @property
+    def router_integration_timeout_ms(self) -> int:
+        """How long API Gateway waits for the router: the function timeout plus a cold start's init."""
+        return (self.router_function_timeout_seconds + ROUTER_COLD_START_MARGIN_SECONDS) * 1000
 
     def stack_name(self, role: str) -> str:
         return f"{self.prefix}-{role}"

@@ -45,11 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 from rich.console import Console
 from rich.markup import escape
 from routing import clients as lambda_clients
-from routing.active_model import NO_ACTIVE_MODEL
 from routing.observability import logger as handler_logger
 
 from cdk_app.config import AppConfig, ConfigError, load_config
@@ -396,9 +394,7 @@ def run_dry_run(
         stack.enter_context(_quiet_handlers())
         topic = local.create_topic(f"{config.prefix}-runs")
         local.create_bucket(BUCKET)
-        boto3.client("ssm", region_name=local.region).put_parameter(
-            Name=config.active_model_parameter_name, Value=NO_ACTIVE_MODEL.to_json(), Type="String"
-        )
+        # No active-model parameter, as after `cdk deploy`: the first promotion creates it.
         clients = offline_clients(
             seed=seed,
             s3=local.s3,

@@ -66,6 +66,9 @@ class PipelineStack(Stack):
         )
         self.state_machine = self.pipeline.state_machine
         self.alarm = self.notifications.alarm_on(self.state_machine)
+        self.parameter_change = self.notifications.notify_on_parameter_change(
+            config.active_model_parameter_name
+        )
 
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.state_machine.state_machine_arn,
                   description="Start a distillation run: aws stepfunctions start-execution --state-machine-arn <this>")  # fmt: skip

@@ -17,7 +17,7 @@ from stacks.constructs.router_function import RouterFunction
 from stacks.constructs.router_monitoring import RouterMonitoring
 from stacks.constructs.router_rest_api import RouterRestApi
 from stacks.constructs.runtime_function import RuntimeLayer
-from stacks.storage_stack import StorageStack
+from stacks.storage_stack import StorageStack, active_model_parameter_arn
 
 # Stable output names (public contract).
 OUTPUT_API_URL = "RouterApiUrl"
@@ -38,11 +38,10 @@ class RouterApiStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        # The parameter must exist before the router reads it.
+        # Deployed after the data and roles. The active-model parameter is no stack's resource: the
+        # first promotion creates it, and until then the router serves the configured default.
         self.add_stack_dependency(storage)
-        parameter_arn = self.format_arn(
-            service="ssm", resource="parameter", resource_name=config.active_model_parameter_name.lstrip("/")
-        )
+        parameter_arn = active_model_parameter_arn(self, config)
 
         layer = RuntimeLayer(self, "RuntimeLayer")
         self.router = RouterFunction(

@@ -1,4 +1,4 @@
-"""Storage stack: the data bucket, the roles Amazon Bedrock assumes, the active-model parameter.
+"""Storage stack: the data bucket, the roles Amazon Bedrock assumes, the active-model parameter's name.
 
 Everything with state lives here, so the pipeline and the API can be redeployed or
 destroyed without touching data. Outputs are a public contract (README, operator CLI).
@@ -6,12 +6,9 @@ destroyed without touching data. Outputs are a public contract (README, operator
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_app.config import AppConfig
@@ -37,11 +34,16 @@ OUTPUT_DISTILLATION_ROLE = "DistillationRoleArn"
 OUTPUT_EVALUATION_ROLE = "EvaluationRoleArn"
 OUTPUT_ACTIVE_MODEL_PARAMETER = "ActiveModelParameterName"
 
-INITIAL_ACTIVE_MODEL = {"model_id": None, "run_id": None, "promoted_at": None, "previous": None}
+
+def active_model_parameter_arn(stack: Stack, config: AppConfig) -> str:
+    """The ARN of the active-model parameter, from its configured name (no stack owns the parameter)."""
+    return stack.format_arn(
+        service="ssm", resource="parameter", resource_name=config.active_model_parameter_name.lstrip("/")
+    )
 
 
 class StorageStack(Stack):
-    """Data bucket (+ access-log bucket), distillation and evaluation roles, active-model parameter."""
+    """Data bucket (+ access-log bucket), distillation and evaluation roles, active-model parameter name."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -79,6 +81,13 @@ class StorageStack(Stack):
                     tag_filters={SCRATCH_TAG[0]: SCRATCH_TAG[1]},
                     expiration=Duration.days(config.scratch_expiry_days),
                 ),
+                # Raw user queries: expire them, and their noncurrent versions a day later (not 90).
+                s3.LifecycleRule(
+                    id="expire-invocation-logs",
+                    prefix=INVOCATION_LOGS_PREFIX,
+                    expiration=Duration.days(config.invocation_log_expiry_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
                 s3.LifecycleRule(
                     id="expire-old-versions",
                     noncurrent_version_expiration=Duration.days(90),
@@ -93,23 +102,20 @@ class StorageStack(Stack):
         self.distillation_role = self._distillation_role()
         self.evaluation_role = self._evaluation_role()
 
-        self.active_model_parameter = ssm.StringParameter(
-            self,
-            "ActiveModelParameter",
-            parameter_name=config.active_model_parameter_name,
-            # The initial value only: promotion writes the real one, and CloudFormation leaves it
-            # alone while this template value does not change.
-            string_value=json.dumps(INITIAL_ACTIVE_MODEL),
-            description="Model the router serves (JSON: model_id, run_id, promoted_at, previous)",
-            tier=ssm.ParameterTier.STANDARD,
-        )
+        # The active-model parameter is deliberately NOT a CloudFormation resource: CloudFormation
+        # rewrites a parameter it manages from the template on a tag or description change
+        # (aws-cdk#25949), which would reset the promoted model and drop `previous`. Promotion
+        # creates it (PutParameter with Overwrite) and owns its value; until then the router and
+        # promotion read "missing" as "use the configured default". Grants name it by its ARN.
+        self.active_model_parameter_name = config.active_model_parameter_name
+        self.active_model_parameter_arn = active_model_parameter_arn(self, config)
 
         CfnOutput(self, OUTPUT_BUCKET, value=self.bucket.bucket_name, description="Data bucket of all runs")
         CfnOutput(self, OUTPUT_DISTILLATION_ROLE, value=self.distillation_role.role_arn,
                   description="Role Bedrock assumes for distillation jobs")  # fmt: skip
         CfnOutput(self, OUTPUT_EVALUATION_ROLE, value=self.evaluation_role.role_arn,
                   description="Role Bedrock assumes for evaluation jobs")  # fmt: skip
-        CfnOutput(self, OUTPUT_ACTIVE_MODEL_PARAMETER, value=self.active_model_parameter.parameter_name,
+        CfnOutput(self, OUTPUT_ACTIVE_MODEL_PARAMETER, value=self.active_model_parameter_name,
                   description="SSM parameter holding the model the router serves")  # fmt: skip
 
     def _bedrock_principal(self, resource_type: str) -> iam.PrincipalBase:

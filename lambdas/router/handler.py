@@ -17,6 +17,7 @@ from router_api.service import Deadline, Router, build_router
 from router_api.settings import load_settings
 from router_api.telemetry import (
     record_internal_error,
+    record_model_refused,
     record_parameter_error,
     record_rejection,
     record_results,
@@ -30,7 +31,9 @@ _router: Router | None = None
 def get_router() -> Router:
     global _router
     if _router is None:
-        _router = build_router(SETTINGS, on_parameter_error=record_parameter_error)
+        _router = build_router(
+            SETTINGS, on_parameter_error=record_parameter_error, on_model_refused=record_model_refused
+        )
     return _router
 
 

@@ -388,3 +388,14 @@ def normalise_query(q: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     return " ".join(text.split())
+
+
+# What makes a query a query (the router API's contract, docs/openapi.json): at least one character
+# that is not white space (ASCII or Unicode), a control character or an invisible format character
+# (soft hyphen, zero-width, BOM). Written with \\u escapes only, so that JSON Schema (API Gateway's
+# request models), Python's re and any other engine read the same set.
+QUERY_NOT_VISIBLE = (
+    "\\u0000-\\u0020\\u007f-\\u00a0\\u00ad\\u1680\\u180e\\u2000-\\u200f"
+    "\\u2028-\\u202f\\u205f-\\u206f\\u3000\\ufeff"
+)
+QUERY_VISIBLE_PATTERN = f"[^{QUERY_NOT_VISIBLE}]"

@@ -97,7 +97,7 @@ class EvaluationSteps(Construct):
         promote.role.add_to_policy(iam.PolicyStatement(
             sid="ReadWriteActiveModel",
             actions=["ssm:GetParameter", "ssm:PutParameter"],
-            resources=[storage.active_model_parameter.parameter_arn],
+            resources=[storage.active_model_parameter_arn],
         ))  # fmt: skip
 
         self.runtime_functions: dict[str, RuntimeFunction] = {

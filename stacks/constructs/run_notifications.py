@@ -2,7 +2,9 @@
 
 The pipeline's NotifyFailure state publishes each failed run (step, error, cause) here;
 the alarm covers what cannot publish itself (an execution timed out, aborted or failed
-outside a Catch). Optional email subscription from `notification_email`.
+outside a Catch). Every change of the active-model parameter (a promotion, a rollback, or
+anyone else's PutParameter/DeleteParameter) is published here too, from Parameter Store's
+change events. Optional email subscription from `notification_email`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -79,3 +83,25 @@ class RunNotifications(Construct):
         )
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         return alarm
+
+    def notify_on_parameter_change(self, parameter_name: str) -> events.Rule:
+        """Publish every Parameter Store change event of `parameter_name` (create, update, delete, label)."""
+        # CDK's SnsTopic target grants events.amazonaws.com sns:Publish and the topic's KMS key.
+        rule = events.Rule(
+            self,
+            "ActiveModelChanged",
+            description=f"Every change of {parameter_name}: the model the router serves",
+            event_pattern=events.EventPattern(
+                source=["aws.ssm"],
+                detail_type=["Parameter Store Change"],
+                detail={"name": [parameter_name]},
+            ),
+        )
+        detail = events.EventField.from_path
+        rule.add_target(targets.SnsTopic(self.topic, message=events.RuleTargetInput.from_text(
+            f"The active model parameter {detail('$.detail.name')} changed ({detail('$.detail.operation')}) at "
+            f"{detail('$.time')} in {detail('$.region')}. Who changed it: CloudTrail, event PutParameter or "
+            f"DeleteParameter on this name. Current value: aws ssm get-parameter --name {parameter_name}; "
+            "undo: vsr rollback."
+        )))  # fmt: skip
+        return rule

@@ -80,12 +80,7 @@ def make_router(settings: RouterSettings, bedrock: Bedrock) -> Callable[..., Rou
         return Router(
             settings,
             models=ModelInvoker(settings, bedrock.pool(), sleep=lambda _seconds: None),
-            active_model=ActiveModelSource(
-                parameter_name=settings.active_model_parameter,
-                default_model_id=settings.default_model_id,
-                max_age_seconds=settings.active_model_max_age_seconds,
-                read_parameter=read_parameter or read,
-            ),
+            active_model=ActiveModelSource.for_settings(settings, read_parameter=read_parameter or read),
             cache=cache or DecisionCache(max_entries=100, ttl_seconds=60),
         )
 

@@ -47,7 +47,8 @@ def assert_decision_shape(answer: dict) -> None:
         (api_event(body={"query": ["cats"]}), 400, "'query' must be a string, got an array"),
         (api_event(body={"query": ""}), 400, "'query' is blank"),
         (api_event(body={"query": " \t\n "}), 400, "'query' is blank"),
-        (api_event(body={"query": "x" * 1001}), 400, "the limit is 1000 after trimming"),
+        (api_event(body={"query": "x" * 1001}), 400, "'query' is 1001 characters long; the limit is 1000"),
+        (api_event(body={"query": "\ufeff\u200b\x00"}), 400, "'query' is blank: it has no visible character"),
         (api_event(body={"query": "cats", "model": "x"}), 400, "unknown field(s) 'model'"),
         (api_event(raw="!!!", base64=True), 400, "base64"),
         (api_event("/route/batch", body={"query": "cats"}), 400, "unknown field(s) 'query'"),
@@ -76,11 +77,13 @@ def test_bad_requests_get_4xx_with_a_message(invoke, event, status, fragment):
         assert response["headers"]["Allow"] == "POST"
 
 
-def test_a_query_at_the_limit_after_trimming_is_accepted(invoke, make_router, bedrock, settings):
-    query = "y" * 1000
+def test_a_query_at_the_limit_is_accepted_and_routed_with_its_ends_trimmed(
+    invoke, make_router, bedrock, settings
+):
+    query = "y" * 994
     bedrock.answer(expected_converse(settings, DEFAULT_MODEL, query, "active"))
 
-    response = invoke(api_event(body={"query": f"   {query}   "}), make_router())
+    response = invoke(api_event(body={"query": f" \ufeff {query} \u200b "}), make_router())
 
     assert response["statusCode"] == 200
 

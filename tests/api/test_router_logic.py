@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from router_api.bedrock import TIMEOUT_TIERS_S, ClientPool, client_config, timeout_tier
 from router_api.cache import DecisionCache
-from router_api.model_selection import ActiveModelSource, powertools_reader
+from router_api.model_selection import ActiveModelSource, ServableModels, parameter_missing, powertools_reader
 from router_api.service import Deadline, ModelInvoker, Router, build_router
 from router_api.settings import SettingsError, load_settings
 from router_fixtures import (
@@ -24,6 +24,9 @@ from router_fixtures import (
     expected_converse,
 )
 from routing import RoutingDecision
+
+DEPLOYMENT_PREFIX = ROUTER_ENV["ROUTER_DEPLOYMENT_ARN_PREFIX"]
+SERVABLE = ServableModels([DEFAULT_MODEL, FALLBACK_MODEL], DEPLOYMENT_PREFIX)
 
 
 class Clock:
@@ -239,6 +242,7 @@ def test_the_active_model_is_read_from_ssm_through_powertools():
         parameter_name=PARAMETER_NAME,
         default_model_id=DEFAULT_MODEL,
         max_age_seconds=60,
+        servable=SERVABLE,
         read_parameter=powertools_reader(lambda: boto3.client("ssm", region_name="us-east-1")),
     )
 
@@ -261,6 +265,7 @@ def test_a_missing_parameter_means_the_default_and_is_retried_after_max_age():
         parameter_name=PARAMETER_NAME,
         default_model_id=DEFAULT_MODEL,
         max_age_seconds=60,
+        servable=SERVABLE,
         read_parameter=powertools_reader(lambda: boto3.client("ssm", region_name="us-east-1")),
         clock=clock,
         on_error=errors.append,
@@ -274,9 +279,11 @@ def test_a_missing_parameter_means_the_default_and_is_retried_after_max_age():
     clock.now += 61
     later = source.current()
 
-    assert (first.model_id, first.origin) == (DEFAULT_MODEL, "default_after_error")
-    assert len(errors) == 1  # the second request did not call SSM again
-    assert still.model_id == DEFAULT_MODEL
+    # No stack creates the parameter (the first promotion does): missing is the normal "nothing
+    # promoted yet", not a read error, and it is not asked for again on every request.
+    assert (first.model_id, first.origin) == (DEFAULT_MODEL, "default")
+    assert errors == []
+    assert (still.model_id, still.origin) == (DEFAULT_MODEL, "default")
     assert (later.model_id, later.origin) == (DEPLOYMENT_ARN, "parameter")
 
 
@@ -290,7 +297,7 @@ def test_an_ssm_outage_keeps_the_last_model_read():
         return values.pop()
 
     source = ActiveModelSource(parameter_name=PARAMETER_NAME, default_model_id=DEFAULT_MODEL, max_age_seconds=60,
-                               read_parameter=read, clock=clock)  # fmt: skip
+                               servable=SERVABLE, read_parameter=read, clock=clock)  # fmt: skip
 
     assert source.current().model_id == DEPLOYMENT_ARN
     stale = source.current()
@@ -306,7 +313,7 @@ def test_the_parameter_value_is_parsed_once_per_change(monkeypatch):
     monkeypatch.setattr(model_selection, "parse_active_model", lambda raw: parsed.append(raw) or parse(raw))
     value = {"raw": json.dumps({"model_id": DEPLOYMENT_ARN})}
     source = ActiveModelSource(parameter_name=PARAMETER_NAME, default_model_id=DEFAULT_MODEL, max_age_seconds=60,
-                               read_parameter=lambda _n, _a: value["raw"])  # fmt: skip
+                               servable=SERVABLE, read_parameter=lambda _n, _a: value["raw"])  # fmt: skip
 
     first, second = source.current(), source.current()
     value["raw"] = json.dumps({"model_id": None})
@@ -322,9 +329,103 @@ def test_the_parameter_value_is_parsed_once_per_change(monkeypatch):
 )
 def test_a_parameter_without_a_model_means_the_default(value):
     source = ActiveModelSource(parameter_name=PARAMETER_NAME, default_model_id=DEFAULT_MODEL, max_age_seconds=60,
-                               read_parameter=lambda _n, _a: value)  # fmt: skip
+                               servable=SERVABLE, read_parameter=lambda _n, _a: value)  # fmt: skip
 
     assert (source.current().model_id, source.current().origin) == (DEFAULT_MODEL, "default")
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        DEPLOYMENT_ARN.replace("123456789012", "210987654321"),  # another account's deployment
+        DEPLOYMENT_ARN.replace("us-east-1", "us-west-2"),  # another region's
+        "amazon.nova-pro-v1:0",  # a foundation model this deployment does not configure
+        "arn:aws:bedrock:us-east-1:123456789012:custom-model/amazon.nova-micro-v1:0:128k/abcdef123456",
+        DEPLOYMENT_ARN + "x",  # not a deployment id
+        "x" * 5_000,
+    ],
+)
+def test_a_model_this_router_may_not_serve_is_refused_for_the_default(model_id):
+    refused: list[str] = []
+    source = ActiveModelSource(parameter_name=PARAMETER_NAME, default_model_id=DEFAULT_MODEL, max_age_seconds=60,
+                               servable=SERVABLE, on_refused=refused.append,
+                               read_parameter=lambda _n, _a: json.dumps({"model_id": model_id, "run_id": "r9"}))  # fmt: skip
+
+    first, second = source.current(), source.current()
+
+    assert (first.model_id, first.origin, first.run_id) == (DEFAULT_MODEL, "refused", "r9")
+    assert second == first
+    assert refused == [model_id]  # reported once per value, not per request
+
+
+@pytest.mark.parametrize("model_id", [DEFAULT_MODEL, FALLBACK_MODEL, DEPLOYMENT_ARN])
+def test_configured_models_and_this_accounts_deployments_are_served(model_id):
+    source = ActiveModelSource(parameter_name=PARAMETER_NAME, default_model_id=DEFAULT_MODEL, max_age_seconds=60,
+                               servable=SERVABLE, read_parameter=lambda _n, _a: json.dumps({"model_id": model_id}))  # fmt: skip
+
+    assert (source.current().model_id, source.current().origin) == (model_id, "parameter")
+
+
+def test_without_a_deployment_prefix_no_deployment_is_served(settings):
+    source = ActiveModelSource.for_settings(
+        replace(settings, deployment_arn_prefix=None),
+        read_parameter=lambda _n, _a: json.dumps({"model_id": DEPLOYMENT_ARN}),
+    )
+
+    assert source.current().origin == "refused"
+
+
+def test_the_router_asks_the_default_when_the_parameter_names_a_foreign_deployment(
+    make_router, bedrock, settings
+):
+    foreign = DEPLOYMENT_ARN.replace("123456789012", "210987654321")
+    bedrock.answer(expected_converse(settings, DEFAULT_MODEL, "cats", "active"))
+    router = make_router(parameter=json.dumps({"model_id": foreign}))
+
+    (result,) = router.route(["cats"], Deadline.start(settings.deadline_ms))
+
+    assert (result.model, result.source, result.degraded) == (DEFAULT_MODEL, "model", False)
+
+
+def test_a_promoted_model_bedrock_denies_is_replaced_by_the_default(make_router, bedrock, settings):
+    # IAM's tag condition: a deployment of this account the pipeline did not make is AccessDenied.
+    bedrock.fail(expected_converse(settings, DEPLOYMENT_ARN, "cats", "active"), "AccessDeniedException", 403)
+    bedrock.answer(expected_converse(settings, FALLBACK_MODEL, "cats", "fallback"))
+    bedrock.answer(expected_converse(settings, DEFAULT_MODEL, "dogs", "active"))
+    router = make_router(parameter=json.dumps({"model_id": DEPLOYMENT_ARN, "run_id": "r1"}))
+
+    (first,) = router.route(["cats"], Deadline.start(settings.deadline_ms))
+    (second,) = router.route(["dogs"], Deadline.start(settings.deadline_ms))
+
+    assert (first.model, first.degraded) == (FALLBACK_MODEL, True)
+    assert (second.model, second.source, second.degraded) == (DEFAULT_MODEL, "model", False)
+    bedrock.stubber.assert_no_pending_responses()
+
+
+def test_a_missing_parameter_is_recognised_through_powertools_wrapping():
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.stub import Stubber
+
+    client = boto3.client("ssm", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "get_parameter",
+            "ParameterNotFound",
+            expected_params={"Name": PARAMETER_NAME, "WithDecryption": False},
+        )
+        stub.add_client_error(
+            "get_parameter",
+            "AccessDeniedException",
+            expected_params={"Name": PARAMETER_NAME, "WithDecryption": False},
+        )
+        read = powertools_reader(lambda: client)
+        errors = []
+        for _ in range(2):
+            try:
+                read(PARAMETER_NAME, 0)
+            except GetParameterError as exc:
+                errors.append(exc)
+    assert [parameter_missing(error) for error in errors] == [True, False]
 
 
 # --------------------------------------------------------------------------- cache

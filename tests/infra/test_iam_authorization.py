@@ -24,7 +24,7 @@ from routing.model_ids import on_demand_model_id
 from routing.pipeline.distillation import job_request
 from routing.pipeline.inputs import parse_execution_input
 from routing.pipeline.layout import RunLayout
-from routing.pipeline.names import run_names
+from routing.pipeline.names import ownership_tags, run_names
 from routing.pipeline.planning import foundation_model_id, models_to_check, resolve_settings
 from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import DatasetState, RunState
@@ -249,7 +249,15 @@ def _promote(w: World) -> list[Request]:
 def _router(w: World) -> list[Request]:
     return [
         *(r for model in w.router_models for r in model_invocations(model, w.region)),
-        Request("bedrock:InvokeModel", w.deployment),  # a promoted deployment
+        # A promoted deployment, tagged by CreateDeployment as the router's grant requires.
+        Request(
+            "bedrock:InvokeModel",
+            w.deployment,
+            {
+                f"aws:ResourceTag/{key}": value
+                for key, value in ownership_tags(w.settings.project_name, w.settings.stage).items()
+            },
+        ),
         Request("ssm:GetParameter", w.parameter_arn),
     ]
 
@@ -424,3 +432,14 @@ def test_the_student_is_sent_with_its_context_window_variant(world) -> None:
         request["baseModelIdentifier"] == world.run.settings.student_model_id == "amazon.nova-micro-v1:0:128k"
     )
     assert on_demand_model_id(request["baseModelIdentifier"]) == "amazon.nova-micro-v1:0"
+
+
+def test_the_router_may_not_invoke_a_deployment_the_pipeline_did_not_tag(world) -> None:
+    untagged = Request("bedrock:InvokeModel", world.deployment)
+    other_stage = Request("bedrock:InvokeModel", world.deployment, {
+        f"aws:ResourceTag/{key}": value for key, value in ownership_tags(world.settings.project_name, "other").items()
+    })  # fmt: skip
+    assert denied(_role_policy(world, "router_api", "router"), [untagged, other_stage]) == [
+        str(untagged),
+        str(other_stage),
+    ]

@@ -326,6 +326,36 @@ def test_failed_executions_raise_an_alarm_on_the_topic(resources) -> None:
     assert resources[action["Ref"]]["Type"] == "AWS::SNS::Topic"
 
 
+def test_every_change_of_the_active_model_parameter_is_notified(resources, synthesized) -> None:
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    (rule,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.ssm"]]
+    # Every operation (Create, Update, Delete, LabelParameterVersion) of exactly this parameter.
+    assert rule["EventPattern"] == {
+        "source": ["aws.ssm"],
+        "detail-type": ["Parameter Store Change"],
+        "detail": {"name": [synthesized.config.active_model_parameter_name]},
+    }
+    ((topic_id, topic),) = [(lid, r) for lid, r in resources.items() if r["Type"] == "AWS::SNS::Topic"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": topic_id}
+    assert "vsr rollback" in json.dumps(target["InputTransformer"])
+    # EventBridge may publish to the topic and use its key.
+    publishers = [
+        s for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy" and {"Ref": topic_id} in r["Properties"]["Topics"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"
+    ]  # fmt: skip
+    assert any(
+        s["Principal"] == {"Service": "events.amazonaws.com"} and s["Action"] == "sns:Publish"
+        for s in publishers
+    )
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key_grants = [
+        s for s in resources[key_id]["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ]  # fmt: skip
+    assert any({"kms:Decrypt", "kms:GenerateDataKey*"} <= set(s["Action"]) for s in key_grants)
+
+
 def test_email_subscription_when_configured() -> None:
     stack = cdk.Stack(cdk.App())
     RunNotifications(stack, "Notifications", config=AppConfig(notification_email="ops@example.com"))

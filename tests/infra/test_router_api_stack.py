@@ -178,12 +178,17 @@ def test_a_web_acl_with_managed_rules_and_a_rate_rule_guards_the_stage(resources
     assert {"Ref": stage_id} in association["Properties"]["ResourceArn"]["Fn::Join"][1]
 
 
-def test_the_integration_waits_longer_than_the_router_deadline_and_the_lambda_longer_still(resources, config):
+def test_the_degraded_answer_always_arrives_before_the_gateway_gives_up(resources):
+    """deadline < function timeout < integration timeout, with margins, read from the template."""
     _name, function = router_function(resources)
-    for method in methods(resources):
-        timeout = method["Integration"]["TimeoutInMillis"]
-        assert config.router_deadline_ms < timeout <= 29_000
-        assert function["Properties"]["Timeout"] * 1000 > timeout
+    deadline_ms = int(function["Properties"]["Environment"]["Variables"]["ROUTER_DEADLINE_MS"])
+    function_ms = function["Properties"]["Timeout"] * 1000
+    # The router's own deadline ends the fallback chain; the function keeps a second or more after it.
+    assert deadline_ms + 1_000 <= function_ms
+    integrations = [m["Integration"]["TimeoutInMillis"] for m in methods(resources)]
+    assert integrations and len(set(integrations)) == 1
+    # API Gateway's clock also runs through a cold start's init (not part of the function timeout).
+    assert function_ms + 2_000 <= integrations[0] <= 29_000
 
 
 # --------------------------------------------------------------------------- the function
@@ -216,9 +221,15 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
     granted: dict[str, set[str]] = {}
     grants = [model_grant(config, model, account=stack.account)
               for model in (config.router_default_model_id, config.router_fallback_model_id)]  # fmt: skip
+    deployments = rendered_arn(
+        stack, f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
+    )
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        if "Condition" in statement:
+        if json.dumps(statement["Resource"], sort_keys=True) == deployments:
+            # The deployment grant is conditioned on the pipeline's tags (see the next test).
+            assert "Condition" in statement
+        elif "Condition" in statement:
             # A profile's foundation model, in any region, only through that profile.
             ((profile,),) = [[json.dumps(stack.resolve(g.profile), sort_keys=True)
                               for g in grants if g.routed == statement["Resource"]]]  # fmt: skip
@@ -253,6 +264,52 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
     }  # fmt: skip
 
 
+def rendered_arn(stack, arn: str) -> str:
+    return json.dumps(stack.resolve(arn), sort_keys=True)
+
+
+def test_the_router_may_invoke_only_deployments_the_pipeline_tagged(resources, synthesized, config):
+    from policy_sentry.querying.actions import get_action_data
+    from routing.pipeline.deployment import deployment_request
+    from routing.pipeline.names import run_names
+
+    from tests.pipeline_support import run_state, settings
+
+    statements = [
+        statement
+        for policy in of_type(resources, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "InvokePromotedDeployments"
+    ]
+    (statement,) = statements
+    condition = statement["Condition"]
+    assert set(condition) == {"StringEquals"}
+    required = {
+        key.removeprefix("aws:ResourceTag/"): value for key, value in condition["StringEquals"].items()
+    }
+    assert required == {"project": config.project_name, "stage": config.stage}
+    # The Service Authorization Reference: InvokeModel on a custom-model-deployment evaluates aws:ResourceTag.
+    (deployment_resource,) = [
+        item for item in get_action_data("bedrock", "InvokeModel")["bedrock"]
+        if item["resource_arn_format"].endswith(":custom-model-deployment/${ResourceId}")
+    ]  # fmt: skip
+    assert "aws:ResourceTag/${TagKey}" in deployment_resource["condition_keys"]
+    # Every deployment the pipeline creates carries exactly these tags (for this project and stage).
+    pipeline = settings(PROJECT_NAME=config.project_name, STAGE=config.stage)
+    names = run_names(pipeline.prefix, "run-1")
+    request = deployment_request(run_state(), "arn:aws:bedrock:us-east-1:123456789012:custom-model/x", pipeline,
+                                 names.deployment_name, names.deployment_token)  # fmt: skip
+    tags = {tag["key"]: tag["value"] for tag in request["tags"]}
+    assert required.items() <= tags.items()
+    # And the router is told which ARNs are this account's deployments in this region.
+    stack = synthesized.stacks["router_api"]
+    _name, function = router_function(resources)
+    prefix = function["Properties"]["Environment"]["Variables"]["ROUTER_DEPLOYMENT_ARN_PREFIX"]
+    assert json.dumps(prefix, sort_keys=True) == rendered_arn(
+        stack, f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/"
+    )
+
+
 # --------------------------------------------------------------------------- monitoring
 
 
@@ -265,6 +322,9 @@ def test_alarms_watch_5xx_p99_latency_and_the_fallback_rate(router, resources, c
     assert alarms[f"{prefix}-5xx"]["MetricName"] == "5XXError"
     assert alarms[f"{prefix}-p99-latency"]["ExtendedStatistic"] == "p99"
     assert alarms[f"{prefix}-p99-latency"]["Threshold"] == config.router_deadline_ms
+    refused = alarms[f"{prefix}-active-model-refused"]
+    (watched,) = [query["MetricStat"]["Metric"] for query in refused["Metrics"] if "MetricStat" in query]
+    assert (watched["MetricName"], refused["Threshold"]) == ("ActiveModelRefused", 1)
     fallback = alarms[f"{prefix}-fallback-rate"]
     assert fallback["Threshold"] == FALLBACK_RATE_PERCENT
     _name, function = router_function(resources)

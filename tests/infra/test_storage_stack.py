@@ -7,8 +7,6 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks import storage_stack
-
 
 def _buckets(template: Template) -> dict[str, dict]:
     return template.find_resources("AWS::S3::Bucket")
@@ -70,6 +68,16 @@ def test_data_bucket_is_versioned_logged_and_expires_scratch(storage_template: T
     assert scratch["TagFilters"] == [{"Key": "lifecycle", "Value": "scratch"}]
     assert scratch["ExpirationInDays"] == 30
     assert rules["expire-old-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+
+def test_invocation_logs_expire_after_the_configured_days_old_versions_included(
+    storage_template, synthesized
+) -> None:
+    rules = {rule["Id"]: rule for rule in _data_bucket(storage_template)["LifecycleConfiguration"]["Rules"]}
+    logs = rules["expire-invocation-logs"]
+    assert logs["Prefix"] == "invocation-logs/" and logs["Status"] == "Enabled"
+    assert logs["ExpirationInDays"] == synthesized.config.invocation_log_expiry_days == 90
+    assert logs["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
 
 
 def test_buckets_are_retained_by_default(storage_template: Template) -> None:
@@ -145,11 +153,37 @@ def test_evaluation_role_reads_inputs_writes_outputs_invokes_the_judge(storage_t
     assert ":model-invocation-job/*" in judge
 
 
-def test_active_model_parameter_starts_empty_with_the_documented_shape(storage_template: Template) -> None:
-    params = storage_template.find_resources("AWS::SSM::Parameter")
-    (param,) = params.values()
-    assert param["Properties"]["Name"] == "/vsr/dev/router/active-model"
-    assert json.loads(param["Properties"]["Value"]) == storage_stack.INITIAL_ACTIVE_MODEL
+def test_no_stack_owns_the_value_promotion_writes(synthesized) -> None:
+    # A CloudFormation-managed parameter is rewritten from its template on a tag or description
+    # change (aws-cdk#25949): the promoted model and its `previous` would be lost.
+    name = synthesized.config.active_model_parameter_name
+    for role, template in synthesized.templates.items():
+        assert template.find_resources("AWS::SSM::Parameter") == {}, role
+        # Nor does a custom resource write it on create or update.
+        custom = [r for r in template.to_json()["Resources"].values() if r["Type"].startswith("Custom::")
+                  or r["Type"] == "AWS::CloudFormation::CustomResource"]  # fmt: skip
+        assert not any(name in json.dumps(resource) for resource in custom), role
+
+
+def test_the_grants_on_the_active_model_target_exactly_its_parameter(synthesized) -> None:
+    name = synthesized.config.active_model_parameter_name
+    granted: dict[str, set[str]] = {}
+    for role in ("pipeline", "router_api"):
+        stack = synthesized.stacks[role]
+        expected = json.dumps(stack.resolve(stack.format_arn(service="ssm", resource="parameter",
+                                                             resource_name=name.lstrip("/"))), sort_keys=True)  # fmt: skip
+        for policy in synthesized.templates[role].find_resources("AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = [a for a in _as_list(statement["Action"]) if a.startswith("ssm:")]
+                if actions:
+                    assert [json.dumps(r, sort_keys=True) for r in _as_list(statement["Resource"])] == [
+                        expected
+                    ]
+                    for action in actions:
+                        granted.setdefault(action, set()).add(role)
+    # Promotion creates or overwrites it; the router only reads it; nothing else touches SSM.
+    assert granted == {"ssm:GetParameter": {"pipeline", "router_api"}, "ssm:PutParameter": {"pipeline"}}
+    assert synthesized.templates["storage"].to_json()["Outputs"]["ActiveModelParameterName"]["Value"] == name
 
 
 def test_stable_outputs(storage_template: Template) -> None:

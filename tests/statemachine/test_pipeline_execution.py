@@ -172,6 +172,16 @@ def test_invalid_input_fails_in_plan_before_any_bedrock_call(box: Sandbox) -> No
     assert '"step":"Plan"' in box.notifications()[0]["message"]
 
 
+def test_the_gate_cannot_be_switched_off_from_the_input(box: Sandbox) -> None:
+    off = {"min_mean_score": 1, "max_score_drop": 4, "min_json_validity": 0, "max_p95_latency_ratio": 100}
+    result = box.run({**SMALL, "gate": off})
+    assert (result.status, result.error) == ("FAILED", "InvalidInput")
+    message = failure(result)["errorMessage"]
+    assert all(f"'gate.{key}'" in message for key in off) and "may only tighten it" in message
+    assert box.bedrock.calls == []  # nothing paid for, nothing deployed, nothing promoted
+    assert top_level(result.states_entered()) == ["Plan", "PlanFailed", "NotifyFailure", "Failed"]
+
+
 def test_a_model_past_end_of_life_fails_before_any_teacher_call(box: Sandbox) -> None:
     box.bedrock.models["amazon.nova-pro-v1:0"] = foundation_model(
         "amazon.nova-pro-v1:0", legacy_until=datetime.now(UTC) - timedelta(days=1)

@@ -25,7 +25,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
-from routing.active_model import parse_active_model
+from routing.evaluation.promotion import read_active_model
 from routing.pipeline.inputs import parse_execution_input
 from typer.testing import CliRunner
 
@@ -40,7 +40,6 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/sfn"
 DEPLOYMENT_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model-deployment/abc123"
 MODEL_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/amazon.nova-micro-v1:0:128k/abc123"
 ROUTE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/route"
-INITIAL_ACTIVE = json.dumps({"model_id": None, "run_id": None, "promoted_at": None, "previous": None})
 
 # A Pass-state stand-in of the pipeline: the same state keys as the real one ($.run, $.dataset, ...).
 PIPELINE = {
@@ -211,7 +210,8 @@ class Deployed:
         s3.put_object(Bucket=self.bucket, Key=f"runs/{run_id}/report/report.html", Body=html)
 
     def active(self):
-        return parse_active_model(aws_client("ssm").get_parameter(Name=self.parameter)["Parameter"]["Value"])
+        """The parameter's value as the router reads it (missing: no model promoted yet)."""
+        return read_active_model(aws_client("ssm"), self.parameter)
 
     def wait_for(self, run_id: str) -> str:
         sfn = aws_client("stepfunctions")
@@ -242,7 +242,7 @@ def deploy(
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     parameter = "/vsr/test/router/active-model"
-    aws_client("ssm").put_parameter(Name=parameter, Value=INITIAL_ACTIVE, Type="String")
+    # No active-model parameter: as after `cdk deploy`, the first promotion creates it.
     sfn = aws_client("stepfunctions")
     machine = sfn.create_state_machine(
         name=f"{PREFIX}-pipeline", definition=json.dumps(definition), roleArn=ROLE
@@ -388,6 +388,7 @@ def test_start_generates_a_run_id_and_refuses_a_duplicate(env: Deployed) -> None
     [
         (["--examples", "150"], "examples (150) must be at least holdout + 100"),
         (["--gate", "min_mean_score=9"], "min_mean_score"),
+        (["--gate", "min_mean_score=1"], "'gate.min_mean_score' (1) would loosen the configured gate"),
         (["--gate", "nonsense"], "expected KEY=VALUE"),
         (["--run-id", "bad id"], "invalid run id"),
         (["--dataset", "/local/file.jsonl"], "not an s3://bucket/prefix URI"),

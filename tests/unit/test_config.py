@@ -160,3 +160,15 @@ def test_values_given_on_a_command_line_name_the_flag_not_the_cdk_json_key() -> 
     message = str(error.value)
     assert "-c api_auth: Input should be 'iam' or 'api_key' (got 'open')" in message
     assert "cdk.json context key 'region'" in message  # not from the command line
+
+
+@pytest.mark.parametrize("deadline_ms", [200, 999, 1_000, 1_001, 6_000, 23_999, 24_000])
+def test_router_timeouts_nest_for_every_allowed_deadline(deadline_ms: int) -> None:
+    config = load_config({"router_deadline_ms": deadline_ms})
+    function_ms = config.router_function_timeout_seconds * 1000
+    assert deadline_ms + 1_000 < function_ms < config.router_integration_timeout_ms <= 29_000
+
+
+def test_a_deadline_that_cannot_nest_in_29_seconds_is_refused() -> None:
+    with pytest.raises(ConfigError, match="router_deadline_ms"):
+        load_config({"router_deadline_ms": 24_001})

@@ -23,10 +23,9 @@ OTHER_ARN = DEPLOYMENT_ARN.replace("abcdef123456", "999999999999")
 
 @pytest.fixture
 def ssm():
+    """SSM as after `cdk deploy`: no stack creates the parameter, the first promotion does."""
     with mock_aws():
-        client = boto3.client("ssm", region_name="us-east-1")
-        client.put_parameter(Name=NAME, Value=INITIAL, Type="String")
-        yield client
+        yield boto3.client("ssm", region_name="us-east-1")
 
 
 def value(ssm) -> dict:
@@ -65,10 +64,23 @@ def test_promoting_the_same_run_twice_writes_nothing(ssm) -> None:
     assert ssm.get_parameter(Name=NAME)["Parameter"]["Version"] == version
 
 
-def test_rollback_of_the_initial_value_is_refused(ssm) -> None:
+def test_rollback_before_any_promotion_is_refused_and_writes_nothing(ssm) -> None:
     with pytest.raises(NothingToRollBack, match="configured default"):
         rollback(ssm, NAME)
-    assert value(ssm) == json.loads(INITIAL)
+    assert ssm.describe_parameters()["Parameters"] == []
+
+
+def test_the_first_promotion_creates_the_parameter(ssm) -> None:
+    result = promote_run(ssm, NAME, DEPLOYMENT_ARN, "run-1")
+    assert (result.changed, result.previous_model_id) == (True, None)
+    assert ssm.get_parameter(Name=NAME)["Parameter"]["Version"] == 1
+    assert value(ssm)["model_id"] == DEPLOYMENT_ARN and value(ssm)["previous"] is None
+
+
+def test_a_value_written_by_an_earlier_version_of_the_stack_is_read_and_kept(ssm) -> None:
+    ssm.put_parameter(Name=NAME, Value=INITIAL, Type="String")  # the template's initial value
+    promote_run(ssm, NAME, DEPLOYMENT_ARN, "run-1")
+    assert value(ssm)["model_id"] == DEPLOYMENT_ARN and value(ssm)["previous"] is None
 
 
 def test_a_missing_parameter_reads_as_no_active_model() -> None:
@@ -87,7 +99,7 @@ def _promote_event(passed: bool) -> PromoteEvent:
 def test_promote_step_writes_only_after_a_passed_gate(ssm) -> None:
     with pytest.raises(GateNotPassed):
         promote_step(_promote_event(False), PromoteEnv(parameter_name=NAME), ssm=ssm)
-    assert value(ssm) == json.loads(INITIAL)
+    assert ssm.describe_parameters()["Parameters"] == []  # nothing written
     result = promote_step(_promote_event(True), PromoteEnv(parameter_name=NAME), ssm=ssm)
     assert (
         result["promoted"]
@@ -103,7 +115,7 @@ def test_manual_promotion_of_a_named_run(ssm) -> None:
     s3.put_object(Bucket="data", Key="runs/run-9/report/report.json", Body=json.dumps(report))
     with pytest.raises(GateNotPassed, match="min_mean_score"):
         promote_from_report(s3, ssm, bucket="data", run_id="run-9", parameter_name=NAME)
-    assert value(ssm)["model_id"] is None
+    assert read_active_model(ssm, NAME).model_id is None
     forced = promote_from_report(s3, ssm, bucket="data", run_id="run-9", parameter_name=NAME, force=True)
     assert forced.model_id == DEPLOYMENT_ARN and value(ssm)["run_id"] == "run-9"
     with pytest.raises(ReportNotFound):

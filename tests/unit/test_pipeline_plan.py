@@ -32,6 +32,7 @@ from routing.pipeline.planning import (
     resolve_settings,
     worst_case_history_events,
 )
+from routing.pipeline.settings import GATE_TIGHTER, GateSettings, tightest_gate
 from routing.pipeline.state import PlanEvent
 
 from tests.pipeline_support import BUCKET, run_state, settings, stubbed
@@ -88,6 +89,12 @@ def test_defaults_then_overrides() -> None:
             "cdk deploy -c teacher_model_id=us.amazon.nova-premier-v1:0",
         ),
         ({"student_model_id": "amazon.nova-lite-v1:0:300k"}, "'student_model_id'"),
+        (  # a weaker yardstick would loosen the gate's comparisons
+            {
+                "baseline_model_id": "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
+            },
+            "cdk deploy -c baseline_model_id=arn:aws:bedrock:",
+        ),
         (
             {
                 "dataset_s3_uri": "s3://vsr-test-data/imports/a.jsonl",
@@ -130,6 +137,74 @@ def test_every_broken_rule_is_reported_at_once() -> None:
     with pytest.raises(InvalidInput) as caught:
         resolve({"examples": 150, "wait_seconds": {"job": 60}})
     assert "'examples'" in str(caught.value) and "'wait_seconds.job'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "gate",
+    [
+        {"min_mean_score": 1},  # any model scores at least 1
+        {"max_score_drop": 4},
+        {"min_json_validity": 0},
+        {"max_p95_latency_ratio": 100},
+        {"min_mean_score": 3.49},  # a little looser is looser
+    ],
+)
+def test_an_input_cannot_loosen_the_gate(gate: dict) -> None:
+    ((key, value),) = gate.items()
+    with pytest.raises(InvalidInput) as caught:
+        resolve({"gate": gate})
+    message = str(caught.value)
+    assert f"'gate.{key}' ({value:g}) would loosen the configured gate" in message
+    assert "loosening is configuration (cdk deploy -c gate=...)" in message
+
+
+def test_every_loosened_threshold_is_named_at_once() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        resolve(
+            {
+                "gate": {
+                    "min_mean_score": 1,
+                    "max_score_drop": 4,
+                    "min_json_validity": 0,
+                    "max_p95_latency_ratio": 100,
+                }
+            }
+        )
+    assert str(caught.value).count("would loosen the configured gate") == 4
+
+
+def test_an_input_may_tighten_the_gate_or_repeat_it() -> None:
+    stricter = {
+        "min_mean_score": 4.5,
+        "max_score_drop": 0.1,
+        "min_json_validity": 0.99,
+        "max_p95_latency_ratio": 0.5,
+    }
+    assert resolve({"gate": stricter}).gate.model_dump() == stricter
+    configured = settings().gate.model_dump()
+    assert resolve({"gate": configured}).gate.model_dump() == configured
+
+
+def test_a_gate_loosened_by_configuration_applies() -> None:
+    loose = {
+        "min_mean_score": 2.0,
+        "max_score_drop": 1.0,
+        "min_json_validity": 0.5,
+        "max_p95_latency_ratio": 3.0,
+    }
+    assert resolve(GATE=json.dumps(loose)).gate.model_dump() == loose
+
+
+def test_the_report_uses_the_stricter_of_the_deployed_and_the_run_gate() -> None:
+    deployed = GateSettings(
+        min_mean_score=3.5, max_score_drop=0.25, min_json_validity=0.95, max_p95_latency_ratio=1.0
+    )
+    run = GateSettings(min_mean_score=1, max_score_drop=0.1, min_json_validity=0, max_p95_latency_ratio=100)
+    assert tightest_gate(deployed, run).model_dump() == {
+        "min_mean_score": 3.5, "max_score_drop": 0.1, "min_json_validity": 0.95, "max_p95_latency_ratio": 1.0,
+    }  # fmt: skip
+    assert tightest_gate(deployed, None) == deployed
+    assert set(GATE_TIGHTER) == set(GateSettings.model_fields)
 
 
 def test_a_resumed_run_keeps_what_its_data_was_made_with() -> None:

@@ -2,10 +2,13 @@
 
 `parse_request` turns a REST API (v1 proxy) event into a `RouteRequest` or raises
 `ApiError` with the status and a message for the caller: 404 for an unknown path, 405
-for a wrong method, 400 for a bad body (invalid JSON, wrong types, unknown fields,
-blank or too long queries, too many batch items). API Gateway checks the body against a
-request model before the function runs; these checks repeat it exactly (and add the
-after-trimming rules JSON Schema cannot say), so the function is safe behind any caller.
+for a wrong method, 413 for a body larger than the largest valid one (checked before any
+decoding), 400 for a bad body (invalid JSON, wrong types, unknown fields, queries without
+a visible character or longer than the limit, too many batch items). API Gateway checks
+the body against the request models of docs/openapi.json before the function runs; these
+checks are the same rules (a test drives the handler with the document's boundary cases),
+so the function is safe behind any caller. A query is routed with its invisible ends
+trimmed. Whatever the caller sent is echoed back (and logged) only shortened.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from routing.contract import QUERY_NOT_VISIBLE, QUERY_VISIBLE_PATTERN
 
 from .settings import RouterSettings
 
@@ -24,6 +31,11 @@ BATCH_PATH = "/route/batch"
 ALLOWED_METHOD = "POST"
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+_VISIBLE = re.compile(QUERY_VISIBLE_PATTERN)
+_INVISIBLE_ENDS = re.compile(f"^[{QUERY_NOT_VISIBLE}]+|[{QUERY_NOT_VISIBLE}]+$")
+# What is echoed of the caller's own text (field names, paths) in messages and logs.
+ECHO_MAX_CHARS = 40
+ECHO_MAX_ITEMS = 5
 
 
 class ApiError(Exception):
@@ -51,10 +63,12 @@ def parse_request(event: Mapping[str, Any], settings: RouterSettings) -> RouteRe
     # `resource` is the API's route template ("/route"), immune to stage names and base paths.
     path = _path_of(event)
     if path not in (ROUTE_PATH, BATCH_PATH):
-        raise ApiError(404, f"no such resource: {path}; use POST {ROUTE_PATH} or POST {BATCH_PATH}")
+        raise ApiError(
+            404, f"no such resource: {_echo(path, quote=False)}; use POST {ROUTE_PATH} or POST {BATCH_PATH}"
+        )
     method = str(event.get("httpMethod") or "").upper()
     if method != ALLOWED_METHOD:
-        raise ApiError(405, f"method {method or '(none)'} is not allowed on {path}; use POST",
+        raise ApiError(405, f"method {_echo(method, quote=False) if method else '(none)'} is not allowed on {path}; use POST",
                        headers={"Allow": ALLOWED_METHOD})  # fmt: skip
     body = _json_body(event, settings)
     if path == ROUTE_PATH:
@@ -85,13 +99,19 @@ def _json_body(event: Mapping[str, Any], settings: RouterSettings) -> dict[str, 
         raise ApiError(400, "the request body is empty: send a JSON object")
     if not isinstance(raw, str):
         raise ApiError(400, "the request body is not text")
-    if event.get("isBase64Encoded"):
+    too_large = ApiError(413, f"the request body is longer than {settings.max_body_chars} characters")
+    # Only JSON `true` means base64 (a "false" string is not a boolean), and the size is checked first:
+    # a body is never decoded when even its encoded form is larger than the largest valid body
+    # (4 UTF-8 bytes per character, 4 base64 characters per 3 bytes).
+    if event.get("isBase64Encoded") is True:
+        if len(raw) > 4 * math.ceil(4 * settings.max_body_chars / 3):
+            raise too_large
         try:
             raw = base64.b64decode(raw, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise ApiError(400, "the request body is not valid base64-encoded UTF-8") from None
     if len(raw) > settings.max_body_chars:
-        raise ApiError(400, f"the request body is longer than {settings.max_body_chars} characters")
+        raise too_large
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -121,10 +141,20 @@ def _json_type(value: object) -> str:
     return "an object"
 
 
+def _echo(text: str, *, quote: bool = True) -> str:
+    """The caller's text as shown back: at most ECHO_MAX_CHARS of it, as a repr when quoted or not printable
+    (a repr escapes control characters and lone surrogates, so the message stays valid UTF-8)."""
+    shown = text[:ECHO_MAX_CHARS]
+    shown = repr(shown) if quote or not shown.isprintable() else shown
+    return shown + "..." if len(text) > ECHO_MAX_CHARS else shown
+
+
 def _refuse_unknown_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        names = ", ".join(repr(name) for name in unknown)
+        names = ", ".join(_echo(name) for name in unknown[:ECHO_MAX_ITEMS])
+        if len(unknown) > ECHO_MAX_ITEMS:
+            names += f" and {len(unknown) - ECHO_MAX_ITEMS} more"
         expected = ", ".join(repr(name) for name in sorted(allowed))
         raise ApiError(400, f"unknown field(s) {names}: the body accepts only {expected}")
 
@@ -134,15 +164,13 @@ def _query(value: object, where: str, settings: RouterSettings) -> str:
         raise ApiError(400, f"'{where}' is required")
     if not isinstance(value, str):
         raise ApiError(400, f"'{where}' must be a string, got {_json_type(value)}")
-    query = value.strip()
-    if not query:
-        raise ApiError(400, f"'{where}' is blank")
-    if len(query) > settings.query_max_chars:
+    if len(value) > settings.query_max_chars:
         raise ApiError(
-            400,
-            f"'{where}' is {len(query)} characters long; the limit is {settings.query_max_chars} after trimming",
+            400, f"'{where}' is {len(value)} characters long; the limit is {settings.query_max_chars}"
         )
-    return query
+    if not _VISIBLE.search(value):
+        raise ApiError(400, f"'{where}' is blank: it has no visible character")
+    return _INVISIBLE_ENDS.sub("", value)
 
 
 def _queries(value: object, settings: RouterSettings) -> tuple[str, ...]:

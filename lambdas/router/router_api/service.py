@@ -251,6 +251,10 @@ class Router:
                 reserve += FALLBACK_SHARE * deadline.budget_ms
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
+            if role == ROLE_ACTIVE and active.origin in ("parameter", "stale") and _denied(attempts):
+                # IAM refused the promoted model (a deployment this project did not tag): later
+                # requests ask the default; this one goes on down the chain.
+                self._active.refuse(model_id)
             if decision is not None:
                 source = SOURCE_MODEL if role == ROLE_ACTIVE else SOURCE_FALLBACK
                 break
@@ -281,19 +285,23 @@ class Router:
         return (self._clock() - started) * 1000.0
 
 
+def _denied(calls: Sequence[ModelCall]) -> bool:
+    return any(call.outcome == "rejected" and call.detail == "AccessDeniedException" for call in calls)
+
+
 def build_router(
-    settings: RouterSettings, *, on_parameter_error: Callable[[Exception], None] | None = None
+    settings: RouterSettings,
+    *,
+    on_parameter_error: Callable[[Exception], None] | None = None,
+    on_model_refused: Callable[[str], None] | None = None,
 ) -> Router:
     """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
     return Router(
         settings,
         models=ModelInvoker(settings, clients),
-        active_model=ActiveModelSource(
-            parameter_name=settings.active_model_parameter,
-            default_model_id=settings.default_model_id,
-            max_age_seconds=settings.active_model_max_age_seconds,
-            on_error=on_parameter_error,
+        active_model=ActiveModelSource.for_settings(
+            settings, on_error=on_parameter_error, on_refused=on_model_refused
         ),
         cache=DecisionCache(max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds),
     )

@@ -27,10 +27,15 @@ ENV_CACHE_MAX_ENTRIES = "ROUTER_CACHE_MAX_ENTRIES"
 ENV_ACTIVE_MODEL_MAX_AGE_SECONDS = "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS"
 ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
 ENV_APP_TAG = "ROUTER_APP_TAG"
+ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
 
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
 _METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}")
+# This account's custom model deployments in this region (bedrock service model, CustomModelDeploymentArn).
+_DEPLOYMENT_ARN_PREFIX = re.compile(
+    r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:custom-model-deployment/"
+)
 
 
 class SettingsError(ValueError):
@@ -55,6 +60,14 @@ class RouterSettings:
     max_tokens: int = 512
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
     app_tag: str = "router"
+    # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may
+    # name (IAM further requires the pipeline's tags). None: no deployment is served.
+    deployment_arn_prefix: str | None = None
+
+    @property
+    def configured_models(self) -> frozenset[str]:
+        """The models the deployment names itself: what the parameter may name besides a deployment."""
+        return frozenset(model for model in (self.default_model_id, self.fallback_model_id) if model)
 
     @property
     def max_body_chars(self) -> int:
@@ -98,6 +111,12 @@ def load_settings(env: Mapping[str, str]) -> RouterSettings:
     app_tag = _text(env, ENV_APP_TAG) or "router"
     if not _METADATA_VALUE.fullmatch(app_tag):
         raise SettingsError(f"{ENV_APP_TAG} must match Bedrock's requestMetadata pattern, got {app_tag!r}")
+    deployment_arn_prefix = _text(env, ENV_DEPLOYMENT_ARN_PREFIX)
+    if deployment_arn_prefix is not None and not _DEPLOYMENT_ARN_PREFIX.fullmatch(deployment_arn_prefix):
+        raise SettingsError(
+            f"{ENV_DEPLOYMENT_ARN_PREFIX} must be arn:<partition>:bedrock:<region>:<account>:custom-model-deployment/, "
+            f"got {deployment_arn_prefix!r}"
+        )
     return RouterSettings(
         default_model_id=default_model_id,
         fallback_model_id=fallback_model_id if fallback_model_id != default_model_id else None,
@@ -112,4 +131,5 @@ def load_settings(env: Mapping[str, str]) -> RouterSettings:
         active_model_max_age_seconds=_int(env, ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 60, 0, 3_600),
         max_tokens=_int(env, ENV_MAX_TOKENS, 512, 16, 8_192),
         app_tag=app_tag,
+        deployment_arn_prefix=deployment_arn_prefix,
     )

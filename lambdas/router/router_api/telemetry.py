@@ -26,13 +26,14 @@ PARSE_FAILURES = "ParseFailures"
 MODEL_ERRORS = "ModelErrors"
 MODEL_THROTTLES = "ModelThrottles"
 ACTIVE_MODEL_READ_ERRORS = "ActiveModelReadErrors"
+ACTIVE_MODEL_REFUSED = "ActiveModelRefused"
 REJECTED_REQUESTS = "RejectedRequests"
 INTERNAL_ERRORS = "InternalErrors"
 
 METRIC_NAMES = (
     ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
-    HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, REJECTED_REQUESTS,
-    INTERNAL_ERRORS,
+    HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, ACTIVE_MODEL_REFUSED,
+    REJECTED_REQUESTS, INTERNAL_ERRORS,
 )  # fmt: skip
 
 # Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
@@ -99,3 +100,10 @@ def record_parameter_error(error: Exception) -> None:
     metrics.add_metric(name=ACTIVE_MODEL_READ_ERRORS, unit=MetricUnit.Count, value=1)
     logger.warning("active-model parameter unreadable; serving the last known or default model",
                    extra={"error": f"{type(error).__name__}: {error}"})  # fmt: skip
+
+
+def record_model_refused(model_id: str) -> None:
+    """The parameter names a model this deployment may not serve: the router serves the default instead."""
+    metrics.add_metric(name=ACTIVE_MODEL_REFUSED, unit=MetricUnit.Count, value=1)
+    logger.warning("active-model parameter names a model this router may not serve; serving the default",
+                   extra={"refused_model_id": model_id[:300]})  # fmt: skip

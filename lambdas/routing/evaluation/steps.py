@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from routing.pipeline.settings import tightest_gate
+
 from ..contract import LabelledExample, example_from_dict, system_prompt
 from ..observability import logger, metrics
 from ..pipeline.planning import POLL_BUDGETS
@@ -370,7 +372,9 @@ def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> 
         summaries.append(summarise(candidate.candidate, candidate.model_id, own, modalities, price,
                                    scores.get(candidate.candidate, ())))  # fmt: skip
     by_name = {summary.candidate: summary for summary in summaries}
-    gate = evaluate_gate(by_name.get("distilled"), by_name.get("baseline"), run.settings.gate or env.gate)
+    gate = evaluate_gate(
+        by_name.get("distilled"), by_name.get("baseline"), tightest_gate(env.gate, run.settings.gate)
+    )
     offline = event.evaluation.offline_stand_in or any(record.offline_stand_in for record in records)
     report = build_report(
         run_id=run.run_id,

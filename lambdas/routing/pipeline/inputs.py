@@ -13,6 +13,9 @@
                "min_json_validity": 0.95, "max_p95_latency_ratio": 1.0}
     }
 
+`gate` may only tighten the configured thresholds (Plan refuses a looser value with
+InvalidInput): loosening the gate is configuration, a deploy.
+
 Types are strict (JSON numbers, booleans and strings as shown; "500" is not a number).
 `parse_execution_input` raises `InvalidInput` listing every unknown or bad key at once.
 Cross-key rules (examples vs holdout, models this deployment may use...) are Plan's.

@@ -88,10 +88,16 @@ def run_names(prefix: str, run_id: str) -> RunNames:
     )
 
 
+def ownership_tags(project_name: str, stage: str) -> dict[str, str]:
+    """The tags that say "this deployment (project and stage) made it".
+
+    The router's IAM grant on custom model deployments requires them (aws:ResourceTag), so the
+    router can invoke only deployments the pipeline created (stacks/constructs/router_function.py).
+    """
+    return {"project": project_name, "stage": stage}
+
+
 def run_tags(settings: PipelineSettings, run_id: str) -> list[dict[str, str]]:
     """The tags of every Bedrock resource of a run (job, custom model, deployment)."""
-    return [
-        {"key": "project", "value": settings.project_name},
-        {"key": "stage", "value": settings.stage},
-        {"key": "run_id", "value": run_id},
-    ]
+    tags = {**ownership_tags(settings.project_name, settings.stage), "run_id": run_id}
+    return [{"key": key, "value": value} for key, value in tags.items()]

@@ -21,7 +21,7 @@ from .errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDis
 from .inputs import ExecutionInput, parse_execution_input
 from .layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
 from .names import run_names, validate_run_id
-from .settings import PipelineSettings
+from .settings import PipelineSettings, gate_loosenings
 from .state import MIXED_FOCUS, Batch, PlanEvent, RunSettings, RunState
 from .storage import exists, list_keys, read_json, write_json
 
@@ -100,7 +100,7 @@ def resolve_settings(
     }
     for key, value in overrides.items():
         resolved[key] = {**resolved[key], **value} if isinstance(value, dict) else value
-    problems: list[str] = []
+    problems: list[str] = gate_loosenings(settings.gate.model_dump(), overrides.get("gate", {}))
     for key in RUN_DEFINING_SETTINGS:
         if previous and key in previous:
             if key in overrides and overrides[key] != previous[key]:
@@ -121,8 +121,10 @@ def resolve_settings(
             f"'examples' ({examples}) must be at most {MAX_TRAINING_RECORDS:,} + holdout "
             f"({MAX_TRAINING_RECORDS + holdout}): Bedrock's limit on training records"
         )
-    # The IAM grants (generate function, distillation role) name the configured models.
-    for key in ("teacher_model_id", "student_model_id"):
+    # The IAM grants (generate function, distillation role, evaluate function) name the configured
+    # models. A baseline is also the gate's yardstick: another one (say, a deployment of this account,
+    # which Evaluate may invoke) would loosen the score-drop and latency checks, so it is configuration too.
+    for key in ("teacher_model_id", "student_model_id", "baseline_model_id"):
         configured = getattr(settings, key)
         if resolved[key] != configured:
             problems.append(

@@ -48,6 +48,45 @@ class GateSettings(_Frozen):
     max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
 
 
+# Which way each threshold tightens the gate: "higher" (a larger minimum) or "lower" (a smaller allowance).
+GATE_TIGHTER: Mapping[str, Literal["higher", "lower"]] = {
+    "min_mean_score": "higher",
+    "max_score_drop": "lower",
+    "min_json_validity": "higher",
+    "max_p95_latency_ratio": "lower",
+}
+
+
+def gate_loosenings(configured: Mapping[str, float], overrides: Mapping[str, float]) -> list[str]:
+    """One message per override that is looser than the configured threshold (empty: only tightened).
+
+    Anyone allowed to start an execution may make the gate stricter for a run; a looser gate
+    would let them promote what the deployed configuration refuses, so loosening is a deploy.
+    """
+    problems = []
+    for key, value in overrides.items():
+        limit = configured[key]
+        looser = value < limit if GATE_TIGHTER[key] == "higher" else value > limit
+        if looser:
+            bound = "at least" if GATE_TIGHTER[key] == "higher" else "at most"
+            problems.append(
+                f"'gate.{key}' ({value:g}) would loosen the configured gate ({limit:g}): an execution input may "
+                f"only tighten it ({bound} {limit:g}); loosening is configuration (cdk deploy -c gate=...)"
+            )
+    return problems
+
+
+def tightest_gate(configured: GateSettings, run: GateSettings | None) -> GateSettings:
+    """The stricter of the deployed thresholds and a run's, key by key (the Report step's gate)."""
+    if run is None:
+        return configured
+    values = {}
+    for key, direction in GATE_TIGHTER.items():
+        pick = max if direction == "higher" else min
+        values[key] = pick(getattr(configured, key), getattr(run, key))
+    return GateSettings(**values)
+
+
 class WaitSeconds(_Frozen):
     """Poll intervals of the Wait states; same bounds as cdk_app.config.WaitSeconds."""
 
