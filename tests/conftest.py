@@ -92,6 +92,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(f"\nfiles outside the repository were opened: {sorted(set(OUTSIDE_READS))}", file=sys.stderr)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_generate_container():
+    """Each test is a new world (a new moto account): no Generate verdict carries over from another."""
+    from routing.pipeline import generation
+
+    generation._FIRST_BATCHES_PASSED.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -323,3 +323,18 @@ def test_lone_surrogates_in_the_teacher_answer_never_reach_the_part_or_the_resul
     lines = [json.loads(line) for line in body.splitlines()]
     assert [line["query"] for line in lines] == ["thunder \ufffd", "rain"]
     assert lines[0]["reasoning"] == "Sound \ufffd."
+
+
+def test_first_batches_that_passed_are_not_read_again_by_a_warm_container(s3) -> None:
+    """A run has hundreds of batches: once the first ones passed, later batches do not re-read them."""
+    tag = execution_tag(EXECUTION)
+    for number in range(5):
+        _put_part(s3, number, valid=25, execution=tag)
+    runtime, stubber = stubbed("bedrock-runtime")
+    stubber.add_response("converse", answer([item("waves")]), expected_request(batch=_event(7).batch))
+    generate_batch(_event(7), runtime=runtime, s3=s3, project="vsr", stage="test")
+    for number in range(5):  # the first parts turn bad: a warm container does not look again
+        _put_part(s3, number, valid=0, execution=tag)
+    stubber.add_response("converse", answer([item("wind")]), expected_request(batch=_event(8).batch))
+    generate_batch(_event(8), runtime=runtime, s3=s3, project="vsr", stage="test")
+    stubber.assert_no_pending_responses()

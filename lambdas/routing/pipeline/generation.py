@@ -35,7 +35,7 @@ from .layout import scratch_tagging
 from .planning import max_tokens_for
 from .settings import GenerationChecks
 from .state import MIXED_FOCUS, Batch, GenerateEvent, RunState
-from .storage import head_metadata, list_keys, write
+from .storage import head_metadata, write
 
 # Variety across batches matters more than precision of any one answer.
 TEMPERATURE = 0.9
@@ -182,38 +182,44 @@ def is_short(metadata: Mapping[str, str], count: int, checks: GenerationChecks) 
     return int(metadata.get("valid", 0)) < checks.min_valid_share * _asked(metadata, count)
 
 
+# (bucket, run id, execution) whose first batches passed: their parts do not change during the
+# execution, so a warm container does not read them again for each of the run's hundreds of batches.
+_FIRST_BATCHES_PASSED: set[tuple[str, str, str]] = set()
+
+
 def check_first_batches(s3: Any, run: RunState, event: GenerateEvent) -> None:
     """GenerationAborted when the first batches, all written, are mostly invalid together."""
     checks = run.settings.generation_checks
     first = checks.abort_after_batches
     if first == 0 or event.batch.batch < first:
         return
-    keys = [run.layout.part_key(number) for number in range(first)]
-    listed = set()
-    for key in list_keys(s3, run.bucket, run.layout.generated_prefix):
-        if key > keys[-1]:
-            break
-        listed.add(key)
-    if not listed.issuperset(keys):
+    verdict = (run.bucket, run.run_id, execution_tag(event.execution))
+    if verdict in _FIRST_BATCHES_PASSED:
+        return
+    # One existence check and one HEAD per first part (not a listing of every part: a run has
+    # hundreds, and each batch from `first` on asks).
+    parts = [head_metadata(s3, run.bucket, run.layout.part_key(number)) for number in range(first)]
+    if any(metadata is None for metadata in parts):
         return  # not all written yet (or failed): no verdict
     tag = execution_tag(event.execution)
     valid = asked = 0
-    for key in keys:
-        metadata = s3.head_object(Bucket=run.bucket, Key=key).get("Metadata") or {}
+    for metadata in parts:
         part_asked = _asked(metadata, 0)
         if metadata.get("execution") != tag and is_short(metadata, part_asked, checks):
             return  # a short part of an earlier execution that this one asks for again
         valid += int(metadata.get("valid", 0))
         asked += part_asked
-    if asked and valid < checks.min_valid_share * asked:
-        raise GenerationAborted(
-            f"the first {first} teacher batches of run {run.run_id} gave {valid} valid examples of {asked} "
-            f"asked for ({valid / asked:.0%}, below generation_checks.min_valid_share "
-            f"{checks.min_valid_share:.0%}): the teacher ({run.settings.teacher_model_id}) is not answering "
-            f"in the expected format, so no more batches are paid for. The Generate function's logs list the "
-            f'parse errors; once fixed, resume with {{"run_id": "{run.run_id}"}} (short parts are asked for '
-            "again)"
-        )
+    if not asked or valid >= checks.min_valid_share * asked:
+        _FIRST_BATCHES_PASSED.add(verdict)
+        return
+    raise GenerationAborted(
+        f"the first {first} teacher batches of run {run.run_id} gave {valid} valid examples of {asked} "
+        f"asked for ({valid / asked:.0%}, below generation_checks.min_valid_share "
+        f"{checks.min_valid_share:.0%}): the teacher ({run.settings.teacher_model_id}) is not answering "
+        f"in the expected format, so no more batches are paid for. The Generate function's logs list the "
+        f'parse errors; once fixed, resume with {{"run_id": "{run.run_id}"}} (short parts are asked for '
+        "again)"
+    )
 
 
 def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str, stage: str) -> BatchResult:
