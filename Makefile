@@ -80,7 +80,7 @@ diff: check-stacks check-credentials ## show what a deploy would change; STACKS 
 	$(CDK) diff $(STACKS) $(CONTEXT_ARGS)
 
 destroy: check-stacks check-credentials ## stop runs, delete the runs' Bedrock deployments and models (asks), then the stacks
-	$(VENV)/bin/vsr cleanup
+	$(VENV)/bin/vsr $(CONTEXT_ARGS) cleanup
 	$(CDK) destroy $(SELECTED_STACKS) $(CONTEXT_ARGS)
 
 clean: ## remove build output and dry runs (keeps .venv and node_modules)

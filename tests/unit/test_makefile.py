@@ -56,3 +56,10 @@ def test_deploy_without_credentials_says_what_to_do() -> None:
     assert result.returncode != 0
     assert "no AWS credentials found" in result.stderr and "aws configure" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_destroy_cleans_up_the_stage_it_destroys() -> None:
+    """`vsr cleanup` and `cdk destroy` get the same settings: never the default stage's models for another's."""
+    planned = _make("-n", "destroy", "CONTEXT=stage=qa").stdout
+    assert "vsr -c 'stage=qa' cleanup" in planned
+    assert "cdk destroy --all -c 'stage=qa'" in planned
