@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # One rule for "which foundation model (and so which price) is behind a model id", shared with the
 # Report Lambda; re-exported here for the stacks.
 from routing.model_ids import foundation_model_of, inference_profile_geography  # noqa: F401
+from routing.pipeline.settings import POLL_BUDGETS, shortest_waits
 
 # Keys CDK itself (or its CLI) puts into the context: never ours to validate.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk[-:])|:")
@@ -242,6 +243,16 @@ class AppConfig(_Strict):
                 f"deployment_deadline_minutes + evaluation_deadline_hours ({loops_minutes / 60:g} h): "
                 "a run would time out before its own deadlines"
             )
+        shortest = shortest_waits(
+            self.job_deadline_hours, self.deployment_deadline_minutes, self.evaluation_deadline_hours
+        )
+        for loop, wait in self.wait_seconds.model_dump().items():
+            if 0 < wait < shortest[loop]:
+                raise ValueError(
+                    f"wait_seconds.{loop} ({wait}) must be 0 or at least {shortest[loop]} s for its deadline to fit "
+                    f"in {POLL_BUDGETS[loop]} polls (Step Functions' 25,000 history events): every run would "
+                    "fail at Plan"
+                )
         if self.api_throttle_burst < self.api_throttle_rate // 10:
             raise ValueError("api_throttle_burst is too small for api_throttle_rate (at least a tenth of it)")
         return self

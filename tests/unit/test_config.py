@@ -172,3 +172,26 @@ def test_router_timeouts_nest_for_every_allowed_deadline(deadline_ms: int) -> No
 def test_a_deadline_that_cannot_nest_in_29_seconds_is_refused() -> None:
     with pytest.raises(ConfigError, match="router_deadline_ms"):
         load_config({"router_deadline_ms": 24_001})
+
+
+@pytest.mark.parametrize(
+    ("settings", "loop", "shortest"),
+    [
+        ({"evaluation_deadline_hours": 30}, "evaluation", 360),  # default wait 300 s: 30 h needs 360 s
+        ({"job_deadline_hours": 72}, "job", 432),  # default wait 600 s covers 100 h at most
+        ({"wait_seconds": {"job": 600, "deployment": 10, "evaluation": 300}}, "deployment", 24),
+    ],
+)
+def test_default_waits_too_short_for_their_deadlines_are_refused_at_synth(settings, loop, shortest) -> None:
+    """Plan would refuse every run of such a deployment: the configuration says so before the deploy."""
+    settings = {"execution_timeout_hours": 200, **settings}
+    if loop == "job":
+        settings["wait_seconds"] = {"job": 300, "deployment": 30, "evaluation": 300}
+    with pytest.raises(ConfigError, match=rf"wait_seconds.{loop} \(\d+\) must be 0 or at least {shortest} s"):
+        load_config(settings)
+
+
+def test_waits_of_zero_or_long_enough_are_accepted() -> None:
+    load_config(
+        {"evaluation_deadline_hours": 30, "wait_seconds": {"job": 0, "deployment": 24, "evaluation": 360}}
+    )

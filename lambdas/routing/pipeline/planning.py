@@ -21,7 +21,7 @@ from .errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDis
 from .inputs import ExecutionInput, parse_execution_input
 from .layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
 from .names import run_names, validate_run_id
-from .settings import PipelineSettings, gate_loosenings
+from .settings import POLL_BUDGETS, PipelineSettings, gate_loosenings, shortest_waits
 from .state import MIXED_FOCUS, Batch, PlanEvent, RunSettings, RunState
 from .storage import exists, list_keys, read_json, write_json
 
@@ -35,9 +35,6 @@ EXAMPLES_PER_CALL_BUDGET = 20
 TOKENS_PER_EXAMPLE = 120
 ANSWER_OVERHEAD_TOKENS = 500
 TEACHER_MAX_OUTPUT_TOKENS = 10_000
-# Poll iterations each loop may take (the distillation job, the deployment, the judge's evaluation
-# job): every loop ends at its budget whatever its Wait lasts, so a run's worst case is known at Plan.
-POLL_BUDGETS: Mapping[str, int] = {"job": 600, "deployment": 300, "evaluation": 300}
 # Step Functions Standard ends an execution at 25,000 history events. A poll iteration writes 9
 # (Wait 2, Task 5, Choice 2), a Map iteration 7 plus 3 per retry (one retry counted per batch), and
 # the other states, the Evaluate loop and the notifications stay within the reserve (the
@@ -148,16 +145,18 @@ def resolve_settings(
                 "(the only logs the distillation role may read): point Bedrock's model invocation logging there"
             )
     waits, deadlines = resolved["wait_seconds"], resolved["deadlines"]
-    for loop, deadline_seconds, deadline_key in (
-        ("job", deadlines["job_hours"] * 3600, "job_deadline_hours"),
-        ("deployment", deadlines["deployment_minutes"] * 60, "deployment_deadline_minutes"),
-        ("evaluation", deadlines["evaluation_hours"] * 3600, "evaluation_deadline_hours"),
+    shortest = shortest_waits(
+        deadlines["job_hours"], deadlines["deployment_minutes"], deadlines["evaluation_hours"]
+    )
+    for loop, deadline_key in (
+        ("job", "job_deadline_hours"),
+        ("deployment", "deployment_deadline_minutes"),
+        ("evaluation", "evaluation_deadline_hours"),
     ):
-        shortest = math.ceil(deadline_seconds / POLL_BUDGETS[loop])
-        if 0 < waits[loop] < shortest:
+        if 0 < waits[loop] < shortest[loop]:
             problems.append(
                 f"'wait_seconds.{loop}' ({waits[loop]}) must be 0 (poll at once: tests, dry run) or at least "
-                f"{shortest} s, so that {deadline_key} fits in {POLL_BUDGETS[loop]} polls "
+                f"{shortest[loop]} s, so that {deadline_key} fits in {POLL_BUDGETS[loop]} polls "
                 "(Step Functions' 25,000 history events)"
             )
     per_call = resolved["examples_per_call"]

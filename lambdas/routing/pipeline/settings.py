@@ -23,6 +23,7 @@ Environment variables (all required unless a default is shown):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
@@ -33,6 +34,22 @@ from routing import validate_modalities
 from .errors import InvalidSettings, validation_details
 
 Candidate = Literal["distilled", "student", "baseline"]
+
+
+# Poll iterations each loop may take (the distillation job, the deployment, the judge's evaluation
+# job): every loop ends at its budget whatever its Wait lasts, so a run's worst case is known at Plan.
+# The CDK configuration refuses default waits too short for the deadlines (cdk_app/config.py).
+POLL_BUDGETS: Mapping[str, int] = {"job": 600, "deployment": 300, "evaluation": 300}
+
+
+def shortest_waits(job_hours: float, deployment_minutes: float, evaluation_hours: float) -> dict[str, int]:
+    """The shortest non-zero Wait per loop that lets its deadline fit in its poll budget (seconds)."""
+    deadlines = {
+        "job": job_hours * 3600,
+        "deployment": deployment_minutes * 60,
+        "evaluation": evaluation_hours * 3600,
+    }
+    return {loop: math.ceil(seconds / POLL_BUDGETS[loop]) for loop, seconds in deadlines.items()}
 
 
 class _Frozen(BaseModel):
