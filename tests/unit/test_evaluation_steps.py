@@ -8,6 +8,7 @@ import json
 import boto3
 import jsonschema
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 from routing.evaluation.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
@@ -15,6 +16,7 @@ from routing.evaluation.events import EvaluateEnv, EvaluateEvent, ReportEnv, Rep
 from routing.evaluation.judge import JUDGE_SOURCE_ID
 from routing.evaluation.report import report_schema
 from routing.evaluation.steps import evaluate_step, load_holdout, report_step
+from routing.evaluation.storage import get_text
 
 from tests.evaluation_support import (
     BASELINE_ID,
@@ -265,6 +267,8 @@ def test_a_missing_holdout_answered_403_is_holdout_invalid() -> None:
     s3, stubber = _stubbed_s3()
     stubber.add_client_error("get_object", "AccessDenied", "Access Denied", http_status_code=403,
                              expected_params={"Bucket": BUCKET, "Key": HOLDOUT_KEY})  # fmt: skip
+    stubber.add_response("list_objects_v2", {"KeyCount": 0},
+                         expected_params={"Bucket": BUCKET, "Prefix": HOLDOUT_KEY, "MaxKeys": 1})  # fmt: skip
     with pytest.raises(HoldoutInvalid, match="does not exist"):
         load_holdout(s3, BUCKET, HOLDOUT_KEY, ["visual", "audio", "transcription", "metadata"])
     stubber.assert_no_pending_responses()
@@ -275,10 +279,27 @@ def test_missing_results_answered_403_are_results_missing() -> None:
     key = "runs/run-1/evaluation/results.jsonl"
     stubber.add_client_error("get_object", "AccessDenied", "Access Denied", http_status_code=403,
                              expected_params={"Bucket": BUCKET, "Key": key})  # fmt: skip
+    stubber.add_response(
+        "list_objects_v2", {"KeyCount": 0}, expected_params={"Bucket": BUCKET, "Prefix": key, "MaxKeys": 1}
+    )
     event = ReportEvent.model_validate({
         "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
         "evaluation": {"results_key": key, "judge_input_key": "x", "candidates": [], "answers": 0, "complete": True},
     })  # fmt: skip
     with pytest.raises(ResultsMissing):
         report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("listing", ["present", "denied"])
+def test_a_403_on_a_key_that_exists_or_cannot_be_listed_is_a_real_denial(listing) -> None:
+    """A missing grant, an SCP or a bucket policy must not pass for "missing" (and re-answer everything)."""
+    s3, stubber = _stubbed_s3()
+    stubber.add_client_error("get_object", "AccessDenied", "Access Denied", http_status_code=403)
+    if listing == "present":
+        stubber.add_response("list_objects_v2", {"KeyCount": 1, "Contents": [{"Key": HOLDOUT_KEY}]})
+    else:
+        stubber.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", http_status_code=403)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        get_text(s3, BUCKET, HOLDOUT_KEY)
     stubber.assert_no_pending_responses()

@@ -58,17 +58,28 @@ def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
 
 # Error codes of a GetObject on a key that does not exist. The steps' roles may list the bucket only
 # under their run prefixes (an s3:prefix condition), and a GetObject request carries no prefix, so S3
-# answers a missing key with 403 AccessDenied instead of 404 NoSuchKey: for the keys a step is
-# granted to read, that 403 can only mean "missing".
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403"})
+# answers a missing key with 403 AccessDenied instead of 404 NoSuchKey. A 403 is taken for "missing"
+# only once a listing of the key (allowed under the run prefix) confirms it is absent: a real denial
+# (a missing grant, an SCP, a bucket policy) stays an error that names itself.
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset({"AccessDenied", "403"})
+
+
+def _absent(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    except ClientError:
+        return False  # cannot tell: the 403 stands
+    return not any(item["Key"] == key for item in listed)
 
 
 def get_text(s3: Any, bucket: str, key: str) -> str | None:
-    """The object's text, or None when it does not exist (404, or the 403 S3 gives a missing key)."""
+    """The object's text, or None when it does not exist (404, or a 403 for a key a listing shows absent)."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in _MISSING_CODES or (code in _DENIED_CODES and _absent(s3, bucket, key)):
             return None
         raise
     return body.read().decode("utf-8")
