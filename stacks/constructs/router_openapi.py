@@ -225,7 +225,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
 
 def max_body_chars(config: AppConfig) -> int:
     """The router's body size limit (router_api.settings.RouterSettings.max_body_chars, a test holds them equal)."""
-    return 6 * config.query_max_chars * config.batch_max_queries + 4_096
+    return 12 * config.query_max_chars * config.batch_max_queries + 4_096
 
 
 def _error(description: str) -> dict[str, Any]:

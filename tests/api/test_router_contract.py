@@ -165,3 +165,12 @@ def test_a_long_path_is_echoed_bounded(invoke):
     response = invoke(api_event("/" + "p" * 10_000, resource="/{proxy+}", body={"query": "cats"}), router)
     assert response["statusCode"] == 404 and len(response["json"]["message"]) < 200
     assert router.routed == []
+
+
+def test_the_largest_valid_batch_as_python_sends_it_is_not_413(call, settings):
+    """json.dumps escapes an emoji as a surrogate pair (12 characters): a full batch of them is valid."""
+    queries = ["\U0001f3b5" * settings.query_max_chars] * settings.batch_max_queries
+    body = json.dumps({"queries": queries})  # ensure_ascii=True, as requests and boto-style clients send
+    assert len(body) > 6 * settings.query_max_chars * settings.batch_max_queries
+    status, _body, routed = call(body=body, path="/route/batch")
+    assert status == 200 and len(routed) == settings.batch_max_queries

@@ -71,8 +71,9 @@ class RouterSettings:
 
     @property
     def max_body_chars(self) -> int:
-        """Largest request body worth decoding: every query at full length, JSON-escaped (\\uXXXX)."""
-        return 6 * self.query_max_chars * self.batch_max_queries + 4_096
+        """Largest request body worth decoding: every query at full length, JSON-escaped: 12 characters for one
+        outside the Basic Multilingual Plane (an emoji), a \\uXXXX surrogate pair as json.dumps writes it."""
+        return 12 * self.query_max_chars * self.batch_max_queries + 4_096
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
