@@ -350,7 +350,7 @@ def test_start_sends_only_the_overrides_and_prints_id_and_console_link(env: Depl
         "--gate",
         "min_mean_score=3.8",
         "--wait-seconds",
-        "job=60",
+        "job=300",
         "--run-id",
         "first-run",
     )
@@ -369,9 +369,16 @@ def test_start_sends_only_the_overrides_and_prints_id_and_console_link(env: Depl
         "judge": False,
         "teacher_model_id": "us.amazon.nova-premier-v1:0",
         "gate": {"min_mean_score": 3.8},
-        "wait_seconds": {"job": 60},
+        "wait_seconds": {"job": 300},
     }
     parse_execution_input(sent)  # what Plan accepts (strict types, no unknown keys)
+
+
+def test_start_refuses_a_wait_plan_would_refuse_before_starting_anything(env: Deployed) -> None:
+    result = run(env, "start", "--wait-seconds", "job=60")
+    assert result.exit_code == 2
+    assert "wait_seconds.job (60) must be 0 or at least 288 s" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_start_generates_a_run_id_and_refuses_a_duplicate(env: Deployed) -> None:
