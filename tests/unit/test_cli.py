@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import jsonschema
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from rich.console import Console
 from routing.evaluation.promotion import read_active_model
 from routing.pipeline.inputs import parse_execution_input
@@ -459,9 +461,16 @@ def test_watch_a_failed_run_exits_1_with_the_caught_error(aws: None, tmp_path: P
     assert "Traceback" not in result.output
 
 
-def test_follow_polls_until_the_run_ends(env: Deployed) -> None:
+def test_follow_polls_until_the_run_ends(env: Deployed, monkeypatch: pytest.MonkeyPatch) -> None:
     operator = Operator(
         cli.AppConfig(project_name="vsr", stage="test"), REGION, boto3.Session(region_name=REGION).client
+    )
+    # The Wait state holds until the watcher's first sleep, not for a wall-clock second: on a
+    # loaded CI machine a timed Wait could end before the first poll (the run then looked
+    # finished at once, and this test failed in CI).
+    released = threading.Event()
+    monkeypatch.setattr(
+        WaitFunction, "_wait_interval", lambda self, env, wait_seconds: released.wait(timeout=60)
     )
     slow = {"StartAt": "Plan", "States": {**PIPELINE["States"],
             "Plan": {**PIPELINE["States"]["Plan"], "Next": "WaitForTeacher"},
@@ -470,10 +479,15 @@ def test_follow_polls_until_the_run_ends(env: Deployed) -> None:
         stateMachineArn=env.state_machine_arn, definition=json.dumps(slow)
     )
     assert run(env, "start", "--run-id", "live-run").exit_code == 0
+    deadline = time.monotonic() + 60
+    while operator.progress("live-run").current_step != "WaitForTeacher":
+        assert time.monotonic() < deadline, "the run never reached WaitForTeacher"
+        time.sleep(0.02)
     polls: list[float] = []
 
     def sleep(seconds: float) -> None:
         polls.append(seconds)
+        released.set()
         time.sleep(0.02)
 
     log = Console(file=io.StringIO(), width=120)  # not a terminal: one line per change, then the panel
