@@ -36,7 +36,7 @@ from rich.table import Table
 from rich.text import Text
 from routing.active_model import ActiveModel
 from routing.pipeline.inputs import S3_URI_PATTERN
-from routing.pipeline.settings import gate_loosenings
+from routing.settings import gate_loosenings
 from typer.core import TyperGroup
 
 from cdk_app import cost as costing

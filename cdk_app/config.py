@@ -20,7 +20,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # One rule for "which foundation model (and so which price) is behind a model id", shared with the
 # Report Lambda; re-exported here for the stacks.
 from routing.model_ids import foundation_model_of, inference_profile_geography  # noqa: F401
-from routing.pipeline.settings import POLL_BUDGETS, shortest_waits
+
+# The runtime settings own the field types and nested models; the configuration composes them, so a
+# bound or a default is written once (routing/settings.py).
+from routing.settings import (
+    MODEL_ID_HINT,
+    MODEL_ID_PATTERN,
+    POLL_BUDGETS,
+    Candidate,
+    DeploymentDeadlineMinutes,
+    EvaluationConcurrency,
+    EvaluationDeadlineHours,
+    ExamplesPerCall,
+    GateThresholds,
+    GenerationChecks,
+    GenerationConcurrency,
+    Holdout,
+    JobDeadlineHours,
+    MaxResponseLength,
+    ModelId,
+    ModelPrice,
+    WaitSeconds,
+    shortest_waits,
+)
 
 # Keys CDK itself (or its CLI) puts into the context: never ours to validate.
 _FOREIGN_KEY = re.compile(r"^(@|aws:|aws-cdk:|cdk[-:])|:")
@@ -28,10 +50,6 @@ _FOREIGN_KEYS = frozenset({"acknowledged-issue-numbers"})
 
 _MODALITY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _RESERVED_MODALITY_NAMES = frozenset({"reasoning", "query", "model", "source", "degraded", "latency_ms"})
-# A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
-_MODEL_ID = re.compile(
-    r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$"
-)
 
 
 # The router's time budget, end to end. The router answers within its deadline (model calls are
@@ -55,13 +73,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelPrice(_Strict):
-    """On-demand price of a model in USD per one million tokens."""
-
-    input_per_1m: Annotated[float, Field(ge=0)]
-    output_per_1m: Annotated[float, Field(ge=0)]
-
-
 class PriceTable(_Strict):
     """Prices used for cost previews and the report. Bedrock prices change: keep them current."""
 
@@ -80,34 +91,6 @@ class PriceTable(_Strict):
     custom_model_storage_per_month: Annotated[float, Field(ge=0)] = 1.95
 
 
-class GateThresholds(_Strict):
-    """Quality gate the distilled model must pass before it is promoted."""
-
-    min_mean_score: Annotated[float, Field(ge=1, le=5)] = 3.5
-    max_score_drop: Annotated[float, Field(ge=0, le=4)] = 0.25
-    min_json_validity: Annotated[float, Field(ge=0, le=1)] = 0.95
-    max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
-
-
-class WaitSeconds(_Strict):
-    """Default poll intervals of the pipeline's Wait states (the execution input can override them)."""
-
-    job: Annotated[int, Field(ge=0, le=3600)] = 600
-    deployment: Annotated[int, Field(ge=0, le=3600)] = 30
-    evaluation: Annotated[int, Field(ge=0, le=3600)] = 300
-
-
-class GenerationChecks(_Strict):
-    """When a teacher batch counts as done and when generation gives up (docs/hardening.md)."""
-
-    # A part with fewer valid examples than this share of its batch is redone on resume; the first
-    # `abort_after_batches` batches below it together stop the run (GenerationAborted; 0: never).
-    min_valid_share: Annotated[float, Field(ge=0, le=1)] = 0.5
-    abort_after_batches: Annotated[int, Field(ge=0, le=100)] = 5
-    # Share of batches that may still fail after their retries (GenerationIncomplete above it).
-    max_failed_batch_share: Annotated[float, Field(ge=0, le=1)] = 0.1
-
-
 class AppConfig(_Strict):
     """All settings of one deployment (one stage) of the product."""
 
@@ -118,36 +101,36 @@ class AppConfig(_Strict):
 
     # Models. The seed's teacher, us.amazon.nova-premier-v1:0, is Legacy (end of life
     # 2026-09-14); Nova Pro is a distillation teacher that new accounts can still use.
-    teacher_model_id: str = "us.amazon.nova-pro-v1:0"
-    student_model_id: str = "amazon.nova-micro-v1:0:128k"
-    baseline_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
-    judge_model_id: str = "us.amazon.nova-pro-v1:0"
+    teacher_model_id: ModelId = "us.amazon.nova-pro-v1:0"
+    student_model_id: ModelId = "amazon.nova-micro-v1:0:128k"
+    baseline_model_id: ModelId = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    judge_model_id: ModelId = "us.amazon.nova-pro-v1:0"
     # What the router calls before any distilled model is promoted, and when the active model fails.
-    router_default_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
-    router_fallback_model_id: str = "us.amazon.nova-micro-v1:0"
+    router_default_model_id: ModelId = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    router_fallback_model_id: ModelId = "us.amazon.nova-micro-v1:0"
 
     # Dataset and distillation.
     modalities: list[str] = Field(default_factory=lambda: ["visual", "audio", "transcription", "metadata"])
     # Bounds in _cross_field: they depend on holdout, so the message can give the real minimum.
     examples: int = 10_000
-    holdout: Annotated[int, Field(ge=1, le=1_000)] = 100
-    # At most 79 per call: 120 output tokens per example + 500 must fit a teacher answer (10,000 tokens).
-    examples_per_call: Annotated[int, Field(ge=20, le=79)] = 25
-    generation_concurrency: Annotated[int, Field(ge=1, le=40)] = 4
+    holdout: Holdout = 100
+    # 20 to 79 per call: the examples of one call must fit a teacher answer (routing.settings).
+    examples_per_call: ExamplesPerCall = 25
+    generation_concurrency: GenerationConcurrency = 4
     generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
-    max_response_length: Annotated[int, Field(ge=100, le=4_096)] = 1_000
+    max_response_length: MaxResponseLength = 1_000
     # Longer than the worst case of the default deadlines: job 48 h + deployment 2 h + evaluation 24 h.
     execution_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 96
     wait_seconds: WaitSeconds = Field(default_factory=WaitSeconds)
-    job_deadline_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 48
-    deployment_deadline_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 120
-    evaluation_deadline_hours: Annotated[int, Field(ge=1, le=72)] = 24
+    job_deadline_hours: JobDeadlineHours = 48
+    deployment_deadline_minutes: DeploymentDeadlineMinutes = 120
+    evaluation_deadline_hours: EvaluationDeadlineHours = 24
 
     # Evaluation and promotion.
-    evaluation_candidates: list[Literal["distilled", "student", "baseline"]] = Field(
+    evaluation_candidates: list[Candidate] = Field(
         default_factory=lambda: ["distilled", "student", "baseline"]
     )
-    evaluation_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    evaluation_concurrency: EvaluationConcurrency = 4
     judge: bool = True
     gate: GateThresholds = Field(default_factory=GateThresholds)
     prices: PriceTable = Field(default_factory=PriceTable)
@@ -179,20 +162,6 @@ class AppConfig(_Strict):
     # from (a run reads them within days), then deleted, old versions included (docs/security.md).
     invocation_log_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 90
     notification_email: Annotated[str | None, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
-
-    @field_validator(
-        "teacher_model_id",
-        "student_model_id",
-        "baseline_model_id",
-        "judge_model_id",
-        "router_default_model_id",
-        "router_fallback_model_id",
-    )
-    @classmethod
-    def _model_id(cls, value: str) -> str:
-        if not _MODEL_ID.match(value):
-            raise ValueError(f"{value!r} is not a Bedrock model id, inference profile id or ARN")
-        return value
 
     @field_validator("modalities")
     @classmethod
@@ -267,6 +236,12 @@ class AppConfig(_Strict):
         return f"/{self.project_name}/{self.stage}/router/active-model"
 
     @property
+    def router_app_tag(self) -> str:
+        """The Converse requestMetadata `app` tag of the router's calls: distilling from invocation logs
+        keeps the calls tagged with it."""
+        return f"{self.prefix}-router"
+
+    @property
     def router_function_timeout_seconds(self) -> int:
         """The router Lambda's timeout: its deadline plus ROUTER_FUNCTION_MARGIN_SECONDS."""
         return math.ceil(self.router_deadline_ms / 1000) + ROUTER_FUNCTION_MARGIN_SECONDS
@@ -308,6 +283,11 @@ def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
         return f"cdk.json context: {message}"
     if error.get("type") == "extra_forbidden":
         message = "unknown setting (check the spelling; see the configuration table in README.md)"
+    if (
+        error.get("type") == "string_pattern_mismatch"
+        and error.get("ctx", {}).get("pattern") == MODEL_ID_PATTERN
+    ):
+        message = f"not {MODEL_ID_HINT}"
     shown = error.get("input")
     suffix = (
         f" (got {shown!r})" if error.get("type") != "extra_forbidden" and not isinstance(shown, dict) else ""

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 from botocore.stub import Stubber
-from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import RunState
+from routing.settings import PipelineSettings
 
 from cdk_app.config import AppConfig
 from stacks.constructs.function_environment import evaluation_environments

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from router_api.api import ApiError, error_response, json_response, parse_request, request_id_of, success_body
 from router_api.service import Deadline, Router, build_router
-from router_api.settings import load_settings
+from router_api.settings import RouterSettings
 from router_api.telemetry import (
     record_internal_error,
     record_model_refused,
@@ -24,7 +24,7 @@ from router_api.telemetry import (
 )
 from routing.observability import logger, metrics
 
-SETTINGS = load_settings(os.environ)
+SETTINGS = RouterSettings.from_environ(os.environ)
 _router: Router | None = None
 
 

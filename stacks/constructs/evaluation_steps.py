@@ -41,7 +41,7 @@ JUDGE_INPUT_KEYS = "runs/*/evaluation/input/*"
 JUDGE_OUTPUT_KEYS = "runs/*/evaluation/output/*"
 REPORT_KEYS = "runs/*/report/*"
 
-# Evaluate stops starting calls EVALUATE_RESERVE_SECONDS before this (function_environment.py).
+# Evaluate stops starting calls EvaluateEnv.reserve_seconds before this (routing/settings.py).
 EVALUATE_TIMEOUT = Duration.minutes(15)
 
 

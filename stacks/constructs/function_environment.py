@@ -1,96 +1,128 @@
-"""The environment variables of the pipeline's Lambdas, built from the configuration in one place.
+"""The environment variables of every Lambda, built from the configuration in one place.
 
-The CDK constructs (pipeline_steps.py, evaluation_steps.py), the local dry run and the
-state-machine tests all take them from here, so a handler sees the same variables in
-Lambda, on a laptop and in a test. Pure Python: no CDK import (importing the CDK starts a
-Node process), so the dry run and the tests load it cheaply. Values that only exist at
-deploy time (bucket name, role ARNs) are parameters.
+Each function's runtime settings model (routing.settings for the steps, router_api.settings for
+the router) is built here from the `AppConfig` and written with its `to_environ()`: the model
+names its variables and their format, and its `from_environ` reads them back in the function.
+The CDK constructs (pipeline_steps.py, evaluation_steps.py, router_function.py), the local dry
+run and the state-machine tests all take them from here, so a handler sees the same variables in
+Lambda, on a laptop and in a test. Pure Python: no CDK import (importing the CDK starts a Node
+process), so the dry run and the tests load it cheaply. Values that only exist at deploy time
+(bucket name, role ARNs, the router's deployment ARN prefix) are parameters.
 """
 
 from __future__ import annotations
 
-import json
+from router_api.settings import RouterSettings
+from routing.settings import (
+    CheckJudgeEnv,
+    Deadlines,
+    EvaluateEnv,
+    PipelineSettings,
+    PromoteEnv,
+    ReportEnv,
+    StartJudgeEnv,
+)
 
 from cdk_app.config import AppConfig
 
-# Evaluate keeps this much of its 15 minutes for in-flight calls (botocore read timeout 60 s)
-# and for writing what finished; the state machine calls it again until every answer is in.
-EVALUATE_RESERVE_SECONDS = 120
-JUDGE_MAX_PROMPTS = 1000  # Bedrock's limit per evaluation job
 
+def pipeline_settings(config: AppConfig, *, bucket_name: str, distillation_role_arn: str) -> PipelineSettings:
+    """The run defaults every distillation step reads.
 
-def _compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    Built without validation (`model_construct`): the configured values were validated by
+    `AppConfig`, whose fields are these settings' own types, and the deploy-time values are
+    CloudFormation tokens at synth that no pattern can check. The tests parse the synthesized
+    environment back with `PipelineSettings.from_environ`.
+    """
+    return PipelineSettings.model_construct(
+        project_name=config.project_name,
+        stage=config.stage,
+        region=config.region,
+        data_bucket=bucket_name,
+        distillation_role_arn=distillation_role_arn,
+        teacher_model_id=config.teacher_model_id,
+        student_model_id=config.student_model_id,
+        baseline_model_id=config.baseline_model_id,
+        judge_model_id=config.judge_model_id,
+        modalities=tuple(config.modalities),
+        examples=config.examples,
+        holdout=config.holdout,
+        examples_per_call=config.examples_per_call,
+        generation_concurrency=config.generation_concurrency,
+        max_response_length=config.max_response_length,
+        judge=config.judge,
+        gate=config.gate,
+        wait_seconds=config.wait_seconds,
+        deadlines=Deadlines(
+            job_hours=config.job_deadline_hours,
+            deployment_minutes=config.deployment_deadline_minutes,
+            evaluation_hours=config.evaluation_deadline_hours,
+        ),
+        evaluation_candidates=tuple(config.evaluation_candidates),
+        generation_checks=config.generation_checks,
+        # The router's own tag (RouterSettings.app_tag): distilling from invocation logs keeps its calls.
+        router_app_tag=config.router_app_tag,
+    )
 
 
 def pipeline_environment(
     config: AppConfig, *, bucket_name: str, distillation_role_arn: str
 ) -> dict[str, str]:
-    """The run defaults every distillation step reads (routing.pipeline.settings.PipelineSettings.from_environ)."""
-    return {
-        "PROJECT_NAME": config.project_name,
-        "STAGE": config.stage,
-        "DATA_BUCKET": bucket_name,
-        "DISTILLATION_ROLE_ARN": distillation_role_arn,
-        "TEACHER_MODEL_ID": config.teacher_model_id,
-        "STUDENT_MODEL_ID": config.student_model_id,
-        "BASELINE_MODEL_ID": config.baseline_model_id,
-        "JUDGE_MODEL_ID": config.judge_model_id,
-        "EXAMPLES": str(config.examples),
-        "HOLDOUT": str(config.holdout),
-        "EXAMPLES_PER_CALL": str(config.examples_per_call),
-        "GENERATION_CONCURRENCY": str(config.generation_concurrency),
-        "MAX_RESPONSE_LENGTH": str(config.max_response_length),
-        "JUDGE": "true" if config.judge else "false",
-        "GATE": _compact(config.gate.model_dump()),
-        "WAIT_SECONDS": _compact(config.wait_seconds.model_dump()),
-        "JOB_DEADLINE_HOURS": str(config.job_deadline_hours),
-        "DEPLOYMENT_DEADLINE_MINUTES": str(config.deployment_deadline_minutes),
-        "EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours),
-        "EVALUATION_CANDIDATES": ",".join(config.evaluation_candidates),
-        "GENERATION_CHECKS": _compact(config.generation_checks.model_dump()),
-        # Same value as the router's ROUTER_APP_TAG: distilling from invocation logs keeps the
-        # calls the router tagged with it.
-        "ROUTER_APP_TAG": router_app_tag(config),
-    }
+    """The variables of every distillation step (`PipelineSettings.from_environ` reads them)."""
+    settings = pipeline_settings(config, bucket_name=bucket_name, distillation_role_arn=distillation_role_arn)
+    return settings.to_environ()
 
 
 def evaluation_environments(config: AppConfig, *, evaluation_role_arn: str) -> dict[str, dict[str, str]]:
-    """Step name -> the variables of that evaluation step (routing.evaluation.events *Env models)."""
+    """Step name -> the variables of that evaluation step (its routing.settings model)."""
     return {
-        "Evaluate": {
-            "EVALUATION_CONCURRENCY": str(config.evaluation_concurrency),
-            "EVALUATION_MAX_TOKENS": str(config.max_response_length),
-            "EVALUATION_RESERVE_SECONDS": str(EVALUATE_RESERVE_SECONDS),
-            "JUDGE_MAX_PROMPTS": str(JUDGE_MAX_PROMPTS),
-        },
-        "StartJudge": {"EVALUATION_ROLE_ARN": evaluation_role_arn, "JUDGE_JOB_NAME_PREFIX": config.prefix},
-        "CheckJudge": {"EVALUATION_DEADLINE_HOURS": str(config.evaluation_deadline_hours)},
-        "Report": {
-            "MODEL_PRICES": json.dumps(
-                {model: price.model_dump() for model, price in config.prices.models.items()}
-            ),
-            "GATE_THRESHOLDS": json.dumps(config.gate.model_dump()),
-        },
+        "Evaluate": EvaluateEnv(
+            concurrency=config.evaluation_concurrency, max_tokens=config.max_response_length
+        ).to_environ(),
+        "StartJudge": StartJudgeEnv(
+            evaluation_role_arn=evaluation_role_arn, job_name_prefix=config.prefix
+        ).to_environ(),
+        "CheckJudge": CheckJudgeEnv(deadline_hours=config.evaluation_deadline_hours).to_environ(),
+        "Report": ReportEnv(prices=config.prices.models, gate=config.gate).to_environ(),
         # The name is configuration (a public contract): no cross-stack import needed for it.
-        "Promote": {"ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name},
+        "Promote": PromoteEnv(parameter_name=config.active_model_parameter_name).to_environ(),
     }
 
 
 def local_environment(
     config: AppConfig, *, bucket_name: str, distillation_role_arn: str, evaluation_role_arn: str
 ) -> dict[str, str]:
-    """Every step's variables in one mapping, for a sandbox where all handlers share one environment."""
+    """Every step's variables in one mapping, for a sandbox where all handlers share one environment
+    (with AWS_REGION, which Lambda sets)."""
     merged = {
         **pipeline_environment(config, bucket_name=bucket_name, distillation_role_arn=distillation_role_arn),
         "AWS_REGION": config.region,
-        "MODALITIES": ",".join(config.modalities),
     }
     for variables in evaluation_environments(config, evaluation_role_arn=evaluation_role_arn).values():
         merged.update(variables)
     return merged
 
 
-def router_app_tag(config: AppConfig) -> str:
-    """The Converse requestMetadata `app` tag of the router's calls (invocation-log filter)."""
-    return f"{config.prefix}-router"
+def router_settings(config: AppConfig, *, deployment_arn_prefix: str | None = None) -> RouterSettings:
+    """The router's settings: what its environment says, and the body limit the API documents."""
+    return RouterSettings(
+        default_model_id=config.router_default_model_id,
+        # Equal to the default model, it is dropped by the router's settings (never asked twice).
+        fallback_model_id=config.router_fallback_model_id,
+        active_model_parameter=config.active_model_parameter_name,
+        modalities=tuple(config.modalities),
+        query_max_chars=config.query_max_chars,
+        batch_max_queries=config.batch_max_queries,
+        deadline_ms=config.router_deadline_ms,
+        cache_ttl_seconds=config.router_cache_ttl_seconds,
+        cache_max_entries=config.router_cache_max_entries,
+        active_model_max_age_seconds=config.active_model_max_age_seconds,
+        max_tokens=config.router_max_tokens,
+        app_tag=config.router_app_tag,
+        deployment_arn_prefix=deployment_arn_prefix,
+    )
+
+
+def router_environment(config: AppConfig, *, deployment_arn_prefix: str) -> dict[str, str]:
+    """The router function's variables (`RouterSettings.from_environ` reads them)."""
+    return router_settings(config, deployment_arn_prefix=deployment_arn_prefix).to_environ()

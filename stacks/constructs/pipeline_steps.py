@@ -2,7 +2,7 @@
 
 Every step is a RuntimeFunction (arm64, shared layer, own role and log group, tracing) with
 the same environment (the run defaults from cdk.json, parsed by
-routing.pipeline.settings.PipelineSettings) and only the permissions its step needs:
+routing.settings.PipelineSettings) and only the permissions its step needs:
 
 | step               | S3 (data bucket)                                  | Bedrock / IAM                              |
 |--------------------|---------------------------------------------------|--------------------------------------------|

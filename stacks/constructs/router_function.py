@@ -24,7 +24,7 @@ from routing.pipeline.names import ownership_tags
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import add_model_statements, model_statements
-from stacks.constructs.function_environment import router_app_tag
+from stacks.constructs.function_environment import router_environment
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
@@ -48,21 +48,7 @@ class RouterFunction(Construct):
         deployments = (
             f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
         )
-        self.environment = {
-            "ROUTER_ACTIVE_MODEL_PARAMETER": config.active_model_parameter_name,
-            "ROUTER_DEFAULT_MODEL_ID": config.router_default_model_id,
-            # Equal to the default model, it is dropped by the router's settings (never asked twice).
-            "ROUTER_FALLBACK_MODEL_ID": config.router_fallback_model_id,
-            "ROUTER_QUERY_MAX_CHARS": str(config.query_max_chars),
-            "ROUTER_BATCH_MAX_QUERIES": str(config.batch_max_queries),
-            "ROUTER_DEADLINE_MS": str(config.router_deadline_ms),
-            "ROUTER_CACHE_TTL_SECONDS": str(config.router_cache_ttl_seconds),
-            "ROUTER_CACHE_MAX_ENTRIES": str(config.router_cache_max_entries),
-            "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS": str(config.active_model_max_age_seconds),
-            "ROUTER_MAX_TOKENS": str(config.router_max_tokens),
-            "ROUTER_APP_TAG": router_app_tag(config),
-            "ROUTER_DEPLOYMENT_ARN_PREFIX": deployments.removesuffix("*"),
-        }
+        self.environment = router_environment(config, deployment_arn_prefix=deployments.removesuffix("*"))
         self.runtime = RuntimeFunction(
             self,
             "Router",

@@ -17,6 +17,7 @@ from typing import Any
 from routing.contract import QUERY_VISIBLE_PATTERN
 
 from cdk_app.config import AppConfig
+from stacks.constructs.function_environment import router_settings
 
 ROUTE_PATH = "/route"
 BATCH_PATH = "/route/batch"
@@ -130,7 +131,7 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
         "404": _error("No such resource."),
         "405": _error("Method not allowed (only POST)."),
         "413": _error(
-            f"Request body longer than {max_body_chars(config)} characters (the largest valid body, "
+            f"Request body longer than {router_settings(config).max_body_chars} characters (the largest valid body, "
             "every query JSON-escaped), or than API Gateway's 10 MB payload limit."
         ),
         "429": _error("Throttled by the stage or usage plan limits."),
@@ -221,11 +222,6 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "securitySchemes": {"sigv4": sigv4, "api_key": api_key},
         },
     }
-
-
-def max_body_chars(config: AppConfig) -> int:
-    """The router's body size limit (router_api.settings.RouterSettings.max_body_chars, a test holds them equal)."""
-    return 12 * config.query_max_chars * config.batch_max_queries + 4_096
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -159,7 +159,6 @@ class RuntimeFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"{config.prefix}-{folder}",
                 "POWERTOOLS_METRICS_NAMESPACE": f"{config.project_name}/{config.stage}",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
-                "MODALITIES": ",".join(config.modalities),
                 **(environment or {}),
             },
         )

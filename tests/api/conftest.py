@@ -21,7 +21,7 @@ from router_fixtures import ROUTER_DIR, ROUTER_ENV, Bedrock, LambdaContext
 from router_api.cache import DecisionCache
 from router_api.model_selection import ActiveModelSource
 from router_api.service import ModelInvoker, Router
-from router_api.settings import RouterSettings, load_settings
+from router_api.settings import RouterSettings
 
 
 def _load_handler() -> ModuleType:
@@ -53,7 +53,7 @@ def router_handler() -> ModuleType:
 
 @pytest.fixture
 def settings() -> RouterSettings:
-    return load_settings(ROUTER_ENV)
+    return RouterSettings.from_environ(ROUTER_ENV)
 
 
 @pytest.fixture

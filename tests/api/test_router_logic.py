@@ -13,7 +13,7 @@ from router_api.bedrock import TIMEOUT_TIERS_S, ClientPool, client_config, timeo
 from router_api.cache import DecisionCache
 from router_api.model_selection import ActiveModelSource, ServableModels, parameter_missing, powertools_reader
 from router_api.service import Deadline, ModelInvoker, Router, build_router
-from router_api.settings import SettingsError, load_settings
+from router_api.settings import RouterSettings, SettingsError
 from router_fixtures import (
     DEFAULT_MODEL,
     DEPLOYMENT_ARN,
@@ -197,7 +197,7 @@ def test_request_metadata_matches_the_service_models_patterns(settings):
 
 
 def test_settings_come_from_the_environment():
-    settings = load_settings(
+    settings = RouterSettings.from_environ(
         {**ROUTER_ENV, "MODALITIES": "visual,audio,camera_angle", "ROUTER_CACHE_TTL_SECONDS": "0"}
     )
 
@@ -220,11 +220,11 @@ def test_settings_come_from_the_environment():
 )
 def test_bad_settings_name_the_variable(override, fragment):
     with pytest.raises(SettingsError, match=re.escape(fragment)):
-        load_settings({**ROUTER_ENV, **override})
+        RouterSettings.from_environ({**ROUTER_ENV, **override})
 
 
 def test_a_fallback_equal_to_the_default_is_not_asked_twice():
-    settings = load_settings({**ROUTER_ENV, "ROUTER_FALLBACK_MODEL_ID": DEFAULT_MODEL})
+    settings = RouterSettings.from_environ({**ROUTER_ENV, "ROUTER_FALLBACK_MODEL_ID": DEFAULT_MODEL})
 
     assert settings.fallback_model_id is None
 

@@ -98,10 +98,7 @@ def test_exposes_the_five_functions(synthesized: Synthesized) -> None:
     assert synthesized.template.to_json()["Resources"][evaluate_id]["Properties"]["Timeout"] == 900
     prices = json.loads(synthesized.environment("Report")["MODEL_PRICES"])
     assert prices["amazon.nova-micro-v1:0"] == {"input_per_1m": 0.035, "output_per_1m": 0.14}
-    assert (
-        json.loads(synthesized.environment("Report")["GATE_THRESHOLDS"])
-        == synthesized.config.gate.model_dump()
-    )
+    assert json.loads(synthesized.environment("Report")["GATE"]) == synthesized.config.gate.model_dump()
     assert (
         synthesized.environment("Promote")["ACTIVE_MODEL_PARAMETER"]
         == synthesized.config.active_model_parameter_name

@@ -26,8 +26,8 @@ from routing.pipeline.inputs import parse_execution_input
 from routing.pipeline.layout import RunLayout
 from routing.pipeline.names import ownership_tags, run_names
 from routing.pipeline.planning import foundation_model_id, models_to_check, resolve_settings
-from routing.pipeline.settings import PipelineSettings
 from routing.pipeline.state import DatasetState, RunState
+from routing.settings import PipelineSettings
 
 from tests.iam_support import (
     ACCOUNT,

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from routing.pipeline.errors import RETRYABLE_ERRORS
-from routing.pipeline.settings import PipelineSettings
+from routing.settings import PipelineSettings
 
 from cdk_app.config import AppConfig
 from stacks.constructs.pipeline_definition import (

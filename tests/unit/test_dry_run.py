@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from routing.evaluation.events import (
+from routing.settings import (
     CheckJudgeEnv,
     EvaluateEnv,
+    PipelineSettings,
     PromoteEnv,
     ReportEnv,
     StartJudgeEnv,
 )
-from routing.pipeline.settings import PipelineSettings
 
 from cdk_app.config import AppConfig
 from cdk_app.dry_run import (

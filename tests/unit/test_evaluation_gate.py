@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from routing.evaluation.events import GateThresholds
 from routing.evaluation.gate import evaluate_gate
 from routing.evaluation.metrics import LatencyStats, ModelSummary
+from routing.settings import GateThresholds
 
 THRESHOLDS = GateThresholds(
     min_mean_score=3.5, max_score_drop=0.25, min_json_validity=0.95, max_p95_latency_ratio=1.0

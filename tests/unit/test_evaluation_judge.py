@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
 from routing.evaluation.answering import CallOutcome, Candidate
 from routing.evaluation.errors import BedrockThrottled
-from routing.evaluation.events import CheckJudgeEnv, CheckJudgeEvent, StartJudgeEnv, StartJudgeEvent
+from routing.evaluation.events import CheckJudgeEvent, StartJudgeEvent
 from routing.evaluation.judge import (
     INSTRUCTIONS,
     JUDGE_SOURCE_ID,
@@ -24,6 +24,7 @@ from routing.evaluation.judge import (
 from routing.evaluation.records import make_record
 from routing.evaluation.steps import check_judge_step, start_judge_step
 from routing.pipeline.planning import POLL_BUDGETS
+from routing.settings import CheckJudgeEnv, StartJudgeEnv
 
 from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints, run_state
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 from routing import LabelledExample, RoutingDecision, model_ids
 from routing.evaluation.answering import CallOutcome, Candidate
-from routing.evaluation.events import GateThresholds as EventGate
-from routing.evaluation.events import Price
 from routing.evaluation.metrics import LatencyStats, percentile, summarise
 from routing.evaluation.pricing import cost_per_million_queries, price_for
 from routing.evaluation.records import make_record
 from routing.model_ids import foundation_model_of
+from routing.settings import ModelPrice
 
 from cdk_app import config as app_config
-from cdk_app.config import AppConfig, GateThresholds
+from cdk_app.config import AppConfig
 from tests.evaluation_support import MODALITIES
 
 
@@ -39,8 +38,8 @@ def test_latency_stats() -> None:
 
 
 def test_cost_per_million_queries() -> None:
-    haiku = Price(input_per_1m=1.0, output_per_1m=5.0)
-    micro = Price(input_per_1m=0.035, output_per_1m=0.14)
+    haiku = ModelPrice(input_per_1m=1.0, output_per_1m=5.0)
+    micro = ModelPrice(input_per_1m=0.035, output_per_1m=0.14)
     # 100 calls, 60 input + 40 output tokens each: 60 x $1 + 40 x $5 = $260 per 1M queries.
     assert cost_per_million_queries(haiku, input_tokens=6000, output_tokens=4000, calls=100) == pytest.approx(
         260.0
@@ -78,17 +77,13 @@ def test_custom_deployment_with_an_arn_base_keeps_the_arn() -> None:
 
 def test_distilled_deployment_is_priced_as_its_base_student() -> None:
     config = AppConfig()
-    prices = {key: Price(**value.model_dump()) for key, value in config.prices.models.items()}
+    prices = config.prices.models
     arn = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
     price = price_for(prices, arn, custom_model_base=config.student_model_id)  # amazon.nova-micro-v1:0:128k
-    assert price == Price(input_per_1m=0.035, output_per_1m=0.14)
-    assert price_for(prices, config.baseline_model_id, custom_model_base=config.student_model_id) == Price(
-        input_per_1m=1.0, output_per_1m=5.0
-    )
-
-
-def test_gate_thresholds_mirror_the_configuration() -> None:
-    assert EventGate().model_dump() == GateThresholds().model_dump()
+    assert price == ModelPrice(input_per_1m=0.035, output_per_1m=0.14)
+    assert price_for(
+        prices, config.baseline_model_id, custom_model_base=config.student_model_id
+    ) == ModelPrice(input_per_1m=1.0, output_per_1m=5.0)
 
 
 def _example(dominant: str = "visual") -> LabelledExample:
@@ -116,7 +111,7 @@ def test_summary_of_a_candidate() -> None:
             candidate, 4, example, _outcome(None, None, "ThrottlingException: slow down"), MODALITIES
         ),
     ]
-    price = Price(input_per_1m=0.035, output_per_1m=0.14)
+    price = ModelPrice(input_per_1m=0.035, output_per_1m=0.14)
     summary = summarise("distilled", "arn:deployment", records, MODALITIES, price, judge_scores=[4.0, 5.0])
     assert summary.answers == 5
     assert summary.errors == 1

@@ -10,9 +10,10 @@ import pytest
 from moto import mock_aws
 from routing.active_model import parse_active_model
 from routing.evaluation.errors import GateNotPassed, NothingToRollBack, ReportNotFound
-from routing.evaluation.events import PromoteEnv, PromoteEvent
+from routing.evaluation.events import PromoteEvent
 from routing.evaluation.promotion import promote_from_report, promote_run, read_active_model, rollback
 from routing.evaluation.steps import promote_step
+from routing.settings import PromoteEnv
 
 from tests.evaluation_support import DEPLOYMENT_ARN, run_state
 

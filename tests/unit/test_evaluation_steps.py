@@ -12,11 +12,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 from routing.evaluation.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
-from routing.evaluation.events import EvaluateEnv, EvaluateEvent, ReportEnv, ReportEvent
+from routing.evaluation.events import EvaluateEvent, ReportEvent
 from routing.evaluation.judge import JUDGE_SOURCE_ID
 from routing.evaluation.report import report_schema
 from routing.evaluation.steps import evaluate_step, load_holdout, report_step
 from routing.evaluation.storage import get_text
+from routing.settings import EvaluateEnv, ReportEnv
 
 from tests.evaluation_support import (
     BASELINE_ID,

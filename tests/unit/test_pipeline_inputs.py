@@ -9,11 +9,20 @@ import pytest
 from routing.pipeline.errors import InvalidInput, InvalidSettings
 from routing.pipeline.inputs import INPUT_KEYS, parse_execution_input
 from routing.pipeline.names import MAX_NAME_LENGTH, run_names
-from routing.pipeline.settings import GateSettings, PipelineSettings
-from routing.pipeline.settings import GenerationChecks as PipelineGenerationChecks
-from routing.pipeline.settings import WaitSeconds as PipelineWaitSeconds
+from routing.pipeline.planning import max_tokens_for
+from routing.settings import (
+    MAX_EXAMPLES_PER_CALL,
+    TEACHER_MAX_OUTPUT_TOKENS,
+    CheckJudgeEnv,
+    EvaluateEnv,
+    PipelineSettings,
+    PromoteEnv,
+    ReportEnv,
+    StartJudgeEnv,
+)
 
-from cdk_app.config import GateThresholds, GenerationChecks, WaitSeconds
+from cdk_app.config import AppConfig
+from stacks.constructs.function_environment import evaluation_environments, pipeline_environment
 from tests.pipeline_support import ENVIRONMENT
 
 BEDROCK = boto3.client("bedrock", region_name="us-east-1").meta.service_model
@@ -80,19 +89,6 @@ def test_input_must_be_an_object() -> None:
         parse_execution_input([1, 2])
 
 
-def test_gate_and_wait_bounds_mirror_the_cdk_configuration() -> None:
-    """The Lambdas cannot import cdk_app: their copies of the models must keep the same fields and bounds."""
-    for ours, theirs in (
-        (GateSettings, GateThresholds),
-        (PipelineWaitSeconds, WaitSeconds),
-        (PipelineGenerationChecks, GenerationChecks),
-    ):
-        assert ours.model_fields.keys() == theirs.model_fields.keys()
-        for name, field in ours.model_fields.items():
-            assert field.default == theirs.model_fields[name].default, name
-            assert repr(field.metadata) == repr(theirs.model_fields[name].metadata), name
-
-
 # ---------------------------------------------------------------------------------- settings
 
 
@@ -112,6 +108,42 @@ def test_settings_name_every_missing_or_bad_variable() -> None:
     assert "DATA_BUCKET is not set" in str(caught.value) and "GATE is not JSON" in str(caught.value)
     with pytest.raises(InvalidSettings, match="examples"):
         PipelineSettings.from_environ({**ENVIRONMENT, "EXAMPLES": "many"})
+
+
+def test_examples_per_call_is_bounded_by_the_teachers_answer() -> None:
+    """The bound is what one teacher answer holds: 79 examples fit its 10,000 output tokens, 80 do not."""
+    assert MAX_EXAMPLES_PER_CALL == 79
+    assert max_tokens_for(MAX_EXAMPLES_PER_CALL) <= TEACHER_MAX_OUTPUT_TOKENS < max_tokens_for(80)
+    assert PipelineSettings.from_environ({**ENVIRONMENT, "EXAMPLES_PER_CALL": "79"}).examples_per_call == 79
+    with pytest.raises(InvalidSettings, match="EXAMPLES_PER_CALL"):
+        PipelineSettings.from_environ({**ENVIRONMENT, "EXAMPLES_PER_CALL": "80"})
+
+
+def test_every_settings_model_reads_back_what_it_writes() -> None:
+    config = AppConfig(stage="test", examples=500, gate={"min_mean_score": 4}, judge=False)
+    written = pipeline_environment(
+        config, bucket_name="vsr-test-data", distillation_role_arn="arn:aws:iam::123456789012:role/d"
+    )
+    assert "AWS_REGION" not in written  # Lambda sets it
+    parsed = PipelineSettings.from_environ({**written, "AWS_REGION": "us-east-1"})
+    assert parsed.to_environ() == written
+    assert (parsed.examples, parsed.judge, parsed.gate.min_mean_score) == (500, False, 4)
+    assert parsed.deadlines.evaluation_hours == config.evaluation_deadline_hours
+    environments = evaluation_environments(config, evaluation_role_arn="arn:aws:iam::123456789012:role/e")
+    models = {"Evaluate": EvaluateEnv, "StartJudge": StartJudgeEnv, "CheckJudge": CheckJudgeEnv,
+              "Report": ReportEnv, "Promote": PromoteEnv}  # fmt: skip
+    for step, variables in environments.items():
+        assert models[step].from_environ(variables).to_environ() == variables, step
+
+
+def test_one_gate_variable_for_plan_and_report() -> None:
+    (report,) = [env for step, env in evaluation_environments(AppConfig(), evaluation_role_arn="r").items()
+                 if step == "Report"]  # fmt: skip
+    assert set(report) == {"MODEL_PRICES", "GATE"}
+    assert (
+        ReportEnv.from_environ({"GATE": ENVIRONMENT["GATE"]}).gate
+        == PipelineSettings.from_environ(ENVIRONMENT).gate
+    )
 
 
 # ---------------------------------------------------------------------------------- names

@@ -32,8 +32,8 @@ from routing.pipeline.planning import (
     resolve_settings,
     worst_case_history_events,
 )
-from routing.pipeline.settings import GATE_TIGHTER, GateSettings, tightest_gate
 from routing.pipeline.state import PlanEvent
+from routing.settings import GATE_TIGHTER, GateThresholds, tightest_gate
 
 from tests.pipeline_support import BUCKET, run_state, settings, stubbed
 
@@ -196,15 +196,15 @@ def test_a_gate_loosened_by_configuration_applies() -> None:
 
 
 def test_the_report_uses_the_stricter_of_the_deployed_and_the_run_gate() -> None:
-    deployed = GateSettings(
+    deployed = GateThresholds(
         min_mean_score=3.5, max_score_drop=0.25, min_json_validity=0.95, max_p95_latency_ratio=1.0
     )
-    run = GateSettings(min_mean_score=1, max_score_drop=0.1, min_json_validity=0, max_p95_latency_ratio=100)
+    run = GateThresholds(min_mean_score=1, max_score_drop=0.1, min_json_validity=0, max_p95_latency_ratio=100)
     assert tightest_gate(deployed, run).model_dump() == {
         "min_mean_score": 3.5, "max_score_drop": 0.1, "min_json_validity": 0.95, "max_p95_latency_ratio": 1.0,
     }  # fmt: skip
     assert tightest_gate(deployed, None) == deployed
-    assert set(GATE_TIGHTER) == set(GateSettings.model_fields)
+    assert set(GATE_TIGHTER) == set(GateThresholds.model_fields)
 
 
 def test_a_resumed_run_keeps_what_its_data_was_made_with() -> None:
@@ -218,8 +218,9 @@ def test_a_resumed_run_keeps_what_its_data_was_made_with() -> None:
 
 
 def test_examples_per_call_must_fit_a_teacher_answer() -> None:
+    # The settings refuse more than 79 (tests/unit/test_pipeline_inputs.py); a resumed run keeps its manifest's.
     with pytest.raises(InvalidInput, match="'examples_per_call' \\(100\\)"):
-        resolve(EXAMPLES_PER_CALL="100")
+        resolve(previous={"examples_per_call": 100})
 
 
 # ---------------------------------------------------------------------------------- models

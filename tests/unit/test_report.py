@@ -10,18 +10,19 @@ import jsonschema
 import pytest
 from routing import LabelledExample, RoutingDecision, system_prompt
 from routing.evaluation.answering import CallOutcome, Candidate
-from routing.evaluation.events import GateThresholds, Price
 from routing.evaluation.gate import evaluate_gate
 from routing.evaluation.html import latency_bins, render_html
 from routing.evaluation.markdown import OFFLINE_BANNER, render_markdown
 from routing.evaluation.metrics import summarise
 from routing.evaluation.records import make_record
 from routing.evaluation.report import build_report, notification, report_schema, summary_line
+from routing.settings import GateThresholds, ModelPrice
 
 from tests.evaluation_support import BASELINE_ID, DEPLOYMENT_ARN, MODALITIES, STUDENT_ID
 
-PRICES = {"distilled": Price(input_per_1m=0.035, output_per_1m=0.14), "student": Price(input_per_1m=0.035, output_per_1m=0.14),
-          "baseline": Price(input_per_1m=1.0, output_per_1m=5.0)}  # fmt: skip
+PRICES = {"distilled": ModelPrice(input_per_1m=0.035, output_per_1m=0.14),
+          "student": ModelPrice(input_per_1m=0.035, output_per_1m=0.14),
+          "baseline": ModelPrice(input_per_1m=1.0, output_per_1m=5.0)}  # fmt: skip
 MODEL_IDS = {"distilled": DEPLOYMENT_ARN, "student": STUDENT_ID, "baseline": BASELINE_ID}
 
 

@@ -1,16 +1,18 @@
-"""The router's settings, read once from the environment into a frozen dataclass.
+"""The router's settings: one frozen dataclass, read from its environment and written to it.
 
-The CDK construct (stacks/constructs/router_function.py) writes these variables from
-`AppConfig`; this module is their only reader. A bad value raises `SettingsError` naming
-the variable, at import of the handler, so a misconfigured function fails its first
-invocation loudly instead of answering wrongly. Standard library only: the cold start counts.
+The stack builds `RouterSettings` from `AppConfig` (stacks/constructs/function_environment.py)
+and writes the function's environment with `to_environ()`; the handler reads it back once with
+`RouterSettings.from_environ`, so each variable's name and format are written here only. A bad
+value raises `SettingsError` naming the variable, at import of the handler, so a misconfigured
+function fails its first invocation loudly instead of answering wrongly. Standard library only:
+the cold start counts (the step functions' settings, routing.settings, use pydantic).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from routing import DEFAULT_MODALITIES, validate_modalities
 
@@ -29,6 +31,18 @@ ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
 ENV_APP_TAG = "ROUTER_APP_TAG"
 ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
 
+
+# The integer settings: variable -> (field, lowest, highest allowed).
+_INTEGERS: dict[str, tuple[str, int, int]] = {
+    ENV_QUERY_MAX_CHARS: ("query_max_chars", 1, 10_000),
+    ENV_BATCH_MAX_QUERIES: ("batch_max_queries", 1, 100),
+    ENV_BATCH_CONCURRENCY: ("batch_concurrency", 1, 32),
+    ENV_DEADLINE_MS: ("deadline_ms", 200, 25_000),
+    ENV_CACHE_TTL_SECONDS: ("cache_ttl_seconds", 0, 86_400),
+    ENV_CACHE_MAX_ENTRIES: ("cache_max_entries", 0, 1_000_000),
+    ENV_ACTIVE_MODEL_MAX_AGE_SECONDS: ("active_model_max_age_seconds", 0, 3_600),
+    ENV_MAX_TOKENS: ("max_tokens", 16, 8_192),
+}
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
 _METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}")
@@ -72,8 +86,67 @@ class RouterSettings:
     @property
     def max_body_chars(self) -> int:
         """Largest request body worth decoding: every query at full length, JSON-escaped: 12 characters for one
-        outside the Basic Multilingual Plane (an emoji), a \\uXXXX surrogate pair as json.dumps writes it."""
+        outside the Basic Multilingual Plane (an emoji), a \\uXXXX surrogate pair as json.dumps writes it.
+        The API document states this limit (stacks/constructs/router_openapi.py)."""
         return 12 * self.query_max_chars * self.batch_max_queries + 4_096
+
+    def to_environ(self) -> dict[str, str]:
+        """The function's environment variables for these settings (what from_environ reads back)."""
+        optional = {
+            ENV_FALLBACK_MODEL_ID: self.fallback_model_id,
+            ENV_ACTIVE_MODEL_PARAMETER: self.active_model_parameter,
+            ENV_DEPLOYMENT_ARN_PREFIX: self.deployment_arn_prefix,
+        }
+        return {
+            ENV_DEFAULT_MODEL_ID: self.default_model_id,
+            **{name: value for name, value in optional.items() if value is not None},
+            ENV_MODALITIES: ",".join(self.modalities),
+            **{name: str(getattr(self, field)) for name, (field, _low, _high) in _INTEGERS.items()},
+            ENV_APP_TAG: self.app_tag,
+        }
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> RouterSettings:
+        """Parse the router's environment variables; raise `SettingsError` naming the bad one."""
+        default_model_id = _text(env, ENV_DEFAULT_MODEL_ID)
+        if default_model_id is None:
+            raise SettingsError(
+                f"{ENV_DEFAULT_MODEL_ID} is required (the model used when no model is promoted)"
+            )
+        fallback_model_id = _text(env, ENV_FALLBACK_MODEL_ID)
+        raw_modalities = _text(env, ENV_MODALITIES)
+        try:
+            modalities = (
+                validate_modalities(tuple(name.strip() for name in raw_modalities.split(",")))
+                if raw_modalities
+                else DEFAULT_MODALITIES
+            )
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_MODALITIES}: {exc}") from None
+        app_tag = _text(env, ENV_APP_TAG) or "router"
+        if not _METADATA_VALUE.fullmatch(app_tag):
+            raise SettingsError(
+                f"{ENV_APP_TAG} must match Bedrock's requestMetadata pattern, got {app_tag!r}"
+            )
+        deployment_arn_prefix = _text(env, ENV_DEPLOYMENT_ARN_PREFIX)
+        if deployment_arn_prefix is not None and not _DEPLOYMENT_ARN_PREFIX.fullmatch(deployment_arn_prefix):
+            raise SettingsError(
+                f"{ENV_DEPLOYMENT_ARN_PREFIX} must be arn:<partition>:bedrock:<region>:<account>:"
+                f"custom-model-deployment/, got {deployment_arn_prefix!r}"
+            )
+        defaults = {field.name: field.default for field in fields(cls)}
+        return cls(
+            default_model_id=default_model_id,
+            fallback_model_id=fallback_model_id if fallback_model_id != default_model_id else None,
+            active_model_parameter=_text(env, ENV_ACTIVE_MODEL_PARAMETER),
+            modalities=modalities,
+            app_tag=app_tag,
+            deployment_arn_prefix=deployment_arn_prefix,
+            **{
+                field: _int(env, name, defaults[field], low, high)
+                for name, (field, low, high) in _INTEGERS.items()
+            },
+        )
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -92,45 +165,3 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
-
-
-def load_settings(env: Mapping[str, str]) -> RouterSettings:
-    """Parse the router's environment variables; raise `SettingsError` naming the bad one."""
-    default_model_id = _text(env, ENV_DEFAULT_MODEL_ID)
-    if default_model_id is None:
-        raise SettingsError(f"{ENV_DEFAULT_MODEL_ID} is required (the model used when no model is promoted)")
-    fallback_model_id = _text(env, ENV_FALLBACK_MODEL_ID)
-    raw_modalities = _text(env, ENV_MODALITIES)
-    try:
-        modalities = (
-            validate_modalities(tuple(name.strip() for name in raw_modalities.split(",")))
-            if raw_modalities
-            else DEFAULT_MODALITIES
-        )
-    except ValueError as exc:
-        raise SettingsError(f"{ENV_MODALITIES}: {exc}") from None
-    app_tag = _text(env, ENV_APP_TAG) or "router"
-    if not _METADATA_VALUE.fullmatch(app_tag):
-        raise SettingsError(f"{ENV_APP_TAG} must match Bedrock's requestMetadata pattern, got {app_tag!r}")
-    deployment_arn_prefix = _text(env, ENV_DEPLOYMENT_ARN_PREFIX)
-    if deployment_arn_prefix is not None and not _DEPLOYMENT_ARN_PREFIX.fullmatch(deployment_arn_prefix):
-        raise SettingsError(
-            f"{ENV_DEPLOYMENT_ARN_PREFIX} must be arn:<partition>:bedrock:<region>:<account>:custom-model-deployment/, "
-            f"got {deployment_arn_prefix!r}"
-        )
-    return RouterSettings(
-        default_model_id=default_model_id,
-        fallback_model_id=fallback_model_id if fallback_model_id != default_model_id else None,
-        active_model_parameter=_text(env, ENV_ACTIVE_MODEL_PARAMETER),
-        modalities=modalities,
-        query_max_chars=_int(env, ENV_QUERY_MAX_CHARS, 1_000, 1, 10_000),
-        batch_max_queries=_int(env, ENV_BATCH_MAX_QUERIES, 25, 1, 100),
-        batch_concurrency=_int(env, ENV_BATCH_CONCURRENCY, 8, 1, 32),
-        deadline_ms=_int(env, ENV_DEADLINE_MS, 6_000, 200, 25_000),
-        cache_ttl_seconds=_int(env, ENV_CACHE_TTL_SECONDS, 300, 0, 86_400),
-        cache_max_entries=_int(env, ENV_CACHE_MAX_ENTRIES, 10_000, 0, 1_000_000),
-        active_model_max_age_seconds=_int(env, ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 60, 0, 3_600),
-        max_tokens=_int(env, ENV_MAX_TOKENS, 512, 16, 8_192),
-        app_tag=app_tag,
-        deployment_arn_prefix=deployment_arn_prefix,
-    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .events import GateThresholds
+from ..settings import GateThresholds
 from .metrics import ModelSummary
 
 _EPS = 1e-9

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Price
+from ..settings import ModelPrice
 from .pricing import cost_per_million_queries
 from .records import AnswerRecord
 
@@ -87,7 +87,7 @@ class ModelSummary:
     latencies_ms: list[float] = field(repr=False)
     input_tokens: int
     output_tokens: int
-    price: Price | None
+    price: ModelPrice | None
     cost_per_1m_queries_usd: float | None
     confusion: dict[str, Any]
     error_samples: list[str]
@@ -126,7 +126,7 @@ def summarise(
     model_id: str,
     records: Sequence[AnswerRecord],
     modalities: Sequence[str],
-    price: Price | None,
+    price: ModelPrice | None,
     judge_scores: Sequence[float] = (),
 ) -> ModelSummary:
     """Aggregate one candidate's records (see the module docstring for each definition)."""

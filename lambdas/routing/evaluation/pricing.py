@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING
 from routing.model_ids import foundation_model_of
 
 if TYPE_CHECKING:
-    from .events import Price
+    from ..settings import ModelPrice
 
 
-def price_for(prices: Mapping[str, Price], model_id: str, *, custom_model_base: str) -> Price | None:
+def price_for(
+    prices: Mapping[str, ModelPrice], model_id: str, *, custom_model_base: str
+) -> ModelPrice | None:
     """The price of a candidate; a distilled deployment is priced as its base student model."""
     return prices.get(foundation_model_of(model_id, custom_model_base))
 
 
 def cost_per_million_queries(
-    price: Price | None, *, input_tokens: int, output_tokens: int, calls: int
+    price: ModelPrice | None, *, input_tokens: int, output_tokens: int, calls: int
 ) -> float | None:
     """USD for 1,000,000 queries at the measured mean tokens per call; None without a price or calls.
 

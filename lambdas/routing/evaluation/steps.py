@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from routing.pipeline.settings import tightest_gate
+from routing.settings import CheckJudgeEnv, EvaluateEnv, PromoteEnv, ReportEnv, StartJudgeEnv, tightest_gate
 
 from ..contract import LabelledExample, example_from_dict, system_prompt
 from ..observability import logger, metrics
@@ -26,17 +26,12 @@ from .answering import Candidate, InferenceSettings, answer_all, on_demand_model
 from .errors import BedrockThrottled, EvaluationStalled, GateNotPassed, HoldoutInvalid, ResultsMissing
 from .events import (
     CANDIDATE_ORDER,
-    CheckJudgeEnv,
     CheckJudgeEvent,
     DatasetState,
-    EvaluateEnv,
     EvaluateEvent,
-    PromoteEnv,
     PromoteEvent,
-    ReportEnv,
     ReportEvent,
     RunState,
-    StartJudgeEnv,
     StartJudgeEvent,
 )
 from .gate import evaluate_gate

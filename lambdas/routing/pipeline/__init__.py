@@ -3,10 +3,11 @@
 One module per concern, handlers stay thin (parse the event, call one function here):
 
 * :mod:`.inputs`: the execution input contract (`parse_execution_input`, `InvalidInput`);
-* :mod:`.settings`: `PipelineSettings.from_environ` (the deployment's defaults);
 * :mod:`.state`: typed views of the execution state (`$.run`, `$.dataset`, ...);
 * :mod:`.layout` and :mod:`.names`: the S3 keys and Bedrock names derived from the run id;
 * :mod:`.errors`: the named errors the state machine retries or catches (re-exported here);
+* `routing.settings` (outside this package, shared with the evaluation): `PipelineSettings`, the
+  deployment's defaults, `from_environ`;
 * `routing.clients` (outside this package, shared with the evaluation): the AWS clients and
   clock seam (`client`, `override_clients`, `now`, `override_clock`) that the tests and the
   local dry run replace;
@@ -20,13 +21,11 @@ from .errors import *  # noqa: F403 - the named errors, listed once in errors.__
 from .inputs import ExecutionInput, parse_execution_input
 from .layout import RunLayout
 from .names import RunNames, run_names
-from .settings import PipelineSettings
 from .state import RunSettings, RunState
 
 __all__ = [
     *errors.__all__,
     "ExecutionInput",
-    "PipelineSettings",
     "RunLayout",
     "RunNames",
     "RunSettings",

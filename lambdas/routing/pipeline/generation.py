@@ -28,12 +28,12 @@ from typing import Any
 
 from routing import parse_labelled_examples
 
+from ..settings import GenerationChecks
 from .bedrock import converse
 from .dataset import deduplicate
 from .errors import GenerationAborted
 from .layout import scratch_tagging
 from .planning import max_tokens_for
-from .settings import GenerationChecks
 from .state import MIXED_FOCUS, Batch, GenerateEvent, RunState
 from .storage import head_metadata, write
 

@@ -26,38 +26,36 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from ..settings import MODEL_ID_HINT, MODEL_ID_PATTERN, GateThresholds, Holdout, ModelId, WaitSeconds
 from .errors import InvalidInput
 
-# A Bedrock model id, inference profile id or ARN (same rule as cdk_app.config).
-MODEL_ID_PATTERN = (
-    r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$"
-)
 # Bedrock's S3Uri shape (CreateModelCustomizationJob), which every URI here ends up in.
 S3_URI_PATTERN = (
     r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?$"
 )
 
-ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
 S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, max_length=1024)]
+
+_INPUT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _INPUT
 
 
-class WaitSecondsInput(_Input):
-    job: Annotated[int, Field(ge=0, le=3600)] | None = None
-    deployment: Annotated[int, Field(ge=0, le=3600)] | None = None
-    evaluation: Annotated[int, Field(ge=0, le=3600)] | None = None
+def _overrides_of(model: type[BaseModel]) -> type[BaseModel]:
+    """`model`'s fields with their bounds, each optional (None: the configured value), types strict."""
+    fields: dict[str, Any] = {
+        name: (Annotated[(field.annotation, *field.metadata)] | None, None)
+        for name, field in model.model_fields.items()
+    }
+    return create_model(f"{model.__name__}Input", __config__=_INPUT, **fields)
 
 
-class GateInput(_Input):
-    min_mean_score: Annotated[float, Field(ge=1, le=5)] | None = None
-    max_score_drop: Annotated[float, Field(ge=0, le=4)] | None = None
-    min_json_validity: Annotated[float, Field(ge=0, le=1)] | None = None
-    max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] | None = None
+WaitSecondsInput = _overrides_of(WaitSeconds)
+GateInput = _overrides_of(GateThresholds)
 
 
 class ExecutionInput(_Input):
@@ -65,7 +63,7 @@ class ExecutionInput(_Input):
 
     run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")] | None = None
     examples: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    holdout: Annotated[int, Field(ge=1, le=1_000)] | None = None
+    holdout: Holdout | None = None
     teacher_model_id: ModelId | None = None
     student_model_id: ModelId | None = None
     baseline_model_id: ModelId | None = None
@@ -82,7 +80,7 @@ class ExecutionInput(_Input):
 
 INPUT_KEYS: tuple[str, ...] = tuple(ExecutionInput.model_fields)
 _PATTERN_HINTS = {
-    MODEL_ID_PATTERN: "a Bedrock model id, inference profile id or ARN",
+    MODEL_ID_PATTERN: MODEL_ID_HINT,
     S3_URI_PATTERN: "an s3://bucket/key URI (letters, digits and -!_*'(). in keys)",
 }
 _QUOTED_PATTERN = re.compile(r"String should match pattern '(.*)'$")

@@ -16,12 +16,21 @@ from typing import Any
 
 from routing.model_ids import PROFILE_GEOGRAPHIES
 
+from ..settings import (
+    ANSWER_OVERHEAD_TOKENS,
+    MAX_EXAMPLES_PER_CALL,
+    POLL_BUDGETS,
+    TEACHER_MAX_OUTPUT_TOKENS,
+    TOKENS_PER_EXAMPLE,
+    PipelineSettings,
+    gate_loosenings,
+    shortest_waits,
+)
 from .bedrock import get_foundation_model
 from .errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDistillable
 from .inputs import ExecutionInput, parse_execution_input
 from .layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
 from .names import run_names, validate_run_id
-from .settings import POLL_BUDGETS, PipelineSettings, gate_loosenings, shortest_waits
 from .state import MIXED_FOCUS, Batch, PlanEvent, RunSettings, RunState
 from .storage import exists, list_keys, read_json, write_json
 
@@ -31,10 +40,6 @@ DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
 GENERATION_OVERSHOOT = 0.05
 # ...within a budget of one teacher call per 20 wanted examples (10,000 examples: <= 500 calls).
 EXAMPLES_PER_CALL_BUDGET = 20
-# Output tokens per generated example (query, weights, one-sentence reasoning) and per answer.
-TOKENS_PER_EXAMPLE = 120
-ANSWER_OVERHEAD_TOKENS = 500
-TEACHER_MAX_OUTPUT_TOKENS = 10_000
 # Step Functions Standard ends an execution at 25,000 history events. A poll iteration writes 9
 # (Wait 2, Task 5, Choice 2), a Map iteration 7 plus 3 per retry (one retry counted per batch), and
 # the other states, the Evaluate loop and the notifications stay within the reserve (the
@@ -163,7 +168,7 @@ def resolve_settings(
     if max_tokens_for(per_call) > TEACHER_MAX_OUTPUT_TOKENS:
         problems.append(
             f"'examples_per_call' ({per_call}) needs more than {TEACHER_MAX_OUTPUT_TOKENS:,} output tokens per "
-            f"teacher answer: use at most {(TEACHER_MAX_OUTPUT_TOKENS - ANSWER_OVERHEAD_TOKENS) // TOKENS_PER_EXAMPLE}"
+            f"teacher answer: use at most {MAX_EXAMPLES_PER_CALL}"
         )
     if problems:
         raise InvalidInput(f"Run {run_id} cannot start: " + "; ".join(problems))

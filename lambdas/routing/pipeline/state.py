@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..settings import Candidate, Deadlines, GateThresholds, GenerationChecks, WaitSeconds
 from .errors import InvalidEvent, validation_details
 from .layout import RunLayout
-from .settings import Candidate, Deadlines, GateSettings, GenerationChecks, WaitSeconds
 
 Mode = Literal["generate", "dataset", "invocation_logs"]
 Focus = str  # a modality name, or MIXED_FOCUS
@@ -40,7 +40,7 @@ class RunSettings(_State):
     judge: bool
     judge_model_id: str
     modalities: list[str]
-    gate: GateSettings
+    gate: GateThresholds
     wait_seconds: WaitSeconds
     evaluation_candidates: list[Candidate]
     dataset_s3_uri: str | None = None

@@ -1,0 +1,408 @@
+"""Runtime settings of the step functions: one typed model per function environment, and the field types
+the configuration composes.
+
+Each boundary has one schema. `cdk_app.config.AppConfig` builds its settings from the field types and
+models defined here (same bounds, same defaults); `stacks/constructs/function_environment.py` builds each
+function's runtime model from the `AppConfig` and writes it with `to_environ()`; the handler reads it
+back once with `from_environ(os.environ)`. A variable's name and format are written once, in the
+model's `ENVIRON` table:
+
+* a `str` as is, an `int`/`float` as its decimal text, a `bool` as "true"/"false";
+* a list or tuple as comma-separated text (MODALITIES, EVALUATION_CANDIDATES);
+* a nested model or a mapping as compact JSON (GATE, WAIT_SECONDS, GENERATION_CHECKS, MODEL_PRICES),
+  or, when `ENVIRON` maps it to a table of its own, one variable per field (the deadlines).
+
+A missing, unparsable or out-of-range variable raises `InvalidSettings` naming it. Variables Lambda
+sets itself (AWS_REGION) are read, never written. The execution input (routing.pipeline.inputs)
+overrides a run's values with the same models, every field optional.
+
+    PipelineSettings (every distillation step): PROJECT_NAME, STAGE, AWS_REGION, DATA_BUCKET,
+        DISTILLATION_ROLE_ARN, TEACHER_MODEL_ID, STUDENT_MODEL_ID, BASELINE_MODEL_ID, JUDGE_MODEL_ID,
+        MODALITIES, EXAMPLES, HOLDOUT, EXAMPLES_PER_CALL, GENERATION_CONCURRENCY, MAX_RESPONSE_LENGTH,
+        JUDGE, GATE, WAIT_SECONDS, JOB_DEADLINE_HOURS, DEPLOYMENT_DEADLINE_MINUTES,
+        EVALUATION_DEADLINE_HOURS, EVALUATION_CANDIDATES, GENERATION_CHECKS, ROUTER_APP_TAG
+    EvaluateEnv: EVALUATION_CONCURRENCY, EVALUATION_MAX_TOKENS, JUDGE_MAX_PROMPTS,
+        EVALUATION_RESERVE_SECONDS, OFFLINE_STAND_IN
+    StartJudgeEnv: EVALUATION_ROLE_ARN, JUDGE_JOB_NAME_PREFIX
+    CheckJudgeEnv: EVALUATION_DEADLINE_HOURS
+    ReportEnv: MODEL_PRICES, GATE
+    PromoteEnv: ACTIVE_MODEL_PARAMETER
+
+The router has its own settings (lambdas/router/router_api/settings.py, standard library only: its
+cold start counts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from routing import validate_modalities
+
+Candidate = Literal["distilled", "student", "baseline"]
+
+# A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
+MODEL_ID_PATTERN = (
+    r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]{0,12}:[a-z-]+/)?[a-z0-9][a-zA-Z0-9.:_/-]{2,255}$"
+)
+MODEL_ID_HINT = "a Bedrock model id, inference profile id or ARN"  # what an error says it should be
+ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
+
+# Poll iterations each loop may take (the distillation job, the deployment, the judge's evaluation
+# job): every loop ends at its budget whatever its Wait lasts, so a run's worst case is known at Plan.
+# The CDK configuration refuses default waits too short for the deadlines (cdk_app/config.py).
+POLL_BUDGETS: Mapping[str, int] = {"job": 600, "deployment": 300, "evaluation": 300}
+
+# A teacher answer holds ANSWER_OVERHEAD_TOKENS plus TOKENS_PER_EXAMPLE per example (query, weights, a
+# one-sentence reasoning) and may not pass TEACHER_MAX_OUTPUT_TOKENS (planning.max_tokens_for): so at
+# most 79 examples per call.
+TOKENS_PER_EXAMPLE = 120
+ANSWER_OVERHEAD_TOKENS = 500
+TEACHER_MAX_OUTPUT_TOKENS = 10_000
+MAX_EXAMPLES_PER_CALL = (TEACHER_MAX_OUTPUT_TOKENS - ANSWER_OVERHEAD_TOKENS) // TOKENS_PER_EXAMPLE
+# At least 20 examples per call: a budget of one teacher call per 20 wanted examples (10,000: <= 500 calls).
+MIN_EXAMPLES_PER_CALL = 20
+
+# The field types of the settings a user configures (cdk_app.config composes them).
+Holdout = Annotated[int, Field(ge=1, le=1_000)]
+ExamplesPerCall = Annotated[int, Field(ge=MIN_EXAMPLES_PER_CALL, le=MAX_EXAMPLES_PER_CALL)]
+GenerationConcurrency = Annotated[int, Field(ge=1, le=40)]
+MaxResponseLength = Annotated[int, Field(ge=100, le=4_096)]
+JobDeadlineHours = Annotated[int, Field(ge=1, le=24 * 14)]
+DeploymentDeadlineMinutes = Annotated[int, Field(ge=5, le=24 * 60)]
+EvaluationDeadlineHours = Annotated[int, Field(ge=1, le=72)]
+EvaluationConcurrency = Annotated[int, Field(ge=1, le=32)]
+PollSeconds = Annotated[int, Field(ge=0, le=3600)]
+# Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
+AppTag = Annotated[str, Field(pattern=r"^[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}$")]
+
+
+def shortest_waits(job_hours: float, deployment_minutes: float, evaluation_hours: float) -> dict[str, int]:
+    """The shortest non-zero Wait per loop that lets its deadline fit in its poll budget (seconds)."""
+    deadlines = {
+        "job": job_hours * 3600,
+        "deployment": deployment_minutes * 60,
+        "evaluation": evaluation_hours * 3600,
+    }
+    return {loop: math.ceil(seconds / POLL_BUDGETS[loop]) for loop, seconds in deadlines.items()}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- nested settings
+
+
+class GateThresholds(_Frozen):
+    """Quality gate the distilled model must pass before it is promoted."""
+
+    min_mean_score: Annotated[float, Field(ge=1, le=5)] = 3.5
+    max_score_drop: Annotated[float, Field(ge=0, le=4)] = 0.25
+    min_json_validity: Annotated[float, Field(ge=0, le=1)] = 0.95
+    max_p95_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+# Which way each threshold tightens the gate: "higher" (a larger minimum) or "lower" (a smaller allowance).
+GATE_TIGHTER: Mapping[str, Literal["higher", "lower"]] = {
+    "min_mean_score": "higher",
+    "max_score_drop": "lower",
+    "min_json_validity": "higher",
+    "max_p95_latency_ratio": "lower",
+}
+
+
+def gate_loosenings(configured: Mapping[str, float], overrides: Mapping[str, float]) -> list[str]:
+    """One message per override that is looser than the configured threshold (empty: only tightened).
+
+    Anyone allowed to start an execution may make the gate stricter for a run; a looser gate
+    would let them promote what the deployed configuration refuses, so loosening is a deploy.
+    """
+    problems = []
+    for key, value in overrides.items():
+        limit = configured[key]
+        looser = value < limit if GATE_TIGHTER[key] == "higher" else value > limit
+        if looser:
+            bound = "at least" if GATE_TIGHTER[key] == "higher" else "at most"
+            problems.append(
+                f"'gate.{key}' ({value:g}) would loosen the configured gate ({limit:g}): an execution input may "
+                f"only tighten it ({bound} {limit:g}); loosening is configuration (cdk deploy -c gate=...)"
+            )
+    return problems
+
+
+def tightest_gate(configured: GateThresholds, run: GateThresholds | None) -> GateThresholds:
+    """The stricter of the deployed thresholds and a run's, key by key (the Report step's gate)."""
+    if run is None:
+        return configured
+    values = {}
+    for key, direction in GATE_TIGHTER.items():
+        pick = max if direction == "higher" else min
+        values[key] = pick(getattr(configured, key), getattr(run, key))
+    return GateThresholds(**values)
+
+
+class WaitSeconds(_Frozen):
+    """Poll intervals of the pipeline's Wait states (the execution input can override them)."""
+
+    job: PollSeconds = 600
+    deployment: PollSeconds = 30
+    evaluation: PollSeconds = 300
+
+
+class Deadlines(_Frozen):
+    """How long each poll loop may wait before it fails with a named timeout error."""
+
+    job_hours: JobDeadlineHours = 48
+    deployment_minutes: DeploymentDeadlineMinutes = 120
+    evaluation_hours: EvaluationDeadlineHours = 24
+
+
+class GenerationChecks(_Frozen):
+    """When a teacher batch counts as done and when generation gives up (docs/hardening.md)."""
+
+    # A part with fewer valid examples than this share of what its batch asked for is short: a resumed
+    # run asks for it again. The first `abort_after_batches` batches below it, together, stop the run
+    # (GenerationAborted; 0: never).
+    min_valid_share: Annotated[float, Field(ge=0, le=1)] = 0.5
+    abort_after_batches: Annotated[int, Field(ge=0, le=100)] = 5
+    # Batches that still fail after their retries are tolerated up to this share of the batches
+    # (GenerationIncomplete above it).
+    max_failed_batch_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+class ModelPrice(_Frozen):
+    """On-demand price of a model in USD per one million tokens."""
+
+    input_per_1m: Annotated[float, Field(ge=0)]
+    output_per_1m: Annotated[float, Field(ge=0)]
+
+
+# ----------------------------------------------------------------------------- the environment codec
+
+_Settings = TypeVar("_Settings", bound="EnvironmentSettings")
+
+
+class EnvironmentSettings(_Frozen):
+    """A function's settings as its environment variables: `ENVIRON` names each field's variable."""
+
+    # field -> variable; a nested model spread over variables maps to {its field: variable}.
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {}
+    # Fields whose variable Lambda sets itself (never written by to_environ).
+    SET_BY_LAMBDA: ClassVar[frozenset[str]] = frozenset()
+
+    def to_environ(self) -> dict[str, str]:
+        """The function's environment variables for these settings (what from_environ reads back)."""
+        dumped = self.model_dump(mode="json")
+        variables: dict[str, str] = {}
+        for field, variable in self.ENVIRON.items():
+            if field in self.SET_BY_LAMBDA:
+                continue
+            if isinstance(variable, Mapping):
+                variables.update({name: _encode(dumped[field][part]) for part, name in variable.items()})
+            else:
+                variables[variable] = _encode(dumped[field])
+        return variables
+
+    @classmethod
+    def from_environ(cls: type[_Settings], environ: Mapping[str, str]) -> _Settings:
+        """Parse the function's environment; raise InvalidSettings naming each bad variable."""
+        # Imported here: importing routing.pipeline (its package) imports this module.
+        from routing.pipeline.errors import InvalidSettings
+
+        problems: list[str] = []
+        raw: dict[str, Any] = {}
+        for field, variable in cls.ENVIRON.items():
+            required = cls.model_fields[field].is_required()
+            if isinstance(variable, Mapping):
+                parts = {part: _read(environ, name, True, str, problems) for part, name in variable.items()}
+                raw[field] = {part: value for part, value in parts.items() if value is not None}
+                continue
+            value = _read(environ, variable, required, cls.model_fields[field].annotation, problems)
+            if value is not None:
+                raw[field] = value
+        if problems:
+            raise InvalidSettings("Function environment incomplete: " + "; ".join(problems))
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{cls._variable_of(problem['loc'])} ({'.'.join(str(part) for part in problem['loc'])}): "
+                f"{problem['msg']}"
+                for problem in exc.errors()
+            )
+            raise InvalidSettings(f"Function environment invalid: {details}") from None
+
+    @classmethod
+    def _variable_of(cls, loc: tuple[Any, ...]) -> str:
+        variable = cls.ENVIRON.get(str(loc[0]), str(loc[0])) if loc else "<environment>"
+        if isinstance(variable, Mapping):
+            return str(variable.get(str(loc[1]), "")) if len(loc) > 1 else ", ".join(variable.values())
+        return variable
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _read(environ: Mapping[str, str], name: str, required: bool, annotation: Any, problems: list[str]) -> Any:
+    """One variable, decoded for its field's type; None (with a problem if it is required) when unset."""
+    text = (environ.get(name) or "").strip()
+    if not text:
+        if required:
+            problems.append(f"{name} is not set")
+        return None
+    kind = typing.get_origin(annotation) or annotation
+    if kind in (list, tuple):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if kind is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{name} is not JSON ({exc.msg})")
+            return None
+    return text
+
+
+# ----------------------------------------------------------------------------- the functions' settings
+
+
+class PipelineSettings(EnvironmentSettings):
+    """The deployment's defaults for every run (every distillation step); Plan applies the execution
+    input's overrides on top of them."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "project_name": "PROJECT_NAME",
+        "stage": "STAGE",
+        "region": "AWS_REGION",
+        "data_bucket": "DATA_BUCKET",
+        "distillation_role_arn": "DISTILLATION_ROLE_ARN",
+        "teacher_model_id": "TEACHER_MODEL_ID",
+        "student_model_id": "STUDENT_MODEL_ID",
+        "baseline_model_id": "BASELINE_MODEL_ID",
+        "judge_model_id": "JUDGE_MODEL_ID",
+        "modalities": "MODALITIES",
+        "examples": "EXAMPLES",
+        "holdout": "HOLDOUT",
+        "examples_per_call": "EXAMPLES_PER_CALL",
+        "generation_concurrency": "GENERATION_CONCURRENCY",
+        "max_response_length": "MAX_RESPONSE_LENGTH",
+        "judge": "JUDGE",
+        "gate": "GATE",
+        "wait_seconds": "WAIT_SECONDS",
+        "deadlines": {
+            "job_hours": "JOB_DEADLINE_HOURS",
+            "deployment_minutes": "DEPLOYMENT_DEADLINE_MINUTES",
+            "evaluation_hours": "EVALUATION_DEADLINE_HOURS",
+        },
+        "evaluation_candidates": "EVALUATION_CANDIDATES",
+        "generation_checks": "GENERATION_CHECKS",
+        # The requestMetadata "app" value the router tags its Bedrock calls with (the router's
+        # ROUTER_APP_TAG): distilling from invocation logs keeps only those calls.
+        "router_app_tag": "ROUTER_APP_TAG",
+    }
+    SET_BY_LAMBDA: ClassVar[frozenset[str]] = frozenset({"region"})
+
+    project_name: Annotated[str, Field(min_length=1)]
+    stage: Annotated[str, Field(min_length=1)]
+    region: Annotated[str, Field(min_length=1)]
+    data_bucket: Annotated[str, Field(min_length=3)]
+    distillation_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")]
+    teacher_model_id: ModelId
+    student_model_id: ModelId
+    baseline_model_id: ModelId
+    judge_model_id: ModelId
+    modalities: tuple[str, ...]
+    # Bedrock's limits, holdout included (the configuration and Plan check examples against holdout).
+    examples: Annotated[int, Field(ge=101, le=16_000)]
+    holdout: Holdout
+    examples_per_call: ExamplesPerCall
+    generation_concurrency: GenerationConcurrency
+    max_response_length: MaxResponseLength
+    judge: bool
+    gate: GateThresholds
+    wait_seconds: WaitSeconds
+    deadlines: Deadlines
+    evaluation_candidates: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+    generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
+    router_app_tag: AppTag = "router"
+
+    @field_validator("modalities")
+    @classmethod
+    def _modalities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return validate_modalities(value)
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every Bedrock resource name of this deployment, e.g. "vsr-dev"."""
+        return f"{self.project_name}-{self.stage}"
+
+
+class EvaluateEnv(EnvironmentSettings):
+    """The Evaluate step: how many calls at once, their size, and the time kept for writing results."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "concurrency": "EVALUATION_CONCURRENCY",
+        "max_tokens": "EVALUATION_MAX_TOKENS",
+        "judge_max_prompts": "JUDGE_MAX_PROMPTS",
+        "reserve_seconds": "EVALUATION_RESERVE_SECONDS",
+        "offline_stand_in": "OFFLINE_STAND_IN",
+    }
+
+    concurrency: EvaluationConcurrency = 4
+    max_tokens: Annotated[int, Field(ge=16, le=8192)] = 1000
+    # Bedrock's limit of prompts per evaluation job.
+    judge_max_prompts: Annotated[int, Field(ge=1, le=1000)] = 1000
+    # Seconds kept free at the end of an invocation for in-flight calls (botocore read timeout 60 s)
+    # and for writing what finished; the state machine calls Evaluate again until every answer is in.
+    reserve_seconds: Annotated[int, Field(ge=10, le=600)] = 120
+    # The local dry run's answers come from the offline stand-in: carried into every record and the report.
+    offline_stand_in: bool = False
+
+
+class StartJudgeEnv(EnvironmentSettings):
+    """The StartJudge step: the role Bedrock's evaluation job assumes and the job name prefix."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "evaluation_role_arn": "EVALUATION_ROLE_ARN",
+        "job_name_prefix": "JUDGE_JOB_NAME_PREFIX",
+    }
+
+    evaluation_role_arn: Annotated[str, Field(min_length=1)]
+    job_name_prefix: Annotated[str, Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")] = "vsr"
+
+
+class CheckJudgeEnv(EnvironmentSettings):
+    """The CheckJudge step: how long the judge's evaluation job may run."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"deadline_hours": "EVALUATION_DEADLINE_HOURS"}
+
+    deadline_hours: EvaluationDeadlineHours = 24
+
+
+class ReportEnv(EnvironmentSettings):
+    """The Report step: the price table (keyed by foundation model id) and the deployed gate."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"prices": "MODEL_PRICES", "gate": "GATE"}
+
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    gate: GateThresholds = Field(default_factory=GateThresholds)
+
+
+class PromoteEnv(EnvironmentSettings):
+    """The Promote step: the SSM parameter naming the router's active model."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"parameter_name": "ACTIVE_MODEL_PARAMETER"}
+
+    parameter_name: Annotated[str, Field(min_length=1)]
