@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from router_api.settings import INTEGER_SETTINGS as ROUTER_INTEGER_SETTINGS
 
 # One rule for "which foundation model (and so which price) is behind a model id", shared with the
 # Report Lambda; re-exported here for the stacks.
@@ -63,6 +64,22 @@ MAX_INTEGRATION_TIMEOUT_MS = 29_000
 MAX_ROUTER_DEADLINE_MS = (
     MAX_INTEGRATION_TIMEOUT_MS // 1000 - ROUTER_COLD_START_MARGIN_SECONDS - ROUTER_FUNCTION_MARGIN_SECONDS
 ) * 1000
+
+
+def _router_int(field: str, *, high: int | None = None) -> Any:
+    """The bounds the router's settings (router_api.settings) allow for `field`; `high` may tighten them."""
+    _variable, low, allowed = ROUTER_INTEGER_SETTINGS[field]
+    return Annotated[int, Field(ge=low, le=allowed if high is None else min(high, allowed))]
+
+
+QueryMaxChars = _router_int("query_max_chars")
+BatchMaxQueries = _router_int("batch_max_queries")
+# At most 24 s: the function timeout and the integration timeout after it must fit in 29 s.
+RouterDeadlineMs = _router_int("deadline_ms", high=MAX_ROUTER_DEADLINE_MS)
+RouterCacheTtlSeconds = _router_int("cache_ttl_seconds")
+RouterCacheMaxEntries = _router_int("cache_max_entries")
+ActiveModelMaxAgeSeconds = _router_int("active_model_max_age_seconds")
+RouterMaxTokens = _router_int("max_tokens")
 
 
 class ConfigError(ValueError):
@@ -142,17 +159,16 @@ class AppConfig(_Strict):
     # on destroy, so other APIs of the account keep logging); "existing": the account already has one
     # (`vsr doctor` checks it).
     api_gateway_cloudwatch_role: Literal["create", "existing"] = "create"
-    query_max_chars: Annotated[int, Field(ge=1, le=10_000)] = 1_000
-    batch_max_queries: Annotated[int, Field(ge=1, le=100)] = 25
+    query_max_chars: QueryMaxChars = 1_000
+    batch_max_queries: BatchMaxQueries = 25
     api_throttle_rate: Annotated[int, Field(ge=1, le=10_000)] = 200
     api_throttle_burst: Annotated[int, Field(ge=1, le=5_000)] = 400
-    # At most 24 s: the function timeout and the integration timeout after it must fit in 29 s.
-    router_deadline_ms: Annotated[int, Field(ge=200, le=MAX_ROUTER_DEADLINE_MS)] = 6_000
-    router_cache_ttl_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
-    router_cache_max_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
-    active_model_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 60
+    router_deadline_ms: RouterDeadlineMs = 6_000
+    router_cache_ttl_seconds: RouterCacheTtlSeconds = 300
+    router_cache_max_entries: RouterCacheMaxEntries = 10_000
+    active_model_max_age_seconds: ActiveModelMaxAgeSeconds = 60
     # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens.
-    router_max_tokens: Annotated[int, Field(ge=16, le=8_192)] = 512
+    router_max_tokens: RouterMaxTokens = 512
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

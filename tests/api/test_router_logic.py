@@ -223,6 +223,13 @@ def test_bad_settings_name_the_variable(override, fragment):
         RouterSettings.from_environ({**ROUTER_ENV, **override})
 
 
+def test_the_settings_read_back_what_they_write(settings):
+    written = settings.to_environ()
+    assert RouterSettings.from_environ(written) == settings
+    assert written["ROUTER_DEPLOYMENT_ARN_PREFIX"] == ROUTER_ENV["ROUTER_DEPLOYMENT_ARN_PREFIX"]
+    assert {name: written[name] for name in ROUTER_ENV} == ROUTER_ENV
+
+
 def test_a_fallback_equal_to_the_default_is_not_asked_twice():
     settings = RouterSettings.from_environ({**ROUTER_ENV, "ROUTER_FALLBACK_MODEL_ID": DEFAULT_MODEL})
 

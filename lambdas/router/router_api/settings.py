@@ -32,16 +32,17 @@ ENV_APP_TAG = "ROUTER_APP_TAG"
 ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
 
 
-# The integer settings: variable -> (field, lowest, highest allowed).
-_INTEGERS: dict[str, tuple[str, int, int]] = {
-    ENV_QUERY_MAX_CHARS: ("query_max_chars", 1, 10_000),
-    ENV_BATCH_MAX_QUERIES: ("batch_max_queries", 1, 100),
-    ENV_BATCH_CONCURRENCY: ("batch_concurrency", 1, 32),
-    ENV_DEADLINE_MS: ("deadline_ms", 200, 25_000),
-    ENV_CACHE_TTL_SECONDS: ("cache_ttl_seconds", 0, 86_400),
-    ENV_CACHE_MAX_ENTRIES: ("cache_max_entries", 0, 1_000_000),
-    ENV_ACTIVE_MODEL_MAX_AGE_SECONDS: ("active_model_max_age_seconds", 0, 3_600),
-    ENV_MAX_TOKENS: ("max_tokens", 16, 8_192),
+# The integer settings: field -> (its variable, lowest, highest allowed). The configuration
+# (cdk_app.config) takes its bounds from here.
+INTEGER_SETTINGS: dict[str, tuple[str, int, int]] = {
+    "query_max_chars": (ENV_QUERY_MAX_CHARS, 1, 10_000),
+    "batch_max_queries": (ENV_BATCH_MAX_QUERIES, 1, 100),
+    "batch_concurrency": (ENV_BATCH_CONCURRENCY, 1, 32),
+    "deadline_ms": (ENV_DEADLINE_MS, 200, 25_000),
+    "cache_ttl_seconds": (ENV_CACHE_TTL_SECONDS, 0, 86_400),
+    "cache_max_entries": (ENV_CACHE_MAX_ENTRIES, 0, 1_000_000),
+    "active_model_max_age_seconds": (ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 0, 3_600),
+    "max_tokens": (ENV_MAX_TOKENS, 16, 8_192),
 }
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
@@ -101,7 +102,7 @@ class RouterSettings:
             ENV_DEFAULT_MODEL_ID: self.default_model_id,
             **{name: value for name, value in optional.items() if value is not None},
             ENV_MODALITIES: ",".join(self.modalities),
-            **{name: str(getattr(self, field)) for name, (field, _low, _high) in _INTEGERS.items()},
+            **{name: str(getattr(self, field)) for field, (name, _low, _high) in INTEGER_SETTINGS.items()},
             ENV_APP_TAG: self.app_tag,
         }
 
@@ -144,7 +145,7 @@ class RouterSettings:
             deployment_arn_prefix=deployment_arn_prefix,
             **{
                 field: _int(env, name, defaults[field], low, high)
-                for name, (field, low, high) in _INTEGERS.items()
+                for field, (name, low, high) in INTEGER_SETTINGS.items()
             },
         )
 
