@@ -25,6 +25,9 @@ from routing.model_ids import foundation_model_of, inference_profile_geography  
 # The runtime settings own the field types and nested models; the configuration composes them, so a
 # bound or a default is written once (routing/settings.py).
 from routing.settings import (
+    CANDIDATES,
+    MAX_TRAINING_RECORDS,
+    MIN_TRAINING_RECORDS,
     MODEL_ID_HINT,
     MODEL_ID_PATTERN,
     POLL_BUDGETS,
@@ -144,9 +147,7 @@ class AppConfig(_Strict):
     evaluation_deadline_hours: EvaluationDeadlineHours = 24
 
     # Evaluation and promotion.
-    evaluation_candidates: list[Candidate] = Field(
-        default_factory=lambda: ["distilled", "student", "baseline"]
-    )
+    evaluation_candidates: list[Candidate] = Field(default_factory=lambda: list(CANDIDATES))
     evaluation_concurrency: EvaluationConcurrency = 4
     judge: bool = True
     gate: GateThresholds = Field(default_factory=GateThresholds)
@@ -204,14 +205,15 @@ class AppConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_field(self) -> AppConfig:
-        if self.examples < self.holdout + 100:
+        if self.examples < self.holdout + MIN_TRAINING_RECORDS:
             raise ValueError(
-                f"examples ({self.examples}) must be at least holdout + 100 ({self.holdout + 100}): "
-                "Bedrock needs 100 training records"
+                f"examples ({self.examples}) must be at least holdout + {MIN_TRAINING_RECORDS} "
+                f"({self.holdout + MIN_TRAINING_RECORDS}): Bedrock needs {MIN_TRAINING_RECORDS} training records"
             )
-        if self.examples > 15_000 + self.holdout:
+        if self.examples > MAX_TRAINING_RECORDS + self.holdout:
             raise ValueError(
-                f"examples must be at most 15,000 + holdout ({15_000 + self.holdout}): Bedrock's limit"
+                f"examples must be at most {MAX_TRAINING_RECORDS:,} + holdout "
+                f"({MAX_TRAINING_RECORDS + self.holdout}): Bedrock's limit"
             )
         if self.removal_policy == "destroy" and self.stage in {"prod", "production", "live"}:
             raise ValueError(

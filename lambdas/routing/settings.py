@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from routing import validate_modalities
 
 Candidate = Literal["distilled", "student", "baseline"]
+CANDIDATES: tuple[Candidate, ...] = ("distilled", "student", "baseline")  # who answers, in report order
 
 # A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
 MODEL_ID_PATTERN = (
@@ -68,8 +69,13 @@ MAX_EXAMPLES_PER_CALL = (TEACHER_MAX_OUTPUT_TOKENS - ANSWER_OVERHEAD_TOKENS) // 
 # At least 20 examples per call: a budget of one teacher call per 20 wanted examples (10,000: <= 500 calls).
 MIN_EXAMPLES_PER_CALL = 20
 
+# Bedrock's distillation limits on the training file (the examples besides the held-out set).
+MIN_TRAINING_RECORDS = 100
+MAX_TRAINING_RECORDS = 15_000
+MAX_HOLDOUT = 1_000
+
 # The field types of the settings a user configures (cdk_app.config composes them).
-Holdout = Annotated[int, Field(ge=1, le=1_000)]
+Holdout = Annotated[int, Field(ge=1, le=MAX_HOLDOUT)]
 ExamplesPerCall = Annotated[int, Field(ge=MIN_EXAMPLES_PER_CALL, le=MAX_EXAMPLES_PER_CALL)]
 GenerationConcurrency = Annotated[int, Field(ge=1, le=40)]
 MaxResponseLength = Annotated[int, Field(ge=100, le=4_096)]
@@ -324,8 +330,9 @@ class PipelineSettings(EnvironmentSettings):
     baseline_model_id: ModelId
     judge_model_id: ModelId
     modalities: tuple[str, ...]
-    # Bedrock's limits, holdout included (the configuration and Plan check examples against holdout).
-    examples: Annotated[int, Field(ge=101, le=16_000)]
+    # Bedrock's limits with the smallest and largest holdout (the configuration and Plan check examples
+    # against the run's holdout).
+    examples: Annotated[int, Field(ge=MIN_TRAINING_RECORDS + 1, le=MAX_TRAINING_RECORDS + MAX_HOLDOUT)]
     holdout: Holdout
     examples_per_call: ExamplesPerCall
     generation_concurrency: GenerationConcurrency
@@ -334,7 +341,7 @@ class PipelineSettings(EnvironmentSettings):
     gate: GateThresholds
     wait_seconds: WaitSeconds
     deadlines: Deadlines
-    evaluation_candidates: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+    evaluation_candidates: tuple[Candidate, ...] = CANDIDATES
     generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
     router_app_tag: AppTag = "router"
 

@@ -19,6 +19,8 @@ from routing.model_ids import PROFILE_GEOGRAPHIES
 from ..settings import (
     ANSWER_OVERHEAD_TOKENS,
     MAX_EXAMPLES_PER_CALL,
+    MAX_TRAINING_RECORDS,
+    MIN_TRAINING_RECORDS,
     POLL_BUDGETS,
     TEACHER_MAX_OUTPUT_TOKENS,
     TOKENS_PER_EXAMPLE,
@@ -48,9 +50,6 @@ HISTORY_EVENT_LIMIT = 25_000
 EVENTS_PER_POLL = 9
 EVENTS_PER_BATCH = 10
 RESERVED_EVENTS = 1_000
-# Bedrock's distillation limits on the training file.
-MIN_TRAINING_RECORDS = 100
-MAX_TRAINING_RECORDS = 15_000
 # Settings a resumed run keeps from its manifest: its data was made with them.
 RUN_DEFINING_SETTINGS: tuple[str, ...] = (
     "examples",
