@@ -24,7 +24,7 @@ from routing.observability import logger, metrics, tracer
 DEFAULT_BUDGET_SECONDS = 900
 
 
-def invocation_budget(context: Any, env: EvaluateEnv) -> tuple[Callable[[], bool], Callable[[], bool]]:
+def invocation_budget(context: Any, settings: EvaluateEnv) -> tuple[Callable[[], bool], Callable[[], bool]]:
     """(soft, hard) limits of this invocation, from the Lambda context's remaining time.
 
     Soft: stop starting calls `reserve_seconds` (120 s) before the function times out. Hard: a
@@ -34,8 +34,8 @@ def invocation_budget(context: Any, env: EvaluateEnv) -> tuple[Callable[[], bool
     """
     remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
     started = time.monotonic()
-    soft_at = started + remaining - env.reserve_seconds
-    hard_at = started + remaining - env.reserve_seconds * 3 / 4
+    soft_at = started + remaining - settings.reserve_seconds
+    hard_at = started + remaining - settings.reserve_seconds * 3 / 4
     return (lambda: time.monotonic() >= soft_at), (lambda: time.monotonic() >= hard_at)
 
 
