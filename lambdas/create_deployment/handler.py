@@ -2,6 +2,8 @@
 
 Input: the execution state (reads `$.run`, `$.distillation`).
 Output: `{"deployment_arn", "deployment_name", "status", "deadline", "polls"}` (`$.deployment`).
+Raises DistillationFailed (no custom model to deploy), DeploymentFailed when the reused deployment failed,
+and BedrockThrottled, which the state machine retries.
 Logic: routing.pipeline.deployment.create_run_deployment.
 """
 

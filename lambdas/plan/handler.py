@@ -2,6 +2,8 @@
 
 Input: `{"input": <execution input>, "execution": {"name", "id", "start_time"}}`.
 Output: `{"run": <$.run>, "generation": {"items": [<batch>...], "target", "examples_per_call"}}`.
+Raises InvalidInput (the input, a rule or a brought dataset), ModelNotAvailable, ModelEndOfLife,
+ModelNotDistillable, and BedrockThrottled, which the state machine retries.
 Logic: routing.pipeline.planning.plan_run.
 """
 

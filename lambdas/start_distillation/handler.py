@@ -2,6 +2,8 @@
 
 Input: the execution state (reads `$.run`, `$.dataset`).
 Output: `{"job_arn", "job_name", "status", "custom_model_arn", "deadline", "polls"}` (`$.distillation`).
+Raises DistillationFailed or DistillationStopped when a reused job ended without a model, and BedrockThrottled,
+which the state machine retries.
 Logic: routing.pipeline.distillation.start_distillation.
 """
 
