@@ -13,7 +13,7 @@ from typing import Any
 from routing import clients
 from routing.observability import logger, tracer
 from routing.pipeline.deployment import check_run_deployment
-from routing.pipeline.state import CheckDeploymentEvent, parse_event
+from routing.state import CheckDeploymentEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,7 +13,7 @@ from typing import Any
 from routing import clients
 from routing.observability import logger, tracer
 from routing.pipeline.distillation import check_distillation
-from routing.pipeline.state import CheckDistillationEvent, parse_event
+from routing.state import CheckDistillationEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 from routing.clients import client
-from routing.evaluation.events import CheckJudgeEnv, CheckJudgeEvent, parse_event
+from routing.evaluation.events import CheckJudgeEnv
 from routing.evaluation.steps import check_judge_step
 from routing.observability import logger, metrics, tracer
+from routing.state import CheckJudgeEvent, parse_event
 
 
 @logger.inject_lambda_context(log_event=False)

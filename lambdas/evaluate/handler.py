@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from routing.clients import client, timer
-from routing.evaluation.events import EvaluateEnv, EvaluateEvent, parse_event
+from routing.evaluation.events import EvaluateEnv
 from routing.evaluation.steps import evaluate_step
 from routing.observability import logger, metrics, tracer
+from routing.state import EvaluateEvent, parse_event
 
 # Without a Lambda context (local dry run) an invocation may run this long.
 DEFAULT_BUDGET_SECONDS = 900

@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 from routing.clients import client
-from routing.evaluation.events import PromoteEnv, PromoteEvent, parse_event
+from routing.evaluation.events import PromoteEnv
 from routing.evaluation.steps import promote_step
 from routing.observability import logger, metrics, tracer
+from routing.state import PromoteEvent, parse_event
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 from routing.clients import client
-from routing.evaluation.events import ReportEnv, ReportEvent, parse_event
+from routing.evaluation.events import ReportEnv
 from routing.evaluation.steps import report_step
 from routing.observability import logger, metrics, tracer
+from routing.state import ReportEvent, parse_event
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -10,9 +10,10 @@ import os
 from typing import Any
 
 from routing.clients import client
-from routing.evaluation.events import StartJudgeEnv, StartJudgeEvent, parse_event
+from routing.evaluation.events import StartJudgeEnv
 from routing.evaluation.steps import start_judge_step
 from routing.observability import logger, metrics, tracer
+from routing.state import StartJudgeEvent, parse_event
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -10,5 +10,9 @@ router's cold start does not pay for pydantic and boto3 here.
 * `judge`: the Bedrock LLM-judge job request, its input lines, its scores;
 * `gate`: the quality gate; `promotion`: promote / rollback of the active model;
 * `report`, `markdown`, `html`: report.json (schema in report.schema.json), .md, .html;
-* `steps`: the five pipeline steps; `events`: their typed inputs; `errors`: named errors.
+* `steps`: the five pipeline steps; `events`: their typed environments.
+
+The execution state and the steps' events (`routing.state`), the S3 keys (`routing.layout`),
+S3 access (`routing.storage`) and the named errors (`routing.errors`) are shared with the
+distillation pipeline.
 """

@@ -20,25 +20,23 @@ from botocore.exceptions import ClientError
 from routing.pipeline.settings import tightest_gate
 
 from ..contract import LabelledExample, example_from_dict, system_prompt
+from ..errors import BedrockThrottled, EvaluationStalled, GateNotPassed, HoldoutInvalid, ResultsMissing
+from ..layout import RunLayout, console_url, s3_uri
 from ..observability import logger, metrics
 from ..pipeline.planning import POLL_BUDGETS
-from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
-from .errors import BedrockThrottled, EvaluationStalled, GateNotPassed, HoldoutInvalid, ResultsMissing
-from .events import (
+from ..state import (
     CANDIDATE_ORDER,
-    CheckJudgeEnv,
     CheckJudgeEvent,
     DatasetState,
-    EvaluateEnv,
     EvaluateEvent,
-    PromoteEnv,
     PromoteEvent,
-    ReportEnv,
     ReportEvent,
     RunState,
-    StartJudgeEnv,
     StartJudgeEvent,
 )
+from ..storage import get_text, iter_jsonl, list_keys, put, put_json, put_jsonl
+from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
+from .events import CheckJudgeEnv, EvaluateEnv, PromoteEnv, ReportEnv, StartJudgeEnv
 from .gate import evaluate_gate
 from .html import render_html
 from .judge import (
@@ -55,17 +53,6 @@ from .pricing import price_for
 from .promotion import promote_run
 from .records import AnswerRecord, make_record
 from .report import build_report, notification, summary_line
-from .storage import (
-    RunKeys,
-    console_url,
-    get_text,
-    iter_jsonl,
-    list_keys,
-    put_json,
-    put_jsonl,
-    put_text,
-    s3_uri,
-)
 
 _METADATA_VALUE = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,.-]")
 
@@ -101,10 +88,10 @@ def load_holdout(s3: Any, bucket: str, key: str, modalities: Sequence[str]) -> l
     return examples
 
 
-def load_parts(s3: Any, bucket: str, keys: RunKeys) -> dict[tuple[str, int], AnswerRecord]:
+def load_parts(s3: Any, bucket: str, layout: RunLayout) -> dict[tuple[str, int], AnswerRecord]:
     """Answers finished by earlier invocations (a repeated answer keeps the latest part's)."""
     records: dict[tuple[str, int], AnswerRecord] = {}
-    for key in list_keys(s3, bucket, keys.parts):
+    for key in list_keys(s3, bucket, layout.evaluation_parts_prefix):
         for _, value in iter_jsonl(get_text(s3, bucket, key) or ""):
             record = AnswerRecord.model_validate(value)
             records[record.key] = record
@@ -131,12 +118,12 @@ def evaluate_step(
     `clock` times the model calls (the handler passes `routing.clients.timer`).
     """
     run = event.run
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     modalities = run.settings.modalities
     settings = InferenceSettings(system_prompt=system_prompt(modalities), max_tokens=env.max_tokens)
     candidates = candidates_of(run, event.deployment.deployment_arn)
     examples = load_holdout(s3, run.bucket, event.dataset.holdout_key, modalities)
-    records = load_parts(s3, run.bucket, keys)
+    records = load_parts(s3, run.bucket, layout)
     pending = pending_work(candidates, examples, set(records))
     logger.info(
         "evaluating", extra={"pending": len(pending), "done": len(records), "candidates": len(candidates)}
@@ -162,7 +149,13 @@ def evaluate_step(
         # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
         if new:
             name = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
-            put_jsonl(s3, run.bucket, keys.part(name), (record.model_dump() for record in new), scratch=True)
+            put_jsonl(
+                s3,
+                run.bucket,
+                layout.evaluation_part_key(name),
+                (record.model_dump() for record in new),
+                scratch=True,
+            )
     metrics.add_metric(name="EvaluationAnswers", unit="Count", value=len(new))
     if pending and not new:
         errors = [error for error in cut_short if error]
@@ -181,10 +174,10 @@ def evaluate_step(
         ordered = [
             records[(candidate.name, index)] for index in range(len(examples)) for candidate in candidates
         ]
-        put_jsonl(s3, run.bucket, keys.results, (record.model_dump() for record in ordered))
+        put_jsonl(s3, run.bucket, layout.results_key, (record.model_dump() for record in ordered))
         lines = judge_lines(ordered, settings.system_prompt, [c.name for c in candidates], per_candidate)
-        put_jsonl(s3, run.bucket, keys.judge_input, (line.line for line in lines))
-        put_json(s3, run.bucket, keys.manifest, {
+        put_jsonl(s3, run.bucket, layout.judge_input_key, (line.line for line in lines))
+        put_json(s3, run.bucket, layout.evaluation_manifest_key, {
             "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in candidates],
             "inference": settings.to_dict(),
             "modalities": list(modalities),
@@ -195,8 +188,8 @@ def evaluate_step(
             "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
     return {
-        "results_key": keys.results,
-        "judge_input_key": keys.judge_input,
+        "results_key": layout.results_key,
+        "judge_input_key": layout.judge_input_key,
         "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in candidates],
         "answers": total,
         "done": len(records),
@@ -234,14 +227,14 @@ def start_judge_step(event: StartJudgeEvent, env: StartJudgeEnv, *, bedrock: Any
         return _skipped("turned off for this run")
     if not event.evaluation.judge_prompts:
         return _skipped("no answers to judge")
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     job_name = judge_job_name(env.job_name_prefix, run.run_id)
     request = create_job_request(
         job_name=job_name,
         role_arn=env.evaluation_role_arn,
         judge_model_id=run.settings.judge_model_id,
         input_uri=s3_uri(run.bucket, event.evaluation.judge_input_key),
-        output_uri=s3_uri(run.bucket, keys.judge_output),
+        output_uri=s3_uri(run.bucket, layout.judge_output_prefix),
         run_id=run.run_id,
     )
     try:
@@ -334,12 +327,12 @@ def _dataset_warnings(dataset: DatasetState) -> list[str]:
 def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> dict[str, Any]:
     """Aggregate, judge scores, gate; write report.json / .md / .html; return the gate and the links."""
     run = event.run
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     records = load_records(s3, run.bucket, event.evaluation.results_key)
-    manifest_text = get_text(s3, run.bucket, keys.manifest)
+    manifest_text = get_text(s3, run.bucket, layout.evaluation_manifest_key)
     if manifest_text is None:
         raise ResultsMissing(
-            f"no evaluation manifest at s3://{run.bucket}/{keys.manifest}: Evaluate did not complete"
+            f"no evaluation manifest at s3://{run.bucket}/{layout.evaluation_manifest_key}: Evaluate did not complete"
         )
     manifest = json.loads(manifest_text)
     modalities = manifest.get("modalities") or run.settings.modalities
@@ -358,7 +351,7 @@ def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> 
         inputs_text = get_text(s3, run.bucket, event.evaluation.judge_input_key) or ""
         inputs = [value for _, value in iter_jsonl(inputs_text)]
         scores = judge_scores(
-            load_judge_output(s3, run.bucket, f"{keys.judge_output}{judge.job_name}/"), inputs
+            load_judge_output(s3, run.bucket, f"{layout.judge_output_prefix}{judge.job_name}/"), inputs
         )
         if not scores:
             judge_info["failure"] = (
@@ -391,34 +384,34 @@ def report_step(event: ReportEvent, env: ReportEnv, *, s3: Any, region: str) -> 
         modalities=modalities,
         inference=manifest["inference"],
         artifacts={
-            "results": keys.results,
-            "judge_input": keys.judge_input,
-            "report_json": keys.report_json,
-            "report_markdown": keys.report_md,
-            "report_html": keys.report_html,
+            "results": layout.results_key,
+            "judge_input": layout.judge_input_key,
+            "report_json": layout.report_json_key,
+            "report_markdown": layout.report_md_key,
+            "report_html": layout.report_html_key,
         },
     )
-    put_json(s3, run.bucket, keys.report_json, report)
-    put_text(
+    put_json(s3, run.bucket, layout.report_json_key, report)
+    put(
         s3,
         run.bucket,
-        keys.report_md,
+        layout.report_md_key,
         render_markdown(report, html_link="report.html"),
         "text/markdown; charset=utf-8",
     )
     latencies = {summary.candidate: summary.latencies_ms for summary in summaries}
-    put_text(s3, run.bucket, keys.report_html, render_html(report, latencies), "text/html; charset=utf-8")
+    put(s3, run.bucket, layout.report_html_key, render_html(report, latencies), "text/html; charset=utf-8")
 
-    link = console_url(run.bucket, keys.report_html, region)
+    link = console_url(run.bucket, layout.report_html_key, region)
     distilled = by_name.get("distilled")
     subject, message = notification(report, link=link, model_id=distilled.model_id if distilled else None)
     metrics.add_metric(name="GatePassed", unit="Count", value=1 if gate.passed else 0)
-    logger.info("report written", extra={"gate_passed": gate.passed, "report_key": keys.report_json})
+    logger.info("report written", extra={"gate_passed": gate.passed, "report_key": layout.report_json_key})
     return {
-        "report_key": keys.report_json,
-        "markdown_key": keys.report_md,
-        "html_key": keys.report_html,
-        "html_uri": s3_uri(run.bucket, keys.report_html),
+        "report_key": layout.report_json_key,
+        "markdown_key": layout.report_md_key,
+        "html_key": layout.report_html_key,
+        "html_uri": s3_uri(run.bucket, layout.report_html_key),
         "console_url": link,
         "gate": {"passed": gate.passed, "reasons": gate.reasons},
         "summary": summary_line(report),
