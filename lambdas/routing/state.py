@@ -50,7 +50,7 @@ class RunSettings(_State):
     evaluation_candidates: list[Candidate]
     dataset_s3_uri: str | None = None
     invocation_logs_s3_uri: str | None = None
-    # Beyond the evaluation contract: what generation and the poll loops need.
+    # What generation and the poll loops need (the evaluation steps do not read these).
     examples_per_call: int
     generation_concurrency: int
     max_response_length: int
