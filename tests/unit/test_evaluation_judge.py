@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.errors import BedrockThrottled
 from routing.evaluation.answering import CallOutcome, Candidate
-from routing.evaluation.errors import BedrockThrottled
-from routing.evaluation.events import CheckJudgeEnv, CheckJudgeEvent, StartJudgeEnv, StartJudgeEvent
+from routing.evaluation.events import CheckJudgeEnv, StartJudgeEnv
 from routing.evaluation.judge import (
     INSTRUCTIONS,
     JUDGE_SOURCE_ID,
@@ -24,8 +24,10 @@ from routing.evaluation.judge import (
 from routing.evaluation.judge_job import check_judge_step, start_judge_step
 from routing.evaluation.records import make_record
 from routing.pipeline.planning import POLL_BUDGETS
+from routing.state import CheckJudgeEvent, StartJudgeEvent
 
-from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints, run_state
+from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints
+from tests.pipeline_support import run_state
 
 JOB_ARN = "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12"
 
@@ -36,7 +38,7 @@ def _bedrock():
 
 def _start_event(judge: bool = True, prompts: int = 300, offline: bool = False) -> StartJudgeEvent:
     return StartJudgeEvent.model_validate({
-        "run": run_state("data-bucket", "run-2025_01", judge=judge),
+        "run": run_state("run-2025_01", bucket="data-bucket", judge=judge),
         "evaluation": {"results_key": "runs/run-2025_01/evaluation/results.jsonl",
                        "judge_input_key": "runs/run-2025_01/evaluation/input/judge.jsonl",
                        "candidates": [], "answers": 300, "complete": True, "judge_prompts": prompts,
@@ -162,7 +164,7 @@ def _check(
     bedrock = _bedrock()
     event = CheckJudgeEvent.model_validate(
         {
-            "run": run_state("b"),
+            "run": run_state(bucket="b"),
             "judge": {
                 "job_arn": JOB_ARN,
                 "job_name": "vsr-judge-run-1",
@@ -219,7 +221,7 @@ def test_the_poll_budget_ends_the_judge_loop_whatever_the_wait() -> None:
 
 
 def test_check_judge_passes_a_skipped_judge_through() -> None:
-    event = CheckJudgeEvent.model_validate({"run": run_state("b"), "judge": {"status": "Skipped"}})
+    event = CheckJudgeEvent.model_validate({"run": run_state(bucket="b"), "judge": {"status": "Skipped"}})
     assert _check_judge(event, CheckJudgeEnv(), bedrock=None)["status"] == "Skipped"
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..errors import BedrockThrottled
+from ..layout import s3_uri
 from ..pipeline.planning import POLL_BUDGETS
-from .errors import BedrockThrottled
-from .events import CheckJudgeEnv, CheckJudgeEvent, StartJudgeEnv, StartJudgeEvent
+from ..state import CheckJudgeEvent, StartJudgeEvent
+from .events import CheckJudgeEnv, StartJudgeEnv
 from .judge import create_job_request, judge_job_name
-from .storage import RunKeys, s3_uri
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,14 @@ def start_judge_step(event: StartJudgeEvent, *, settings: StartJudgeEnv, bedrock
         return _skipped("turned off for this run")
     if not event.evaluation.judge_prompts:
         return _skipped("no answers to judge")
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     job_name = judge_job_name(settings.job_name_prefix, run.run_id)
     request = create_job_request(
         job_name=job_name,
         role_arn=settings.evaluation_role_arn,
         judge_model_id=run.settings.judge_model_id,
         input_uri=s3_uri(run.bucket, event.evaluation.judge_input_key),
-        output_uri=s3_uri(run.bucket, keys.judge_output),
+        output_uri=s3_uri(run.bucket, layout.judge_output_prefix),
         run_id=run.run_id,
     )
     try:
