@@ -28,7 +28,8 @@ from typing import Any
 
 from routing import parse_labelled_examples
 
-from .bedrock import converse
+from ..converse import converse_request
+from .bedrock import ask_teacher
 from .dataset import deduplicate
 from .errors import GenerationAborted
 from .layout import scratch_tagging
@@ -237,10 +238,9 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
         )
     check_first_batches(s3, run, event)
 
-    answer = converse(
-        runtime,
+    request = converse_request(
         model_id=run.settings.teacher_model_id,
-        system=teacher_system_prompt(modalities),
+        system_prompt=teacher_system_prompt(modalities),
         prompt=teacher_prompt(batch, modalities, batch_themes(run.run_id, batch.batch)),
         max_tokens=max_tokens_for(batch.count),
         temperature=TEMPERATURE,
@@ -251,6 +251,7 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
             "purpose": "teacher-generation",
         },
     )
+    answer = ask_teacher(runtime, request)
     parsed = parse_labelled_examples(answer.text, modalities)
     unique, duplicates = deduplicate(parsed.examples)
     lines = [json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in unique]
@@ -279,7 +280,7 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
         dropped=parsed.dropped + duplicates,
         skipped=False,
         duplicates=duplicates,
-        stop_reason=answer.stop_reason,
+        stop_reason=answer.stop_reason or "",
         input_tokens=answer.input_tokens,
         output_tokens=answer.output_tokens,
         errors=list(parsed.errors[:5]),
