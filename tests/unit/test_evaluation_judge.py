@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.converse import ConverseResult
 from routing.errors import BedrockThrottled
 from routing.evaluation.answering import CallOutcome, Candidate
 from routing.evaluation.events import CheckJudgeEnv, StartJudgeEnv
@@ -240,8 +241,10 @@ def _records(count: int, candidates: list[str]):
                 if (name == "student" and index == 0)
                 else '{"visual": 0.7, "audio": 0.1, "transcription": 0.1, "metadata": 0.1}'
             )
-            outcome = CallOutcome(
-                text, 1.0, 1.0, 1, 1, "end_turn", None if text else "ThrottlingException: x", 1
+            outcome = (
+                CallOutcome(ConverseResult(text, "end_turn", 1, 1, 1.0, 1.0), None, 1)
+                if text
+                else CallOutcome(None, "ThrottlingException: x", 1)
             )
             records.append(make_record(Candidate(name, f"{name}.model"), index, example, outcome, MODALITIES))
     return records
