@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
 from routing.converse import ConverseResult
@@ -146,6 +147,30 @@ def test_start_judge_throttling_is_a_named_error() -> None:
     bedrock = _bedrock()
     with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled):
         stub.add_client_error("create_evaluation_job", "ThrottlingException", http_status_code=429)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("InternalServerException", 500), ("ServiceUnavailableException", 503)]
+)
+def test_judge_job_calls_retry_transient_faults_by_name(code: str, status: int) -> None:
+    # One table (routing.converse) says what is worth asking again, for the judge job as for every call.
+    bedrock = _bedrock()
+    with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled, match=code):
+        stub.add_client_error("create_evaluation_job", code, http_status_code=status)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+    event = CheckJudgeEvent.model_validate(
+        {"run": run_state(bucket="b"), "judge": {"job_arn": JOB_ARN, "job_name": "j", "status": "InProgress"}}
+    )
+    with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled, match=code):
+        stub.add_client_error("get_evaluation_job", code, http_status_code=status)
+        _check_judge(event, CheckJudgeEnv(), bedrock=bedrock)
+
+
+def test_judge_job_calls_do_not_retry_a_rejected_request() -> None:
+    bedrock = _bedrock()
+    with Stubber(bedrock) as stub, pytest.raises(ClientError, match="ValidationException"):
+        stub.add_client_error("create_evaluation_job", "ValidationException", http_status_code=400)
         _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
 
 

@@ -26,7 +26,6 @@ from typing import Any
 from ..contract import LabelledExample
 from ..converse import BEDROCK_ERRORS, ConverseResult, classify, converse, converse_request
 from ..model_ids import on_demand_model_id  # noqa: F401 (the evaluation's candidates use it)
-from ..observability import logger
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
@@ -175,7 +174,6 @@ def answer_all(
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
-    logger.info("answered", extra={"finished": finished, "submitted": sum(map(len, by_candidate.values()))})
     return finished
 
 
