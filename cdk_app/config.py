@@ -25,7 +25,7 @@ from routing.model_ids import foundation_model_of, inference_profile_geography  
 # The runtime settings own the field types and nested models; the configuration composes them, so a
 # bound or a default is written once (routing/settings.py).
 from routing.settings import (
-    CANDIDATES,
+    CANDIDATE_ORDER,
     MAX_TRAINING_RECORDS,
     MIN_TRAINING_RECORDS,
     MODEL_ID_HINT,
@@ -147,7 +147,7 @@ class AppConfig(_Strict):
     evaluation_deadline_hours: EvaluationDeadlineHours = 24
 
     # Evaluation and promotion.
-    evaluation_candidates: list[Candidate] = Field(default_factory=lambda: list(CANDIDATES))
+    evaluation_candidates: list[Candidate] = Field(default_factory=lambda: list(CANDIDATE_ORDER))
     evaluation_concurrency: EvaluationConcurrency = 4
     judge: bool = True
     gate: GateThresholds = Field(default_factory=GateThresholds)

@@ -16,8 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from routing import clients
 from routing.observability import logger, metrics, tracer
 from routing.pipeline.generation import generate_batch
-from routing.pipeline.state import GenerateEvent, parse_event
 from routing.settings import PipelineSettings
+from routing.state import GenerateEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -44,8 +44,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from routing import validate_modalities
 
+from .errors import InvalidSettings
+
 Candidate = Literal["distilled", "student", "baseline"]
-CANDIDATES: tuple[Candidate, ...] = ("distilled", "student", "baseline")  # who answers, in report order
+# The evaluation always lists its candidates in this order (answers, results, report).
+CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline")
 
 # A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
 MODEL_ID_PATTERN = (
@@ -218,9 +221,6 @@ class EnvironmentSettings(_Frozen):
     @classmethod
     def from_environ(cls: type[_Settings], environ: Mapping[str, str]) -> _Settings:
         """Parse the function's environment; raise InvalidSettings naming each bad variable."""
-        # Imported here: importing routing.pipeline (its package) imports this module.
-        from routing.pipeline.errors import InvalidSettings
-
         problems: list[str] = []
         raw: dict[str, Any] = {}
         for field, variable in cls.ENVIRON.items():
@@ -341,7 +341,7 @@ class PipelineSettings(EnvironmentSettings):
     gate: GateThresholds
     wait_seconds: WaitSeconds
     deadlines: Deadlines
-    evaluation_candidates: tuple[Candidate, ...] = CANDIDATES
+    evaluation_candidates: tuple[Candidate, ...] = CANDIDATE_ORDER
     generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
     router_app_tag: AppTag = "router"
 

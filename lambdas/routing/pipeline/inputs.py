@@ -28,8 +28,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from ..errors import InvalidInput
 from ..settings import MODEL_ID_HINT, MODEL_ID_PATTERN, GateThresholds, Holdout, ModelId, WaitSeconds
-from .errors import InvalidInput
 
 # Bedrock's S3Uri shape (CreateModelCustomizationJob), which every URI here ends up in.
 S3_URI_PATTERN = (

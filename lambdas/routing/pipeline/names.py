@@ -19,8 +19,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ..errors import InvalidInput
 from ..settings import PipelineSettings
-from .errors import InvalidInput
 
 # What Plan accepts as a run id: S3-key, tag and Bedrock-name friendly. Step Functions
 # generates UUIDs for unnamed executions, which match too.
