@@ -1,4 +1,4 @@
-"""The offline stand-in for Amazon Bedrock (cdk_app/offline_bedrock.py): it must reject what the real
+"""The offline stand-in for Amazon Bedrock (cdk_app/local/): it must reject what the real
 client rejects, fail like Bedrock, move resources through Bedrock's lifecycles, answer the pipeline's
 real prompts in a shape the routing core parses, label its output, and be deterministic."""
 
@@ -28,8 +28,9 @@ from routing.pipeline.generation import batch_themes, teacher_prompt, teacher_sy
 from routing.pipeline.planning import GENERATION_OVERSHOOT, max_tokens_for, plan_batches
 from routing.pipeline.state import Batch
 
-from cdk_app.offline_answers import OFFLINE_LABEL
-from cdk_app.offline_bedrock import DEFAULT_ACCOUNT, offline_clients
+from cdk_app.local.answers import OFFLINE_LABEL
+from cdk_app.local.account import DEFAULT_ACCOUNT
+from cdk_app.local.bedrock import offline_clients
 
 MODALITIES = ["visual", "audio", "transcription", "metadata"]
 BUCKET = "vsr-offline-test"

@@ -6,7 +6,7 @@ Step Functions interpreter, so Map, Choice, Wait, Retry/Catch, intrinsic functio
 `lambda:invoke` and `sns:publish` integrations behave as written; only Lambda is replaced:
 each invocation calls the step's Python handler in this process.
 
-    from cdk_app.local_pipeline import LocalPipeline, load_step_handlers
+    from cdk_app.local.pipeline import LocalPipeline, load_step_handlers
     from stacks.constructs.pipeline_definition import load_definition, render
     from routing.clients import override_clients
 
@@ -68,7 +68,7 @@ from stacks.constructs.pipeline_definition import (
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Step Functions' limit on a state's input or output (and so on a task's result).
