@@ -49,6 +49,7 @@ from rich.console import Console
 from rich.markup import escape
 from routing import clients as lambda_clients
 from routing.observability import logger as handler_logger
+from routing.pipeline.layout import RunLayout
 
 from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local.bedrock import offline_clients
@@ -302,7 +303,7 @@ def run_dry_run(
             timeout=timeout or max(120.0, examples / 10),
             on_event=printer,
         )
-        files = _copy_run(local.s3, BUCKET, f"runs/{run_id}/", run_dir)
+        files = _copy_run(local.s3, BUCKET, RunLayout(run_id).prefix, run_dir)
         notifications = local.notifications()
 
     report = _read_report(run_dir)

@@ -20,7 +20,9 @@ each invocation calls the step's Python handler in this process.
 
 Seams:
 - Bedrock is whatever the handlers get from `routing.clients.client(...)`: wrap the
-  run in `override_clients({...})` to hand in a stand-in (S3 and SNS are moto's);
+  run in `override_clients({...})` to hand in a stand-in, the offline one of
+  `cdk_app.local.bedrock.offline_clients(s3=local.s3)` for the dry run and the tests (S3 and
+  SNS are moto's);
 - `environment` sets the handlers' environment variables for the duration of the block;
 - Wait states take the seconds the input gives (`{"wait_seconds": {"job": 0, ...}}`);
   Retry back-off is not slept by default (`skip_retry_delays`), the delays asked for are
