@@ -8,7 +8,7 @@ Both stand-in clients (``bedrock`` and ``bedrock-runtime``, :mod:`cdk_app.local.
   and the foundation-model catalogue, behind one lock;
 * the script (:class:`Script`): what a test makes the stand-in do instead of its simulation
   (scripted job and deployment statuses over polls, throttling, transport faults, defective
-  teacher answers); every default is "simulate";
+  teacher answers, failing operations, the judge's scores); every default is "simulate";
 * the call log (:class:`Call`): every request that passed the client's parameter validation, in
   order, so a test can check what was asked of Bedrock and how often.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,12 @@ class Script:
     # Share of teacher items written without weights, which the parser must drop (1.0: a teacher
     # ignoring the format, 0: every item usable).
     teacher_defect_rate: float = 0.0
+    # Operation name -> (error code, message): every accepted call of it fails with that modeled
+    # error (e.g. {"CreateEvaluationJob": ("AccessDeniedException", "no judge access")}).
+    failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # A judge input record -> the judge's score on its 1-5 scale, instead of the rubric plus seeded
+    # disagreement (the record carries what the evaluation wrote, e.g. its candidate's `category`).
+    judge_opinion: Callable[[Mapping[str, Any]], float] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.teacher_defect_rate <= 1.0:

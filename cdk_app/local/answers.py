@@ -41,6 +41,7 @@ from cdk_app.local.vocabulary import (
     ADDONS,
     LEADS,
     SHORT_QUERIES,
+    SUFFIXES,
     TEACHER_INTROS,
     THEME_TEMPLATES,
     fill,
@@ -304,7 +305,11 @@ def _teacher_query(
     return query
 
 
-def teacher_answer(rng: random.Random, request: TeacherRequest, defect_rate: float) -> str:
+def teacher_answer(
+    rng: random.Random, request: TeacherRequest, defect_rate: float, variety: random.Random | None = None
+) -> str:
+    """The JSON array a teacher answers `request` with; `variety` (a second generator) trails some
+    queries off with a cue-free suffix, so independent batches rarely repeat each other."""
     names = request.modalities
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -316,6 +321,8 @@ def teacher_answer(rng: random.Random, request: TeacherRequest, defect_rate: flo
         if query.lower() in seen:
             continue
         seen.add(query.lower())
+        if variety is not None and variety.random() < 0.6:
+            query += variety.choice(SUFFIXES)
         decision = _noisy_decision(rng, query, names, 0.04, 0.05)
         item: dict[str, Any] = {"query": query, **_weights_json(decision)}
         if defect_rate and rng.random() < defect_rate:
@@ -335,12 +342,18 @@ def judge_record(
     metric_names: Sequence[str],
     custom: Mapping[str, Any],
     judge_id: str,
+    opinion: float | None = None,
 ) -> dict[str, Any]:
+    """One output record of the simulated judge; `opinion` (1-5) replaces its own when given."""
     response = record["modelResponses"][0]["response"]
     rubric, reason = _rubric_score(record.get("referenceResponse"), response)
     rng = random.Random(seed_of(seed, "judge", record["prompt"], response))
-    # A judge agrees with the rubric most of the time and is one point off otherwise.
-    opinion = min(5, max(1, rubric + (rng.choice((-1, 1)) if rng.random() < 0.15 else 0)))
+    if opinion is None:
+        # A judge agrees with the rubric most of the time and is one point off otherwise.
+        opinion = min(5, max(1, rubric + (rng.choice((-1, 1)) if rng.random() < 0.15 else 0)))
+        reason = f"rubric score {rubric} ({reason})"
+    else:
+        reason = f"scripted score {opinion}"
     scores = []
     for metric in metric_names:
         definition = custom.get(metric)
@@ -356,7 +369,7 @@ def judge_record(
                 "evaluatorDetails": [
                     {
                         "modelIdentifier": judge_id,
-                        "explanation": f"{OFFLINE_LABEL} rubric score {rubric} ({reason}); simulated, not a model's judgement.",
+                        "explanation": f"{OFFLINE_LABEL} {reason}; simulated, not a model's judgement.",
                     }
                 ],
             }

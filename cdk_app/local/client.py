@@ -12,7 +12,8 @@ from :class:`OfflineClient`, which gives every operation the same path:
    with AWS's "1 validation error detected: ..." message. Enum values are not enforced: the
    service accepts values the published model does not list (e.g. the evaluation task type
    ``General`` of the user guide's examples);
-4. the call goes to the account's call log (:class:`cdk_app.local.account.Call`);
+4. the call goes to the account's call log (:class:`cdk_app.local.account.Call`), and fails
+   there when the account's script says so (:attr:`cdk_app.local.account.Script.failures`);
 5. every response is checked against the operation's output shape with botocore's validator.
 
 Errors are the real client's modeled exceptions (``client.exceptions.ResourceNotFoundException``
@@ -110,6 +111,9 @@ class OfflineClient:
         call: Call = self.account.record(operation, request)
         if kind is not None:
             call.kind = kind(request)
+        scripted = self.account.script.failures.get(operation)
+        if scripted is not None:
+            raise self._error(operation, *scripted)
         problems = _server_constraint_errors(request, model.input_shape)
         if problems:
             count = len(problems)

@@ -118,8 +118,16 @@ def run_judge(account: OfflineAccount, evaluation: EvaluationJob) -> str:
     first_key = ""
     for config in automated["datasetMetricConfigs"]:
         records = _read_judge_dataset(account.s3, config["dataset"])
+        scripted = account.script.judge_opinion
         lines = [
-            judge_record(account.settings.seed, record, config["metricNames"], custom, judge_id)
+            judge_record(
+                account.settings.seed,
+                record,
+                config["metricNames"],
+                custom,
+                judge_id,
+                scripted(record) if scripted else None,
+            )
             for record in records
         ]
         body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)

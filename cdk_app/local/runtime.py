@@ -82,7 +82,8 @@ class OfflineBedrockRuntime(OfflineClient):
             fault = script.teacher_fault(user) if script.teacher_fault else None
             if fault is not None:
                 raise fault
-            text = teacher_answer(rng, teacher, script.teacher_defect_rate)
+            variety = random.Random(seed_of(seed, "variety"))
+            text = teacher_answer(rng, teacher, script.teacher_defect_rate, variety)
             latency_profile = TEACHER_LATENCY
         else:
             names = routing_modalities(system)

@@ -16,6 +16,7 @@ __all__ = [
     "LEADS",
     "SHORT_QUERIES",
     "SLOTS",
+    "SUFFIXES",
     "TEACHER_INTROS",
     "TEMPLATES",
     "THEME_TEMPLATES",
@@ -23,8 +24,7 @@ __all__ = [
     "templates_for",
 ]
 
-_NAMES = """Olivia, Marcus, Priya, Kenji, Sofia, Ahmed, Grace, Diego, Lena, Tomas, Amara, Noah, Yuki, Fatima, Elena,
-    Samuel, Ingrid, Rafael, Mei, Kwame, Hannah, Omar, Lucia, Arjun, Chloe, Mateo, Aisha, Felix, Nadia, Hugo"""
+_NAMES = "Olivia, Marcus, Priya, Kenji, Sofia, Ahmed, Grace, Diego, Lena, Tomas, Amara, Noah, Yuki, Fatima, Elena, Samuel"
 _ROLES = """the CEO, a teacher, a doctor, a climate scientist, the coach, a startup founder, a chef, a firefighter,
     the principal, a city council member, a historian, a nutritionist, an astronaut, a farmer, a lawyer, a nurse,
     the mayor, a software engineer, a marine biologist, a retired pilot"""
@@ -35,19 +35,13 @@ _TOPICS = """quarterly earnings, remote work, climate change, growing up in pove
     coral reefs, supply chains, the merger, public transport, wildfire prevention"""
 _QUOTES = """we will be profitable next year, never give up, this changes everything, the numbers speak for themselves,
     thank you for watching, let's get started, we have a problem, I changed my mind, the best is yet to come,
-    follow the data, we did it, nobody saw this coming, it is time to act, trust the process, this is only the
-    beginning, I have a confession, listen to the experts, we are not done yet, that was a mistake, watch this"""
+    follow the data"""
 _TASKS = """change a bike tire, file taxes, bake sourdough bread, set up a home network, tie a bowline knot,
-    prune tomato plants, replace a faucet, train a puppy, edit a podcast, brew pour-over coffee, paint a wall,
-    fix a zipper, build a birdhouse, start a compost bin, clean a laptop keyboard, sharpen a kitchen knife,
-    make fresh pasta, wax a snowboard, hang a shelf, knit a scarf"""
+    prune tomato plants, replace a faucet, train a puppy, edit a podcast, brew pour-over coffee"""
 _SOUNDS = """rain on a tin roof, waves crashing, a train horn, church bells, a crackling fire, wind chimes,
-    footsteps on gravel, a kettle whistling, a helicopter, traffic at rush hour, a busy cafe, a thunderstorm,
-    a ticking clock, a creaking door, a waterfall roaring, a jet taking off, a typewriter, a fountain splashing,
-    leaves rustling, a ferry horn"""
+    footsteps on gravel, a kettle whistling, a helicopter, traffic at rush hour, a busy cafe, a thunderstorm"""
 _GENRES = (
-    "jazz, lo-fi, classical, hip hop, techno, reggae, flamenco, blues, country, salsa, synthwave, gospel, "
-    "bossa nova, punk, k-pop, afrobeat, bluegrass, disco, opera, drum and bass, folk, samba"
+    "jazz, lo-fi, classical, hip hop, techno, reggae, flamenco, blues, country, salsa, synthwave, gospel"
 )
 _ANIMAL_SOUNDS = """a dog barking, wolves howling, cats meowing, birds chirping, a lion roaring, a bear growling,
     an owl hooting, crickets chirping, a rooster crowing, seagulls screaming, frogs croaking, a horse neighing,
@@ -55,44 +49,32 @@ _ANIMAL_SOUNDS = """a dog barking, wolves howling, cats meowing, birds chirping,
 _INSTRUMENTS = """guitar, piano, violin, drums, saxophone, cello, trumpet, harmonica, ukulele, bagpipes, banjo,
     flute, accordion, sitar, harp, electric bass, marimba, trombone, clarinet, steel drums"""
 _EVENTS = """a football match, a wedding, a graduation, a rock concert, a street parade, a comedy show, a protest,
-    a marathon finish, a school play, a product launch, a birthday party, a jazz festival, a charity gala,
-    a county fair, a tennis final, a science fair, a book signing, a street food festival, a dance recital,
-    a town hall meeting, a cooking contest, a surf competition"""
+    a marathon finish, a school play, a product launch"""
 _PLACES = """the mountains, a beach, the city skyline, a snowy forest, the desert, a busy street, a lake, the harbour,
     a wheat field, the river, Tokyo at night, a rainforest, a night market, a frozen lake, the old town, a volcano,
     a vineyard, a skate park, a subway station, the countryside"""
-_COLOURS = (
-    "red, blue, green, yellow, orange, purple, pink, black, white, golden, silver, neon, teal, maroon, beige"
-)
-_CLOTHING = "jacket, dress, hat, hoodie, uniform, scarf, raincoat, tuxedo, costume, shirt, kimono, apron, helmet, sweater"
+_COLOURS = "red, blue, green, yellow, orange, purple, pink, black, white, golden, silver, neon"
+_CLOTHING = "jacket, dress, hat, hoodie, uniform, scarf, raincoat, tuxedo, costume, shirt"
 _ACTIVITIES = (
-    "dancing, running, surfing, skiing, cooking, climbing, riding a bike, painting, swimming, juggling, "
-    "skateboarding, rowing, gardening, fishing, hiking, ice skating, kayaking, playing chess"
+    "dancing, running, surfing, skiing, cooking, climbing, riding a bike, painting, swimming, juggling"
 )
 _THINGS = """a hummingbird, falling dominoes, a glass shattering, ink in water, a horse galloping, a waterfall,
-    a candle flame, clouds rolling, a chef plating food, a skateboard trick, a city at dusk, blooming flowers,
-    a paper plane, a spinning top, melting ice, a butterfly landing, bread rising, a bonfire, a kite in the wind,
-    a ferris wheel, raindrops on a window, a cat stretching"""
-_VEHICLES = "car, truck, bus, motorcycle, vintage convertible, tram, sailboat, hot air balloon, scooter, jeep, canoe, steam train"
+    a candle flame, clouds rolling, a chef plating food, a skateboard trick, a city at dusk, blooming flowers"""
+_VEHICLES = "car, truck, bus, motorcycle, vintage convertible, tram, sailboat, hot air balloon"
 _CHANNELS = """NatureWorks, TechDaily, CookingWithAmara, UrbanLens, the BBC, TravelBug, ScienceNow, MotorHeads,
-    FitWithLena, HistoryHour, GadgetLab, TinyKitchen, WildTrails, DroneDiaries, MathMadeEasy, RetroGamer,
-    SpaceCast, GardenGuru, AutoReview, ArtAttack, OceanEye, BudgetBites, CodeCorner, PetPals"""
+    FitWithLena, HistoryHour, GadgetLab, TinyKitchen, WildTrails, DroneDiaries, MathMadeEasy, RetroGamer"""
 _SERIES = """Planet Earth, The Office, Chef's Table, Cosmos, Street Food, Our Planet, Top Gear, MasterChef,
-    Blue Planet, Bake Off, Grand Designs, Frozen Planet, Queer Eye, Survivor, Sherlock, Nailed It, Doctor Who,
-    Mythbusters, Dragons' Den, Antiques Roadshow, The Crown, Fawlty Towers, Bluey, Hot Ones, Shark Tank, Jeopardy"""
-_CAMERAS = "iPhone, GoPro, DSLR, Sony A7, drone camera, webcam, dashcam, RED camera, Pixel phone, camcorder, Insta360"
+    Blue Planet, Bake Off, Grand Designs, Frozen Planet, Queer Eye, Survivor, Sherlock, Nailed It"""
+_CAMERAS = "iPhone, GoPro, DSLR, Sony A7, drone camera, webcam, dashcam, RED camera"
 _RESOLUTIONS = "4k, 1080p, 720p, 8k, HD, 480p"
 _FORMATS = "mp4, mov, mkv, webm, avi"
 _DIRECTORS = """Ken Burns, Ava DuVernay, Werner Herzog, Agnes Varda, Spike Lee, Greta Gerwig, Bong Joon-ho,
     Chloe Zhao, Alfonso Cuaron, Jane Campion, Hayao Miyazaki, Denis Villeneuve"""
-_CITIES = """Lisbon, Nairobi, Seoul, Chicago, Buenos Aires, Oslo, Mumbai, Marseille, Cape Town, Vancouver, Hanoi,
-    Krakow, Lima, Dublin, Istanbul, Melbourne, Montreal, Accra, Kyoto, Seville, Denver, Reykjavik"""
+_CITIES = "Lisbon, Nairobi, Seoul, Chicago, Buenos Aires, Oslo, Mumbai, Marseille, Cape Town, Vancouver"
 _ASMR = (
-    "whispering, tapping on glass, page turning, soap cutting, hair brushing, rain sounds, keyboard typing, "
-    "crinkling paper, sand cutting, slime squishing, wood carving, brushing a microphone"
+    "whispering, tapping on glass, page turning, soap cutting, hair brushing, rain sounds, keyboard typing"
 )
-_MOODS = """calm, tense, uplifting, melancholic, cheerful, eerie, romantic, nostalgic, dramatic, peaceful, dreamy,
-    gloomy, playful, hopeful, cozy, spooky, bittersweet, joyful"""
+_MOODS = "calm, tense, uplifting, melancholic, cheerful, eerie, romantic, nostalgic, dramatic, peaceful"
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -268,22 +250,30 @@ LEADS = (
     "{} (original)",
     "old video of {}",
     "that one clip with {}",
-    "can you find {}",
-    "i want to see {}",
-    "{} video",
-    "recommend {}",
-    "is there a video of {}",
-    "{} again",
-    "that viral video of {}",
-    "something like {}",
-    "{} for my class",
-    "{} i saw once",
-    "help me find {}",
-    "looking for a video with {}",
-    "any good {}",
-    "the one with {}",
-    "videos like {}",
-    "need a video of {}",
+)
+# How a typed search trails off: none of them a routing cue either. Drawn from a generator of
+# their own (cdk_app.local.answers.teacher_answer), they make repeats across batches rare at
+# the pipeline's default 10,000 examples without changing any query's content or labels.
+SUFFIXES = (
+    " again",
+    " for my class",
+    " i saw once",
+    " pls",
+    " asap",
+    " (the one i saw)",
+    " from a while ago",
+    " for my presentation",
+    " my friend sent me",
+    " that everyone shared",
+    " if possible",
+    " for tonight",
+    " i remember",
+    " thanks",
+    " or something like it",
+    " for a friend",
+    " on my phone",
+    " to study",
+    " for homework",
 )
 TEACHER_INTROS = (
     "",
