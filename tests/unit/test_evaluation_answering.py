@@ -139,7 +139,7 @@ def test_pending_work_is_query_major_and_skips_done() -> None:
 
 def test_calls_are_timed_with_the_clock_given_so_a_simulated_clock_gives_its_latencies() -> None:
     # The dry run times calls with the offline stand-in's simulated clock: measured latency == simulated.
-    from cdk_app.offline_bedrock import offline_clients
+    from cdk_app.local.bedrock import offline_clients
 
     runtime = offline_clients(seed=1)["bedrock-runtime"]
     examples = _examples(6)
