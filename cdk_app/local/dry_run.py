@@ -48,8 +48,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from routing import clients as lambda_clients
+from routing.layout import RunLayout
 from routing.observability import logger as handler_logger
-from routing.pipeline.layout import RunLayout
 
 from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local.bedrock import offline_clients
@@ -171,8 +171,8 @@ def dry_run_environment(config: AppConfig, *, bucket: str = BUCKET) -> dict[str,
             bucket_name=bucket,
             distillation_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-distillation",
             evaluation_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{config.prefix}-evaluation",
+            offline_stand_in=True,
         ),
-        "OFFLINE_STAND_IN": "true",
         # Handlers log and emit metrics for CloudWatch; locally they would drown the progress.
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",

@@ -73,11 +73,18 @@ def pipeline_environment(
     return settings.to_environ()
 
 
-def evaluation_environments(config: AppConfig, *, evaluation_role_arn: str) -> dict[str, dict[str, str]]:
-    """Step name -> the variables of that evaluation step (its routing.settings model)."""
+def evaluation_environments(
+    config: AppConfig, *, evaluation_role_arn: str, offline_stand_in: bool = False
+) -> dict[str, dict[str, str]]:
+    """Step name -> the variables of that evaluation step (its routing.settings model).
+
+    `offline_stand_in`: the local dry run's answers come from the offline stand-in (never in a stack).
+    """
     return {
         "Evaluate": EvaluateEnv(
-            concurrency=config.evaluation_concurrency, max_tokens=config.max_response_length
+            concurrency=config.evaluation_concurrency,
+            max_tokens=config.max_response_length,
+            offline_stand_in=offline_stand_in,
         ).to_environ(),
         "StartJudge": StartJudgeEnv(
             evaluation_role_arn=evaluation_role_arn, job_name_prefix=config.prefix
@@ -90,7 +97,12 @@ def evaluation_environments(config: AppConfig, *, evaluation_role_arn: str) -> d
 
 
 def local_environment(
-    config: AppConfig, *, bucket_name: str, distillation_role_arn: str, evaluation_role_arn: str
+    config: AppConfig,
+    *,
+    bucket_name: str,
+    distillation_role_arn: str,
+    evaluation_role_arn: str,
+    offline_stand_in: bool = False,
 ) -> dict[str, str]:
     """Every step's variables in one mapping, for a sandbox where all handlers share one environment
     (with AWS_REGION, which Lambda sets)."""
@@ -98,7 +110,10 @@ def local_environment(
         **pipeline_environment(config, bucket_name=bucket_name, distillation_role_arn=distillation_role_arn),
         "AWS_REGION": config.region,
     }
-    for variables in evaluation_environments(config, evaluation_role_arn=evaluation_role_arn).values():
+    steps = evaluation_environments(
+        config, evaluation_role_arn=evaluation_role_arn, offline_stand_in=offline_stand_in
+    )
+    for variables in steps.values():
         merged.update(variables)
     return merged
 
