@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.nag import WILDCARD_RULE, acknowledge, acknowledge_resources
 from stacks.constructs.pipeline_definition import PREFIX_SUBSTITUTION, TOPIC_SUBSTITUTION, load_definition
 from stacks.constructs.runtime_function import retention_days
 
@@ -83,19 +83,14 @@ class PipelineStateMachine(Construct):
         for function in functions.values():
             function.grant_invoke(role)
         topic.grant_publish(role)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
+        reason = (
             "Step Functions needs these on '*': CloudWatch Logs delivery (logs:*LogDelivery, "
             "PutResourcePolicy, Describe*) and X-Ray (PutTraceSegments...) support no resource-level "
             "permissions; lambda:InvokeFunction on '<function ARN>:*' covers the step functions' versions; "
-            "kms:GenerateDataKey* (on the topic's key only) is what publishing to an encrypted topic needs.",
-            findings=[
-                "Resource::*",
-                "Action::kms:GenerateDataKey*",
-                *(f"Resource::<{_logical_id(fn)}.Arn>:*" for fn in functions.values()),
-            ],
+            "kms:GenerateDataKey* (on the topic's key only) is what publishing to an encrypted topic needs."
         )
+        acknowledge_resources(role, reason, ["*", *(f"{fn.function_arn}:*" for fn in functions.values())])
+        acknowledge(role, WILDCARD_RULE, reason, findings=["Action::kms:GenerateDataKey*"])
 
     @property
     def role(self) -> iam.IRole:
@@ -105,8 +100,3 @@ class PipelineStateMachine(Construct):
 def stack_unique_suffix(scope: Construct) -> str:
     """The UUID part of the stack id (`arn:...:stack/<name>/<uuid>`): new on every stack creation."""
     return Fn.select(2, Fn.split("/", Aws.STACK_ID))
-
-
-def _logical_id(function: lambda_.IFunction) -> str:
-    stack = function.stack
-    return stack.resolve(stack.get_logical_id(function.node.default_child))
