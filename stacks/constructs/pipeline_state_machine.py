@@ -3,8 +3,10 @@
 Standard workflow; the execution timeout from `execution_timeout_hours`; logging of every
 event (level ALL, for cdk-nag SF1) but without execution data, so prompts, datasets and
 model answers never reach CloudWatch Logs; X-Ray tracing. The definition file is loaded
-as text; its `${...}` placeholders become DefinitionSubstitutions. Permissions are given
-explicitly: invoke each step's function, publish to the notifications topic.
+as text; its `${...}` placeholders become DefinitionSubstitutions, and its service
+integration ARNs (`arn:aws:states:::lambda:invoke`, as the local harness runs them) take the
+stack's partition (`AWS::Partition`). Permissions are given explicitly: invoke each step's function, publish to
+the notifications topic.
 """
 
 from __future__ import annotations
@@ -22,18 +24,29 @@ from constructs import Construct
 
 from cdk_app.config import AppConfig
 from stacks.constructs.nag import WILDCARD_RULE, acknowledge, acknowledge_resources
-from stacks.constructs.pipeline_definition import PREFIX_SUBSTITUTION, TOPIC_SUBSTITUTION, load_definition
+from stacks.constructs.pipeline_definition import (
+    PREFIX_SUBSTITUTION,
+    TOPIC_SUBSTITUTION,
+    iter_states,
+    load_definition,
+)
 from stacks.constructs.runtime_function import retention_days
 
 
 def definition_text(execution_timeout_hours: int) -> str:
-    """The definition template with the execution timeout set.
+    """The definition template with the execution timeout set and the stack's partition in its ARNs.
 
     TimeoutSeconds must be a JSON number, so it cannot be a `${...}` text substitution, and the
     StateMachine's `timeout` prop only applies to definitions built with CDK's state classes.
+    A Task's service integration ARN (`arn:<partition>:states:::<service>:<action>`) names the
+    partition the state machine runs in: the file's `aws` (the local harness's) becomes the stack's.
     """
     definition = json.loads(load_definition())
     definition["TimeoutSeconds"] = execution_timeout_hours * 3600
+    for _name, state, _parent in iter_states(definition):
+        scheme, _partition, rest = state.get("Resource", "::").split(":", 2)
+        if scheme == "arn" and rest.startswith("states:::"):
+            state["Resource"] = f"arn:{Aws.PARTITION}:{rest}"
     return json.dumps(definition, indent=2)
 
 
