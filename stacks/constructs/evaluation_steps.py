@@ -32,9 +32,6 @@ from stacks.constructs.run_objects import (
 
 # Evaluate stops starting calls EVALUATE_RESERVE_SECONDS before this (function_environment.py).
 EVALUATE_TIMEOUT = Duration.minutes(15)
-_JUDGE_JOBS_REASON = (
-    "Evaluation job ids are assigned by Bedrock at creation: the grant covers this account's evaluation jobs."
-)
 
 
 class EvaluateStep(PipelineStep):
@@ -62,10 +59,10 @@ class EvaluateStep(PipelineStep):
         add_model_statements(self.role, model_statements(
             self, "InvokeCandidates", ["bedrock:InvokeModel"], models, extra_resources=[deployments],
         ))  # fmt: skip
+        self._acknowledge_objects(DATASET_KEYS, *written)
         self._acknowledge_wildcards(
-            [*self._objects(DATASET_KEYS, *written), deployments],
-            "Each run writes under runs/<run_id>/ and deploys its own distilled model: objects are scoped to "
-            "the dataset and evaluation prefixes of every run, models to this account's custom model "
+            [deployments],
+            "Each run deploys its own distilled model: the candidates include this account's custom model "
             "deployments (the distilled candidate is only known at run time).",
         )
 
@@ -76,13 +73,12 @@ class StartJudgeStep(PipelineStep):
     timeout = Duration.seconds(30)
 
     def grant(self) -> None:
-        jobs = self._bedrock_arn("evaluation-job/*")
         # CreateEvaluationJob's resource types are the evaluated and evaluator models (custom-model,
         # foundation-model, prompt-router, default-prompt-router; Service Authorization Reference), never an
         # evaluation job; with precomputed answers and an inference-profile judge AWS's own judge policy grants
         # it on "*". The evaluation role passed with it (iam:PassRole below) bounds what the job can reach.
         self._allow("CreateEvaluationJobs", ["bedrock:CreateEvaluationJob"], ["*"])
-        self._allow("ReadEvaluationJobs", ["bedrock:GetEvaluationJob"], [jobs])
+        self._allow_bedrock_type("ReadEvaluationJobs", ["bedrock:GetEvaluationJob"], ["evaluation-job"])
         # ListEvaluationJobs has no resource type: the only way to find a job by name (a retried start).
         self._allow("FindEvaluationJobByName", ["bedrock:ListEvaluationJobs"], ["*"])
         self._allow(
@@ -92,9 +88,9 @@ class StartJudgeStep(PipelineStep):
             {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
         )
         self._acknowledge_wildcards(
-            [jobs, "*"],
-            f"{_JUDGE_JOBS_REASON} ListEvaluationJobs supports no resource-level permission; "
-            "CreateEvaluationJob is granted on * as in AWS's judge policy (see the statement).",
+            ["*"],
+            "ListEvaluationJobs supports no resource-level permission; CreateEvaluationJob is granted on * "
+            "as in AWS's judge policy (see the statement).",
         )
 
 
@@ -104,11 +100,11 @@ class CheckJudgeStep(PipelineStep):
     timeout = Duration.seconds(30)
 
     def grant(self) -> None:
-        jobs = self._bedrock_arn("evaluation-job/*")
-        self._allow(
-            "PollAndStopEvaluationJobs", ["bedrock:GetEvaluationJob", "bedrock:StopEvaluationJob"], [jobs]
+        self._allow_bedrock_type(
+            "PollAndStopEvaluationJobs",
+            ["bedrock:GetEvaluationJob", "bedrock:StopEvaluationJob"],
+            ["evaluation-job"],
         )
-        self._acknowledge_wildcards([jobs], _JUDGE_JOBS_REASON)
 
 
 class ReportStep(PipelineStep):
@@ -122,11 +118,7 @@ class ReportStep(PipelineStep):
         self._allow("ReadEvaluation", ["s3:GetObject"], self._objects(*read))
         self._allow_listing("ListJudgeOutput", [JUDGE_OUTPUT_KEYS])
         self._allow("WriteReport", ["s3:PutObject"], self._objects(REPORT_KEYS))
-        self._acknowledge_objects(
-            [*read, REPORT_KEYS],
-            "Each run reads and writes under runs/<run_id>/: objects are scoped to the evaluation and report "
-            "prefixes of every run.",
-        )
+        self._acknowledge_objects(*read, REPORT_KEYS)
 
 
 class PromoteStep(PipelineStep):

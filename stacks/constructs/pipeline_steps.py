@@ -125,8 +125,9 @@ class PipelineStep(Construct):
         self._allow(sid, actions, [*wildcards, *exact])
         self._acknowledge_wildcards(wildcards, _BEDROCK_IDS_REASON)
 
-    def _acknowledge_objects(self, patterns: Sequence[str], reason: str) -> None:
-        self._acknowledge_wildcards(self._objects(*patterns), reason)
+    def _acknowledge_objects(self, *patterns: str) -> None:
+        """Acknowledge IAM5 for these object patterns of every run (the run id is known only at run time)."""
+        self._acknowledge_wildcards(self._objects(*patterns), _RUN_OBJECTS_REASON)
 
     def _acknowledge_wildcards(self, resources: Sequence[str], reason: str) -> None:
         """Acknowledge cdk-nag's IAM5 finding for exactly these granted resources on this step's role."""
@@ -135,12 +136,12 @@ class PipelineStep(Construct):
 
 _RUN_OBJECTS_REASON = (
     "Object keys carry the run id (runs/<run_id>/...), known only at run time: access is scoped to this "
-    "step's files of every run, the narrowest prefix that covers them."
+    "step's files of every run (imports/ for brought datasets), the narrowest prefixes that cover them."
 )
 _BEDROCK_IDS_REASON = (
-    "Bedrock names jobs, custom models and deployments with service-generated ids, not the run-derived "
-    "names, so the ARN of the run's resource is unknown before it exists: scoped to the resource type in "
-    "this account and region."
+    "Bedrock names jobs (customization, evaluation), custom models and deployments with service-generated "
+    "ids, not the run-derived names, so the ARN of the run's resource is unknown before it exists: scoped "
+    "to the resource type in this account and region."
 )
 
 
@@ -158,7 +159,7 @@ class PlanStep(PipelineStep):
             ["bedrock:GetFoundationModel"],
             [self._bedrock_arn("foundation-model/*", account=False)],
         )
-        self._acknowledge_objects([MANIFEST_KEYS], _RUN_OBJECTS_REASON)
+        self._acknowledge_objects(MANIFEST_KEYS)
         self._acknowledge_wildcards(
             [self._bedrock_arn("foundation-model/*", account=False)],
             "GetFoundationModel returns public model metadata (lifecycle, supported customizations); "
@@ -184,7 +185,7 @@ class GenerateStep(PipelineStep):
             self.role,
             model_statements(self, "InvokeTeacher", ["bedrock:InvokeModel"], [config.teacher_model_id]),
         )
-        self._acknowledge_objects([GENERATED_KEYS], _RUN_OBJECTS_REASON)
+        self._acknowledge_objects(GENERATED_KEYS)
 
 
 class PrepareDatasetStep(PipelineStep):
@@ -199,7 +200,7 @@ class PrepareDatasetStep(PipelineStep):
             "ReadExamples", ["s3:GetObject"], self._objects(GENERATED_KEYS, DATASET_KEYS, IMPORT_KEYS)
         )
         self._allow("WriteDataset", ["s3:PutObject"], self._objects(DATASET_KEYS))
-        self._acknowledge_objects([GENERATED_KEYS, DATASET_KEYS, IMPORT_KEYS], _RUN_OBJECTS_REASON)
+        self._acknowledge_objects(GENERATED_KEYS, DATASET_KEYS, IMPORT_KEYS)
 
 
 class StartDistillationStep(PipelineStep):
