@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from routing.evaluation.evaluate import candidates_of
 from routing.evaluation.judge import create_job_request, judge_job_name
-from routing.evaluation.steps import candidates_of
 from routing.evaluation.storage import RunKeys
 from routing.model_ids import on_demand_model_id
 from routing.pipeline.distillation import job_request

@@ -21,8 +21,8 @@ from routing.evaluation.judge import (
     judge_prompt_limit,
     judge_scores,
 )
+from routing.evaluation.judge_job import check_judge_step, start_judge_step
 from routing.evaluation.records import make_record
-from routing.evaluation.steps import check_judge_step, start_judge_step
 from routing.pipeline.planning import POLL_BUDGETS
 
 from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints, run_state
@@ -44,6 +44,16 @@ def _start_event(judge: bool = True, prompts: int = 300, offline: bool = False) 
     })  # fmt: skip
 
 
+def _start_judge(event: StartJudgeEvent, env: StartJudgeEnv, **clients) -> dict:
+    """`$.judge`, what StartJudge's handler returns."""
+    return start_judge_step(event, settings=env, **clients).summary()
+
+
+def _check_judge(event: CheckJudgeEvent, env: CheckJudgeEnv, **kwargs) -> dict:
+    """`$.judge`, what CheckJudge's handler returns."""
+    return check_judge_step(event, settings=env, **kwargs).summary()
+
+
 def test_request_matches_the_service_model_and_is_sent_as_built() -> None:
     bedrock = _bedrock()
     event = _start_event()
@@ -55,7 +65,7 @@ def test_request_matches_the_service_model_and_is_sent_as_built() -> None:
     )  # fmt: skip
     with Stubber(bedrock) as stub:  # Stubber validates the parameters against botocore's model
         stub.add_response("create_evaluation_job", {"jobArn": JOB_ARN}, expected_params=expected)
-        result = start_judge_step(
+        result = _start_judge(
             event, StartJudgeEnv(evaluation_role_arn=ROLE_ARN, job_name_prefix="vsr-dev"), bedrock=bedrock
         )
         stub.assert_no_pending_responses()
@@ -125,9 +135,7 @@ def test_start_judge_finds_the_job_a_previous_attempt_started() -> None:
             ]},
             {"nameContains": name},
         )  # fmt: skip
-        result = start_judge_step(
-            _start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock
-        )
+        result = _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
     assert result["job_arn"] == JOB_ARN
 
 
@@ -135,14 +143,14 @@ def test_start_judge_throttling_is_a_named_error() -> None:
     bedrock = _bedrock()
     with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled):
         stub.add_client_error("create_evaluation_job", "ThrottlingException", http_status_code=429)
-        start_judge_step(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
 
 
 @pytest.mark.parametrize(
     ("judge", "offline", "prompts"), [(False, False, 300), (False, True, 300), (True, False, 0)]
 )
 def test_start_judge_is_skipped(judge: bool, offline: bool, prompts: int) -> None:
-    result = start_judge_step(
+    result = _start_judge(
         _start_event(judge, prompts, offline), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=None
     )
     assert result["status"] == "Skipped" and result["job_arn"] is None
@@ -176,7 +184,7 @@ def _check(
         stub.add_response("get_evaluation_job", job, {"jobIdentifier": JOB_ARN})
         if stop:
             stub.add_response("stop_evaluation_job", {}, {"jobIdentifier": JOB_ARN})
-        result = check_judge_step(event, CheckJudgeEnv(deadline_hours=24), bedrock=bedrock, now=now)
+        result = _check_judge(event, CheckJudgeEnv(deadline_hours=24), bedrock=bedrock, now=now)
         stub.assert_no_pending_responses()
     return result
 
@@ -212,7 +220,7 @@ def test_the_poll_budget_ends_the_judge_loop_whatever_the_wait() -> None:
 
 def test_check_judge_passes_a_skipped_judge_through() -> None:
     event = CheckJudgeEvent.model_validate({"run": run_state("b"), "judge": {"status": "Skipped"}})
-    assert check_judge_step(event, CheckJudgeEnv(), bedrock=None)["status"] == "Skipped"
+    assert _check_judge(event, CheckJudgeEnv(), bedrock=None)["status"] == "Skipped"
 
 
 def _records(count: int, candidates: list[str]):

@@ -11,8 +11,13 @@ from moto import mock_aws
 from routing.active_model import parse_active_model
 from routing.evaluation.errors import GateNotPassed, NothingToRollBack, ReportNotFound
 from routing.evaluation.events import PromoteEnv, PromoteEvent
-from routing.evaluation.promotion import promote_from_report, promote_run, read_active_model, rollback
-from routing.evaluation.steps import promote_step
+from routing.evaluation.promotion import (
+    promote_from_report,
+    promote_run,
+    promote_step,
+    read_active_model,
+    rollback,
+)
 
 from tests.evaluation_support import DEPLOYMENT_ARN, run_state
 
@@ -98,9 +103,9 @@ def _promote_event(passed: bool) -> PromoteEvent:
 
 def test_promote_step_writes_only_after_a_passed_gate(ssm) -> None:
     with pytest.raises(GateNotPassed):
-        promote_step(_promote_event(False), PromoteEnv(parameter_name=NAME), ssm=ssm)
+        promote_step(_promote_event(False), settings=PromoteEnv(parameter_name=NAME), ssm=ssm)
     assert ssm.describe_parameters()["Parameters"] == []  # nothing written
-    result = promote_step(_promote_event(True), PromoteEnv(parameter_name=NAME), ssm=ssm)
+    result = promote_step(_promote_event(True), settings=PromoteEnv(parameter_name=NAME), ssm=ssm)
     assert (
         result["promoted"]
         and parse_active_model(ssm.get_parameter(Name=NAME)["Parameter"]["Value"]).run_id == "run-7"
