@@ -14,6 +14,7 @@ finding id is written by hand or re-derived from CDK's naming rules.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,4 +81,4 @@ def rendered(value: Any) -> str:
             return f"<{rendered(argument[0])}.{rendered(argument[1])}>"
         if function == "Fn::ImportValue":
             return rendered(argument)
-    raise ValueError(f"cannot render {value!r} as a cdk-nag finding")
+    return json.dumps(value, separators=(",", ":"))  # cdk-nag's fallback: JSON.stringify
