@@ -32,8 +32,8 @@ from botocore.exceptions import (
     ProfileNotFound,
     TokenRetrievalError,
 )
+from routing import errors as routing_errors
 from routing.active_model import NO_ACTIVE_MODEL, ActiveModel
-from routing.evaluation import errors as evaluation_errors
 from routing.evaluation import promotion
 from routing.evaluation.promotion import read_active_model, write_active_model
 from routing.pipeline.names import RUN_ID_PATTERN
@@ -871,7 +871,7 @@ class Operator:
         before = read_active_model(ssm, name)
         try:
             after = promotion.rollback(ssm, name)
-        except evaluation_errors.NothingToRollBack:
+        except routing_errors.NothingToRollBack:
             raise NothingToRollBack(
                 "nothing to roll back to: the active model has no previous value "
                 f"(the router serves {before.model_id or 'the configured default'})"

@@ -10,7 +10,7 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from routing.pipeline.layout import INVOCATION_LOGS_PREFIX, SCRATCH_TAG
+from routing.layout import INVOCATION_LOGS_PREFIX, SCRATCH_TAG
 
 from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import add_model_statements, bedrock_arn, model_statements

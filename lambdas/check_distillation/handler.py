@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from routing import clients
 from routing.observability import logger, metrics, tracer
 from routing.pipeline.distillation import check_distillation
-from routing.pipeline.state import CheckDistillationEvent, parse_event
+from routing.state import CheckDistillationEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -17,7 +17,7 @@ from routing import clients
 from routing.observability import logger, metrics, tracer
 from routing.pipeline.deployment import create_run_deployment
 from routing.pipeline.settings import PipelineSettings
-from routing.pipeline.state import CreateDeploymentEvent, parse_event
+from routing.state import CreateDeploymentEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -17,8 +17,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from routing import clients
 from routing.evaluation.evaluate import evaluate_step
-from routing.evaluation.events import EvaluateEnv, EvaluateEvent, parse_event
+from routing.evaluation.events import EvaluateEnv
 from routing.observability import logger, metrics, tracer
+from routing.state import EvaluateEvent, parse_event
 
 # Without a Lambda context (local dry run) an invocation may run this long.
 DEFAULT_BUDGET_SECONDS = 900

@@ -13,9 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from routing import clients
-from routing.evaluation.events import PromoteEnv, PromoteEvent, parse_event
+from routing.evaluation.events import PromoteEnv
 from routing.evaluation.promotion import promote_step
 from routing.observability import logger, metrics, tracer
+from routing.state import PromoteEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -14,9 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from routing import clients
-from routing.evaluation.events import ReportEnv, ReportEvent, parse_event
+from routing.evaluation.events import ReportEnv
 from routing.evaluation.reporting import report_step
 from routing.observability import logger, metrics, tracer
+from routing.state import ReportEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -17,7 +17,7 @@ from routing import clients
 from routing.observability import logger, metrics, tracer
 from routing.pipeline.distillation import start_distillation
 from routing.pipeline.settings import PipelineSettings
-from routing.pipeline.state import StartDistillationEvent, parse_event
+from routing.state import StartDistillationEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,16 +1,14 @@
 """The data bucket's object key patterns the IAM grants name, derived from the runtime's S3 layout.
 
-The layout (public contract, README "S3 layout") is the runtime's: `RunLayout` of
-`routing.pipeline.layout` for the distillation keys, `RunKeys` of `routing.evaluation.storage`
-for the evaluation and report keys. A run id is only known at run time, so a grant covers
-one kind of file of every run: the layout of the run `*`. Each pattern is defined here once;
-the step constructs and the storage stack's Bedrock roles grant these names.
+The layout (public contract, README "S3 layout") is the runtime's `routing.layout.RunLayout`.
+A run id is only known at run time, so a grant covers one kind of file of every run: the
+layout of the run `*` (`RunLayout.ANY`). Each pattern is defined here once; the step
+constructs and the storage stack's Bedrock roles grant these names.
 """
 
 from __future__ import annotations
 
-from routing.evaluation.storage import RunKeys
-from routing.pipeline.layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RUNS_PREFIX, RunLayout
+from routing.layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RUNS_PREFIX, RunLayout
 
 
 def every_object_under(prefix: str) -> str:
@@ -18,13 +16,7 @@ def every_object_under(prefix: str) -> str:
     return f"{prefix}*"
 
 
-def folder_of(key: str) -> str:
-    """The folder (ending with `/`) a key sits in."""
-    return key.rsplit("/", 1)[0] + "/"
-
-
-ANY_RUN = RunLayout("*")
-ANY_RUN_EVALUATION = RunKeys(ANY_RUN.prefix)
+ANY_RUN = RunLayout.ANY
 
 # Listing (s3:prefix conditions) and reading outside the runs.
 RUN_KEYS = every_object_under(RUNS_PREFIX)
@@ -39,9 +31,9 @@ DATASET_KEYS = every_object_under(ANY_RUN.dataset_prefix)
 DISTILLATION_OUTPUT_KEYS = every_object_under(ANY_RUN.distillation_output_prefix)
 
 # Evaluation and report: Evaluate, the judge job (input, output), Report.
-EVALUATION_PART_KEYS = every_object_under(ANY_RUN_EVALUATION.parts)
-EVALUATION_RESULTS_KEYS = ANY_RUN_EVALUATION.results
-EVALUATION_MANIFEST_KEYS = ANY_RUN_EVALUATION.manifest
-JUDGE_INPUT_KEYS = every_object_under(folder_of(ANY_RUN_EVALUATION.judge_input))
-JUDGE_OUTPUT_KEYS = every_object_under(ANY_RUN_EVALUATION.judge_output)
-REPORT_KEYS = every_object_under(folder_of(ANY_RUN_EVALUATION.report_json))
+EVALUATION_PART_KEYS = every_object_under(ANY_RUN.evaluation_parts_prefix)
+EVALUATION_RESULTS_KEYS = ANY_RUN.results_key
+EVALUATION_MANIFEST_KEYS = ANY_RUN.evaluation_manifest_key
+JUDGE_INPUT_KEYS = every_object_under(ANY_RUN.judge_input_prefix)
+JUDGE_OUTPUT_KEYS = every_object_under(ANY_RUN.judge_output_prefix)
+REPORT_KEYS = every_object_under(ANY_RUN.report_prefix)

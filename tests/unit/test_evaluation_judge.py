@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.converse import ConverseResult
+from routing.errors import BedrockThrottled
 from routing.evaluation.answering import CallOutcome, Candidate
-from routing.evaluation.errors import BedrockThrottled
-from routing.evaluation.events import CheckJudgeEnv, CheckJudgeEvent, StartJudgeEnv, StartJudgeEvent
+from routing.evaluation.events import CheckJudgeEnv, StartJudgeEnv
 from routing.evaluation.judge import (
     INSTRUCTIONS,
     JUDGE_SOURCE_ID,
@@ -24,8 +26,10 @@ from routing.evaluation.judge import (
 from routing.evaluation.judge_job import check_judge_step, start_judge_step
 from routing.evaluation.records import make_record
 from routing.pipeline.planning import POLL_BUDGETS
+from routing.state import CheckJudgeEvent, StartJudgeEvent
 
-from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints, run_state
+from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints
+from tests.pipeline_support import run_state
 
 JOB_ARN = "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12"
 
@@ -36,7 +40,7 @@ def _bedrock():
 
 def _start_event(judge: bool = True, prompts: int = 300, offline: bool = False) -> StartJudgeEvent:
     return StartJudgeEvent.model_validate({
-        "run": run_state("data-bucket", "run-2025_01", judge=judge),
+        "run": run_state("run-2025_01", bucket="data-bucket", judge=judge),
         "evaluation": {"results_key": "runs/run-2025_01/evaluation/results.jsonl",
                        "judge_input_key": "runs/run-2025_01/evaluation/input/judge.jsonl",
                        "candidates": [], "answers": 300, "complete": True, "judge_prompts": prompts,
@@ -147,6 +151,30 @@ def test_start_judge_throttling_is_a_named_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("code", "status"), [("InternalServerException", 500), ("ServiceUnavailableException", 503)]
+)
+def test_judge_job_calls_retry_transient_faults_by_name(code: str, status: int) -> None:
+    # One table (routing.converse) says what is worth asking again, for the judge job as for every call.
+    bedrock = _bedrock()
+    with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled, match=code):
+        stub.add_client_error("create_evaluation_job", code, http_status_code=status)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+    event = CheckJudgeEvent.model_validate(
+        {"run": run_state(bucket="b"), "judge": {"job_arn": JOB_ARN, "job_name": "j", "status": "InProgress"}}
+    )
+    with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled, match=code):
+        stub.add_client_error("get_evaluation_job", code, http_status_code=status)
+        _check_judge(event, CheckJudgeEnv(), bedrock=bedrock)
+
+
+def test_judge_job_calls_do_not_retry_a_rejected_request() -> None:
+    bedrock = _bedrock()
+    with Stubber(bedrock) as stub, pytest.raises(ClientError, match="ValidationException"):
+        stub.add_client_error("create_evaluation_job", "ValidationException", http_status_code=400)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+
+
+@pytest.mark.parametrize(
     ("judge", "offline", "prompts"), [(False, False, 300), (False, True, 300), (True, False, 0)]
 )
 def test_start_judge_is_skipped(judge: bool, offline: bool, prompts: int) -> None:
@@ -162,7 +190,7 @@ def _check(
     bedrock = _bedrock()
     event = CheckJudgeEvent.model_validate(
         {
-            "run": run_state("b"),
+            "run": run_state(bucket="b"),
             "judge": {
                 "job_arn": JOB_ARN,
                 "job_name": "vsr-judge-run-1",
@@ -219,7 +247,7 @@ def test_the_poll_budget_ends_the_judge_loop_whatever_the_wait() -> None:
 
 
 def test_check_judge_passes_a_skipped_judge_through() -> None:
-    event = CheckJudgeEvent.model_validate({"run": run_state("b"), "judge": {"status": "Skipped"}})
+    event = CheckJudgeEvent.model_validate({"run": run_state(bucket="b"), "judge": {"status": "Skipped"}})
     assert _check_judge(event, CheckJudgeEnv(), bedrock=None)["status"] == "Skipped"
 
 
@@ -238,8 +266,10 @@ def _records(count: int, candidates: list[str]):
                 if (name == "student" and index == 0)
                 else '{"visual": 0.7, "audio": 0.1, "transcription": 0.1, "metadata": 0.1}'
             )
-            outcome = CallOutcome(
-                text, 1.0, 1.0, 1, 1, "end_turn", None if text else "ThrottlingException: x", 1
+            outcome = (
+                CallOutcome(ConverseResult(text, "end_turn", 1, 1, 1.0, 1.0), None, 1)
+                if text
+                else CallOutcome(None, "ThrottlingException: x", 1)
             )
             records.append(make_record(Candidate(name, f"{name}.model"), index, example, outcome, MODALITIES))
     return records

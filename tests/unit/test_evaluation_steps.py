@@ -11,13 +11,14 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
-from routing.evaluation.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
+from routing.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
 from routing.evaluation.evaluate import evaluate_step, load_holdout
-from routing.evaluation.events import EvaluateEnv, EvaluateEvent, ReportEnv, ReportEvent
+from routing.evaluation.events import EvaluateEnv, ReportEnv
 from routing.evaluation.judge import JUDGE_SOURCE_ID
 from routing.evaluation.report import report_schema
 from routing.evaluation.reporting import report_step
-from routing.evaluation.storage import get_text
+from routing.state import EvaluateEvent, ReportEvent
+from routing.storage import get_text
 
 from tests.evaluation_support import (
     BASELINE_ID,
@@ -29,9 +30,9 @@ from tests.evaluation_support import (
     garbage,
     holdout_jsonl,
     reference_by_query,
-    run_state,
     shifted,
 )
+from tests.pipeline_support import dataset_state, deployment_state, run_state
 
 BUCKET = "data-bucket"
 COUNT = 8
@@ -51,9 +52,9 @@ def s3():
 
 def _event(**settings) -> EvaluateEvent:
     return EvaluateEvent.model_validate({
-        "run": run_state(BUCKET, **settings),
-        "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
-        "deployment": {"deployment_arn": DEPLOYMENT_ARN},
+        "run": run_state(bucket=BUCKET, **settings),
+        "dataset": dataset_state(holdout_key=HOLDOUT_KEY, train_count=200, holdout_count=COUNT),
+        "deployment": deployment_state(DEPLOYMENT_ARN),
     })  # fmt: skip
 
 
@@ -170,7 +171,7 @@ def test_report_merges_the_judge_and_writes_three_renderings(s3) -> None:
                                clock=runtime.timer)  # fmt: skip
     _write_judge_output(s3, evaluation["results_key"], evaluation["judge_input_key"])
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, train_count=200, holdout_count=COUNT),
         "evaluation": evaluation,
         "judge": {"job_arn": "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12",
                   "job_name": "vsr-judge-run-1", "status": "Completed"},
@@ -207,7 +208,7 @@ def test_report_reports_a_failed_judge_without_failing(s3) -> None:
     evaluation = _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
                                clock=runtime.timer)  # fmt: skip
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY}, "evaluation": evaluation,
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT), "evaluation": evaluation,
         "judge": {"job_arn": None, "status": "Failed", "failure": "the judge step failed", "cause": "AccessDenied"},
     })  # fmt: skip
     result = report_step(event, settings=ReportEnv(), s3=s3, region="us-east-1")
@@ -219,7 +220,7 @@ def test_report_reports_a_failed_judge_without_failing(s3) -> None:
 
 def test_report_without_results_is_a_named_error(s3) -> None:
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT),
         "evaluation": {"results_key": "runs/run-1/evaluation/results.jsonl", "judge_input_key": "x", "candidates": [],
                        "answers": 0, "complete": True},
     })  # fmt: skip
@@ -253,7 +254,7 @@ def test_lone_surrogates_in_answers_and_holdout_never_break_evaluate_or_report(s
     assert {r["parsed"]["reasoning"] for r in distilled} == {"seen \ufffd"}
     assert results[0]["query"] == "query 0 \ufffd about visual"
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET, judge=False), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "run": run_state(bucket=BUCKET, judge=False), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT),
         "evaluation": evaluation, "judge": {"job_arn": None, "job_name": None, "status": "Skipped"},
     })  # fmt: skip
     _runtime_encodes(
@@ -289,7 +290,7 @@ def test_missing_results_answered_403_are_results_missing() -> None:
         "list_objects_v2", {"KeyCount": 0}, expected_params={"Bucket": BUCKET, "Prefix": key, "MaxKeys": 1}
     )
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT),
         "evaluation": {"results_key": key, "judge_input_key": "x", "candidates": [], "answers": 0, "complete": True},
     })  # fmt: skip
     with pytest.raises(ResultsMissing):

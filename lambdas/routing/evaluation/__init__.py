@@ -14,5 +14,9 @@ Each step's logic has its own module, as in `routing.pipeline`: `evaluate` (Eval
 * `judge`: the Bedrock LLM-judge job request, its input lines, its scores;
 * `gate`: the quality gate;
 * `report`, `markdown`, `html`: report.json (schema in report.schema.json), .md, .html;
-* `events`: the steps' typed inputs; `errors`: named errors.
+* `events`: the steps' typed environments.
+
+The execution state and the steps' events (`routing.state`), the S3 keys (`routing.layout`),
+S3 access (`routing.storage`) and the named errors (`routing.errors`) are shared with the
+distillation pipeline.
 """

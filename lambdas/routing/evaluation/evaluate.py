@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..contract import LabelledExample, example_from_dict, system_prompt
+from ..errors import EvaluationStalled, HoldoutInvalid
+from ..layout import RunLayout
+from ..state import CANDIDATE_ORDER, EvaluateEvent, RunState
+from ..storage import get_text, iter_jsonl, list_keys, put_json, put_jsonl
 from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
-from .errors import EvaluationStalled, HoldoutInvalid
-from .events import CANDIDATE_ORDER, EvaluateEnv, EvaluateEvent, RunState
+from .events import EvaluateEnv
 from .judge import judge_lines, judge_prompt_limit
 from .records import AnswerRecord, make_record
-from .storage import RunKeys, get_text, iter_jsonl, list_keys, put_json, put_jsonl
 
 _METADATA_VALUE = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,.-]")
 
@@ -85,10 +87,10 @@ def load_holdout(s3: Any, bucket: str, key: str, modalities: Sequence[str]) -> l
     return examples
 
 
-def load_parts(s3: Any, bucket: str, keys: RunKeys) -> dict[tuple[str, int], AnswerRecord]:
+def load_parts(s3: Any, bucket: str, layout: RunLayout) -> dict[tuple[str, int], AnswerRecord]:
     """Answers finished by earlier invocations (a repeated answer keeps the latest part's)."""
     records: dict[tuple[str, int], AnswerRecord] = {}
-    for key in list_keys(s3, bucket, keys.parts):
+    for key in list_keys(s3, bucket, layout.evaluation_parts_prefix):
         for _, value in iter_jsonl(get_text(s3, bucket, key) or ""):
             record = AnswerRecord.model_validate(value)
             records[record.key] = record
@@ -115,12 +117,12 @@ def evaluate_step(
     `clock` times the model calls (the handler passes `routing.clients.timer`).
     """
     run = event.run
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     modalities = run.settings.modalities
     inference = InferenceSettings(system_prompt=system_prompt(modalities), max_tokens=settings.max_tokens)
     candidates = candidates_of(run, event.deployment.deployment_arn)
     examples = load_holdout(s3, run.bucket, event.dataset.holdout_key, modalities)
-    records = load_parts(s3, run.bucket, keys)
+    records = load_parts(s3, run.bucket, layout)
     pending = pending_work(candidates, examples, set(records))
 
     new: list[AnswerRecord] = []
@@ -145,7 +147,13 @@ def evaluate_step(
         # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
         if new:
             name = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
-            put_jsonl(s3, run.bucket, keys.part(name), (record.model_dump() for record in new), scratch=True)
+            put_jsonl(
+                s3,
+                run.bucket,
+                layout.evaluation_part_key(name),
+                (record.model_dump() for record in new),
+                scratch=True,
+            )
     if pending and not new:
         errors = [error for error in cut_short if error]
         why = f"the calls were retrying {errors[-1]}" if errors else "no call finished before the time limit"
@@ -163,10 +171,10 @@ def evaluate_step(
         ordered = [
             records[(candidate.name, index)] for index in range(len(examples)) for candidate in candidates
         ]
-        put_jsonl(s3, run.bucket, keys.results, (record.model_dump() for record in ordered))
+        put_jsonl(s3, run.bucket, layout.results_key, (record.model_dump() for record in ordered))
         lines = judge_lines(ordered, inference.system_prompt, [c.name for c in candidates], per_candidate)
-        put_jsonl(s3, run.bucket, keys.judge_input, (line.line for line in lines))
-        put_json(s3, run.bucket, keys.manifest, {
+        put_jsonl(s3, run.bucket, layout.judge_input_key, (line.line for line in lines))
+        put_json(s3, run.bucket, layout.evaluation_manifest_key, {
             "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in candidates],
             "inference": inference.to_dict(),
             "modalities": list(modalities),
@@ -177,8 +185,8 @@ def evaluate_step(
             "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
     return EvaluateResult(
-        results_key=keys.results,
-        judge_input_key=keys.judge_input,
+        results_key=layout.results_key,
+        judge_input_key=layout.judge_input_key,
         candidates=candidates,
         answers=total,
         done=len(records),

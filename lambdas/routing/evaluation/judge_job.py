@@ -15,11 +15,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..converse import classify, error_code
+from ..errors import BedrockThrottled
+from ..layout import s3_uri
 from ..pipeline.planning import POLL_BUDGETS
-from .errors import BedrockThrottled
-from .events import CheckJudgeEnv, CheckJudgeEvent, StartJudgeEnv, StartJudgeEvent
+from ..state import CheckJudgeEvent, StartJudgeEvent
+from .events import CheckJudgeEnv, StartJudgeEnv
 from .judge import create_job_request, judge_job_name
-from .storage import RunKeys, s3_uri
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,13 @@ def _skipped(reason: str) -> JudgeJob:
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code"))
+    return error_code(exc)
+
+
+def _retryable(exc: ClientError) -> BedrockThrottled | None:
+    """Throttled or transient (routing.converse's one table): the state machine retries it by name."""
+    fault = classify(exc)
+    return BedrockThrottled(str(fault)) if fault.temporary else None
 
 
 def find_job_arn(bedrock: Any, job_name: str) -> str | None:
@@ -67,21 +75,21 @@ def start_judge_step(event: StartJudgeEvent, *, settings: StartJudgeEnv, bedrock
         return _skipped("turned off for this run")
     if not event.evaluation.judge_prompts:
         return _skipped("no answers to judge")
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     job_name = judge_job_name(settings.job_name_prefix, run.run_id)
     request = create_job_request(
         job_name=job_name,
         role_arn=settings.evaluation_role_arn,
         judge_model_id=run.settings.judge_model_id,
         input_uri=s3_uri(run.bucket, event.evaluation.judge_input_key),
-        output_uri=s3_uri(run.bucket, keys.judge_output),
+        output_uri=s3_uri(run.bucket, layout.judge_output_prefix),
         run_id=run.run_id,
     )
     try:
         job_arn = bedrock.create_evaluation_job(**request)["jobArn"]
     except ClientError as exc:
-        if _code(exc) == "ThrottlingException":
-            raise BedrockThrottled(str(exc)) from None
+        if retry := _retryable(exc):
+            raise retry from None
         if _code(exc) != "ConflictException":
             raise
         found = find_job_arn(bedrock, job_name)
@@ -107,8 +115,8 @@ def check_judge_step(
     try:
         job = bedrock.get_evaluation_job(jobIdentifier=judge.job_arn)
     except ClientError as exc:
-        if _code(exc) == "ThrottlingException":
-            raise BedrockThrottled(str(exc)) from None
+        if retry := _retryable(exc):
+            raise retry from None
         raise
     status = str(job.get("status"))
     failure = "; ".join(job.get("failureMessages") or []) or None

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..active_model import NO_ACTIVE_MODEL, ActiveModel, parse_active_model, promoted, rolled_back
-from .errors import GateNotPassed, NothingToRollBack, ReportNotFound
-from .storage import RunKeys, get_text
+from ..errors import GateNotPassed, NothingToRollBack, ReportNotFound
+from ..layout import RunLayout
+from ..storage import get_text
 
 if TYPE_CHECKING:  # the operator CLI imports this module without the steps' event models
     from .events import PromoteEnv, PromoteEvent
@@ -121,7 +122,7 @@ def promote_from_report(
     A run whose gate failed is refused with GateNotPassed unless `force` is set (the operator
     then takes responsibility; the report still says the gate failed).
     """
-    key = RunKeys(f"runs/{run_id}/").report_json
+    key = RunLayout(run_id).report_json_key
     text = get_text(s3, bucket, key)
     if text is None:
         raise ReportNotFound(f"no report for run {run_id!r} at s3://{bucket}/{key}")

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import ResultsMissing
+from ..layout import console_url, s3_uri
 from ..pipeline.settings import tightest_gate
-from .errors import ResultsMissing
-from .events import DatasetState, ReportEnv, ReportEvent
+from ..state import DatasetState, ReportEvent
+from ..storage import get_text, iter_jsonl, list_keys, put, put_json
+from .events import ReportEnv
 from .gate import evaluate_gate
 from .html import render_html
 from .judge import METRIC_NAME, judge_scores
@@ -23,7 +26,6 @@ from .metrics import summarise
 from .pricing import price_for
 from .records import AnswerRecord
 from .report import build_report, notification, summary_line
-from .storage import RunKeys, console_url, get_text, iter_jsonl, list_keys, put_json, put_text, s3_uri
 
 
 def load_records(s3: Any, bucket: str, key: str) -> list[AnswerRecord]:
@@ -55,12 +57,12 @@ def _dataset_warnings(dataset: DatasetState) -> list[str]:
 def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str) -> dict[str, Any]:
     """Aggregate, judge scores, gate; write report.json / .md / .html; return the gate and the links."""
     run = event.run
-    keys = RunKeys(run.prefix)
+    layout = run.layout
     records = load_records(s3, run.bucket, event.evaluation.results_key)
-    manifest_text = get_text(s3, run.bucket, keys.manifest)
+    manifest_text = get_text(s3, run.bucket, layout.evaluation_manifest_key)
     if manifest_text is None:
         raise ResultsMissing(
-            f"no evaluation manifest at s3://{run.bucket}/{keys.manifest}: Evaluate did not complete"
+            f"no evaluation manifest at s3://{run.bucket}/{layout.evaluation_manifest_key}: Evaluate did not complete"
         )
     manifest = json.loads(manifest_text)
     modalities = manifest.get("modalities") or run.settings.modalities
@@ -79,7 +81,7 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
         inputs_text = get_text(s3, run.bucket, event.evaluation.judge_input_key) or ""
         inputs = [value for _, value in iter_jsonl(inputs_text)]
         scores = judge_scores(
-            load_judge_output(s3, run.bucket, f"{keys.judge_output}{judge.job_name}/"), inputs
+            load_judge_output(s3, run.bucket, f"{layout.judge_output_prefix}{judge.job_name}/"), inputs
         )
         if not scores:
             judge_info["failure"] = (
@@ -114,32 +116,32 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
         modalities=modalities,
         inference=manifest["inference"],
         artifacts={
-            "results": keys.results,
-            "judge_input": keys.judge_input,
-            "report_json": keys.report_json,
-            "report_markdown": keys.report_md,
-            "report_html": keys.report_html,
+            "results": layout.results_key,
+            "judge_input": layout.judge_input_key,
+            "report_json": layout.report_json_key,
+            "report_markdown": layout.report_md_key,
+            "report_html": layout.report_html_key,
         },
     )
-    put_json(s3, run.bucket, keys.report_json, report)
-    put_text(
+    put_json(s3, run.bucket, layout.report_json_key, report)
+    put(
         s3,
         run.bucket,
-        keys.report_md,
+        layout.report_md_key,
         render_markdown(report, html_link="report.html"),
         "text/markdown; charset=utf-8",
     )
     latencies = {summary.candidate: summary.latencies_ms for summary in summaries}
-    put_text(s3, run.bucket, keys.report_html, render_html(report, latencies), "text/html; charset=utf-8")
+    put(s3, run.bucket, layout.report_html_key, render_html(report, latencies), "text/html; charset=utf-8")
 
-    link = console_url(run.bucket, keys.report_html, region)
+    link = console_url(run.bucket, layout.report_html_key, region)
     distilled = by_name.get("distilled")
     subject, message = notification(report, link=link, model_id=distilled.model_id if distilled else None)
     return {
-        "report_key": keys.report_json,
-        "markdown_key": keys.report_md,
-        "html_key": keys.report_html,
-        "html_uri": s3_uri(run.bucket, keys.report_html),
+        "report_key": layout.report_json_key,
+        "markdown_key": layout.report_md_key,
+        "html_key": layout.report_html_key,
+        "html_uri": s3_uri(run.bucket, layout.report_html_key),
         "console_url": link,
         "gate": {"passed": gate.passed, "reasons": gate.reasons},
         "summary": summary_line(report),
