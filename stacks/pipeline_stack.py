@@ -13,11 +13,11 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.evaluation_steps import EvaluationSteps
-from stacks.constructs.function_environment import pipeline_environment
-from stacks.constructs.pipeline_definition import function_substitution
+from stacks.constructs.evaluation_steps import EVALUATION_STEPS
+from stacks.constructs.function_environment import evaluation_environments, pipeline_environment
+from stacks.constructs.pipeline_definition import DISTILLATION_FUNCTIONS, function_substitution
 from stacks.constructs.pipeline_state_machine import PipelineStateMachine
-from stacks.constructs.pipeline_steps import PipelineSteps, StepResources
+from stacks.constructs.pipeline_steps import DISTILLATION_STEPS, PipelineSteps, StepResources
 from stacks.constructs.run_notifications import RunNotifications
 from stacks.constructs.runtime_function import RuntimeLayer
 from stacks.storage_stack import StorageStack
@@ -37,23 +37,26 @@ class PipelineStack(Stack):
         self.config = config
         layer = RuntimeLayer(self, "RuntimeLayer")
         self.notifications = RunNotifications(self, "Notifications", config=config)
+        distillation_environment = pipeline_environment(
+            config,
+            bucket_name=storage.bucket.bucket_name,
+            distillation_role_arn=storage.distillation_role.role_arn,
+        )
         resources = StepResources(
             config=config,
             layer=layer,
             bucket=storage.bucket,
             distillation_role=storage.distillation_role,
-            environment=pipeline_environment(
-                config,
-                bucket_name=storage.bucket.bucket_name,
-                distillation_role_arn=storage.distillation_role.role_arn,
-            ),
+            evaluation_role=storage.evaluation_role,
+            active_model_parameter_arn=storage.active_model_parameter_arn,
+            environments={
+                **{step: distillation_environment for step in DISTILLATION_FUNCTIONS},
+                **evaluation_environments(config, evaluation_role_arn=storage.evaluation_role.role_arn),
+            },
         )
-        self.steps = PipelineSteps(self, "Steps", resources=resources)
-        self.evaluation = EvaluationSteps(self, "Evaluation", config=config, layer=layer, storage=storage)
-        functions = {
-            **{name: step.function for name, step in self.steps.steps.items()},
-            **self.evaluation.functions,
-        }
+        self.steps = PipelineSteps(self, "Steps", resources=resources, steps=DISTILLATION_STEPS)
+        self.evaluation = PipelineSteps(self, "Evaluation", resources=resources, steps=EVALUATION_STEPS)
+        functions = {**self.steps.functions, **self.evaluation.functions}
         self.pipeline = PipelineStateMachine(
             self,
             "Pipeline",

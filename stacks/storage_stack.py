@@ -10,23 +10,19 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from routing.layout import INVOCATION_LOGS_PREFIX, SCRATCH_TAG
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import add_model_statements, model_statements
-from stacks.constructs.nag import acknowledge, arn_finding, object_key_findings
-
-# S3 layout (public contract): everything of a run under runs/<run_id>/.
-RUNS_PREFIX = "runs/"
-TRAINING_KEYS = "runs/*/dataset/*"
-DISTILLATION_OUTPUT_KEYS = "runs/*/distillation-output/*"
-EVALUATION_INPUT_KEYS = "runs/*/evaluation/input/*"
-EVALUATION_OUTPUT_KEYS = "runs/*/evaluation/output/*"
-# Where Bedrock's model invocation logging delivers (set it in the Bedrock console or with
-# PutModelInvocationLoggingConfiguration): the source of runs that distil from the router's logs.
-INVOCATION_LOGS_PREFIX = "invocation-logs/"
-INVOCATION_LOG_KEYS = INVOCATION_LOGS_PREFIX + "*"
-# Objects tagged so are intermediate results (generation parts...) and expire.
-SCRATCH_TAG = ("lifecycle", "scratch")
+from stacks.constructs.bedrock_models import add_model_statements, bedrock_arn, model_statements
+from stacks.constructs.nag import acknowledge, acknowledge_resources
+from stacks.constructs.run_objects import (
+    DATASET_KEYS,
+    DISTILLATION_OUTPUT_KEYS,
+    INVOCATION_LOG_KEYS,
+    JUDGE_INPUT_KEYS,
+    JUDGE_OUTPUT_KEYS,
+    RUN_KEYS,
+)
 
 # Stable output names (public contract).
 OUTPUT_BUCKET = "DataBucketName"
@@ -76,12 +72,15 @@ class StorageStack(Stack):
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="data-bucket/",
             lifecycle_rules=[
+                # Objects tagged so are intermediate results (generation parts...).
                 s3.LifecycleRule(
                     id="expire-scratch-objects",
                     tag_filters={SCRATCH_TAG[0]: SCRATCH_TAG[1]},
                     expiration=Duration.days(config.scratch_expiry_days),
                 ),
-                # Raw user queries: expire them, and their noncurrent versions a day later (not 90).
+                # Raw user queries (where Bedrock's model invocation logging delivers, set in the Bedrock console
+                # or with PutModelInvocationLoggingConfiguration): expire them, and their noncurrent versions a
+                # day later (not 90).
                 s3.LifecycleRule(
                     id="expire-invocation-logs",
                     prefix=INVOCATION_LOGS_PREFIX,
@@ -123,9 +122,7 @@ class StorageStack(Stack):
         return iam.ServicePrincipal("bedrock.amazonaws.com").with_conditions(
             {
                 "StringEquals": {"aws:SourceAccount": self.account},
-                "ArnLike": {
-                    "aws:SourceArn": f"arn:aws:bedrock:{self.region}:{self.account}:{resource_type}/*"
-                },
+                "ArnLike": {"aws:SourceArn": bedrock_arn(self, f"{resource_type}/*")},
             }
         )
 
@@ -138,7 +135,7 @@ class StorageStack(Stack):
             resources=[self.bucket.arn_for_objects(INVOCATION_LOG_KEYS)],
             conditions={
                 "StringEquals": {"aws:SourceAccount": self.account},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{self.region}:{self.account}:*"},
+                "ArnLike": {"aws:SourceArn": bedrock_arn(self, "*")},
             },
         ))  # fmt: skip
 
@@ -147,7 +144,7 @@ class StorageStack(Stack):
             "DistillationRole",
             job_kind="model-customization-job",
             description="Assumed by Amazon Bedrock for model distillation jobs of this project",
-            read=("ReadTrainingData", TRAINING_KEYS),
+            read=("ReadTrainingData", DATASET_KEYS),
             write=("WriteDistillationOutput", DISTILLATION_OUTPUT_KEYS),
             invoke=("InvokeTeacher", ["bedrock:InvokeModel"], self.config.teacher_model_id),
             extra_list_prefixes=(INVOCATION_LOG_KEYS,),
@@ -167,15 +164,15 @@ class StorageStack(Stack):
 
     @property
     def _invocation_jobs(self) -> str:
-        return f"arn:aws:bedrock:{self.region}:{self.account}:model-invocation-job/*"
+        return bedrock_arn(self, "model-invocation-job/*")
 
     def _evaluation_role(self) -> iam.Role:
         role = self._bedrock_job_role(
             "EvaluationRole",
             job_kind="evaluation-job",
             description="Assumed by Amazon Bedrock for model evaluation (LLM judge) jobs of this project",
-            read=("ReadEvaluationInput", EVALUATION_INPUT_KEYS),
-            write=("WriteEvaluationOutput", EVALUATION_OUTPUT_KEYS),
+            read=("ReadEvaluationInput", JUDGE_INPUT_KEYS),
+            write=("WriteEvaluationOutput", JUDGE_OUTPUT_KEYS),
             # The judge runs as a batch inference job (AWS's judge role: InvokeModel, Create/StopModelInvocationJob).
             invoke=(
                 "InvokeJudge",
@@ -191,7 +188,7 @@ class StorageStack(Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid="EvaluationOutputUploads",
             actions=["s3:GetObject", "s3:AbortMultipartUpload"],
-            resources=[self.bucket.arn_for_objects(EVALUATION_OUTPUT_KEYS)],
+            resources=[self.bucket.arn_for_objects(JUDGE_OUTPUT_KEYS)],
         ))  # fmt: skip
         role.add_to_policy(iam.PolicyStatement(
             sid="StopJudgeInvocations", actions=["bedrock:StopModelInvocationJob"], resources=[self._invocation_jobs],
@@ -201,11 +198,10 @@ class StorageStack(Stack):
             actions=["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
             resources=[self.bucket.bucket_arn],
         ))  # fmt: skip
-        acknowledge(
+        acknowledge_resources(
             role,
-            "AwsSolutions-IAM5",
             "Bedrock invocation (batch) job ids are assigned by Bedrock: scoped to this account's and region's jobs.",
-            findings=[arn_finding(self, self._invocation_jobs)],
+            [self._invocation_jobs],
         )
         return role
 
@@ -235,19 +231,19 @@ class StorageStack(Stack):
             sid="ListRuns",
             actions=["s3:ListBucket"],
             resources=[self.bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [RUNS_PREFIX + "*", *extra_list_prefixes]}},
+            conditions={"StringLike": {"s3:prefix": [RUN_KEYS, *extra_list_prefixes]}},
         ))  # fmt: skip
         role.add_to_policy(iam.PolicyStatement(
             sid=write_sid, actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(write_keys)],
         ))  # fmt: skip
         add_model_statements(role, model_statements(
-            self.config, invoke_sid, invoke_actions, [model_id], account=self.account, extra_resources=invoke_resources,
+            self, invoke_sid, invoke_actions, [model_id], extra_resources=invoke_resources,
         ))  # fmt: skip
         self._acknowledge_run_prefixes(role, [read_keys, write_keys], reason)
         return role
 
     def _acknowledge_run_prefixes(self, role: iam.Role, key_patterns: list[str], reason: str) -> None:
         """Acknowledge IAM5 only for the exact object prefixes this role was given."""
-        acknowledge(
-            role, "AwsSolutions-IAM5", reason, findings=object_key_findings(self.bucket, key_patterns)
+        acknowledge_resources(
+            role, reason, [self.bucket.arn_for_objects(pattern) for pattern in key_patterns]
         )

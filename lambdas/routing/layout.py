@@ -33,7 +33,7 @@ IMPORTS_PREFIX = "imports/"
 # Bedrock model invocation logging delivers here (the storage stack lets Bedrock write and the
 # distillation role read it): the source of "distil from invocation logs" runs.
 INVOCATION_LOGS_PREFIX = "invocation-logs/"
-# Same tag as stacks/storage_stack.py SCRATCH_TAG: the bucket's lifecycle rule filters on it.
+# The data bucket's lifecycle rule (stacks/storage_stack.py) filters on this tag.
 SCRATCH_TAG = ("lifecycle", "scratch")
 # The `Tagging` parameter of PutObject for objects the lifecycle rule may expire.
 SCRATCH_TAGGING = f"{SCRATCH_TAG[0]}={SCRATCH_TAG[1]}"

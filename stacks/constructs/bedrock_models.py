@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
+from routing.model_ids import foundation_model_of, inference_profile_geography
 
-from cdk_app.config import AppConfig, foundation_model_of, inference_profile_geography
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.nag import acknowledge_resources
 
 ROUTED_MODEL_REASON = (
     "A cross-region inference profile routes each call to its foundation model in a region AWS chooses: the "
@@ -34,6 +35,22 @@ ROUTED_MODEL_REASON = (
 ROUTED_ACTIONS = frozenset({"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"})
 
 
+def bedrock_arn(
+    scope: IConstruct, resource: str, *, region: str | None = None, account: str | None = None
+) -> str:
+    """`arn:<partition>:bedrock:<region>:<account>:<resource>` in the scope's stack.
+
+    `region` and `account` default to the stack's; `""` leaves them out (foundation models), `"*"` is any.
+    """
+    return Stack.of(scope).format_arn(
+        service="bedrock",
+        resource=resource,
+        region=region,
+        account=account,
+        arn_format=ArnFormat.NO_RESOURCE_NAME,
+    )
+
+
 @dataclass(frozen=True)
 class ModelGrant:
     """What IAM checks for calls naming one model id: `direct` ARNs, and `routed` ones via `profile`."""
@@ -43,28 +60,29 @@ class ModelGrant:
     routed: str | None = None
 
 
-def model_grant(config: AppConfig, model_id: str, *, account: str) -> ModelGrant:
+def model_grant(scope: IConstruct, model_id: str) -> ModelGrant:
+    """The ARNs IAM authorizes a call naming `model_id` on, from the scope's stack (partition, region, account)."""
     if model_id.startswith("arn:"):
         return ModelGrant(direct=[model_id])
     if inference_profile_geography(model_id) is None:
-        return ModelGrant(direct=[f"arn:aws:bedrock:{config.region}::foundation-model/{model_id}"])
-    profile = f"arn:aws:bedrock:{config.region}:{account}:inference-profile/{model_id}"
+        return ModelGrant(direct=[bedrock_arn(scope, f"foundation-model/{model_id}", account="")])
+    profile = bedrock_arn(scope, f"inference-profile/{model_id}")
     base = foundation_model_of(model_id, model_id)
-    return ModelGrant(direct=[profile], profile=profile, routed=f"arn:aws:bedrock:*::foundation-model/{base}")
+    routed = bedrock_arn(scope, f"foundation-model/{base}", region="*", account="")
+    return ModelGrant(direct=[profile], profile=profile, routed=routed)
 
 
 def model_statements(
-    config: AppConfig,
+    scope: IConstruct,
     sid: str,
     actions: Sequence[str],
     model_ids: Iterable[str],
     *,
-    account: str,
     extra_resources: Sequence[str] = (),
 ) -> list[iam.PolicyStatement]:
     """`actions` on the models (and `extra_resources`): one statement, plus one per inference profile for
     the invoke actions (the only ones IAM authorizes on the routed region's model with the profile's ARN)."""
-    grants = [model_grant(config, model_id, account=account) for model_id in dict.fromkeys(model_ids)]
+    grants = [model_grant(scope, model_id) for model_id in dict.fromkeys(model_ids)]
     direct = list(dict.fromkeys([*(arn for grant in grants for arn in grant.direct), *extra_resources]))
     statements = [iam.PolicyStatement(sid=sid, actions=list(actions), resources=direct)]
     routed_actions = [action for action in actions if action in ROUTED_ACTIONS]
@@ -83,12 +101,10 @@ def model_statements(
 
 def add_model_statements(role: iam.IRole, statements: Iterable[iam.PolicyStatement]) -> None:
     """Add the statements to `role` and acknowledge cdk-nag's IAM5 for the routed models' region wildcard."""
-    findings = []
+    routed = []
     for statement in statements:
         role.add_to_principal_policy(statement)
-        findings += [
-            f"Resource::{arn}" for arn in statement.resources if arn.startswith("arn:aws:bedrock:*:")
-        ]
-    if findings:
-        scope: IConstruct = role
-        acknowledge(scope, "AwsSolutions-IAM5", ROUTED_MODEL_REASON, findings=findings)
+        if "bedrock:InferenceProfileArn" in statement.conditions.get("StringEquals", {}):
+            routed += statement.resources
+    if routed:
+        acknowledge_resources(role, ROUTED_MODEL_REASON, routed)

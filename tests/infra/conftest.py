@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -17,6 +18,28 @@ from cdk_app.app import build_app
 from cdk_app.config import AppConfig
 
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+PARTITION = {"Ref": "AWS::Partition"}
+
+
+def in_partition(value: Any, partition: str = "aws") -> Any:
+    """`value` (template JSON) as CloudFormation renders it in `partition`: every `AWS::Partition`
+    reference filled in, a join of only literal text left as that text (`arn:aws:bedrock:...`)."""
+    if isinstance(value, list):
+        return [in_partition(item, partition) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value == PARTITION:
+        return partition
+    join = value.get("Fn::Join") if len(value) == 1 else None
+    if join and join[0] == "" and PARTITION in join[1]:
+        parts: list[Any] = []
+        for part in in_partition(join[1], partition):
+            if isinstance(part, str) and parts and isinstance(parts[-1], str):
+                parts[-1] += part
+            else:
+                parts.append(part)
+        return parts[0] if len(parts) == 1 and isinstance(parts[0], str) else {"Fn::Join": ["", parts]}
+    return {key: in_partition(item, partition) for key, item in value.items()}
 
 
 @dataclass
@@ -47,4 +70,5 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def storage_template(synthesized: SynthesizedApp) -> Template:
-    return synthesized.templates["storage"]
+    """The storage template as deployed in the `aws` partition."""
+    return Template.from_json(in_partition(synthesized.templates["storage"].to_json()))

@@ -1,4 +1,4 @@
-"""EvaluationSteps in a small test stack next to a StorageStack: cdk-nag clean and least privilege.
+"""The evaluation steps in a small test stack next to a StorageStack: cdk-nag clean and least privilege.
 
 Synthesis runs the cdk-nag AwsSolutions plugin (like cdk_app/app.py): any unacknowledged
 finding raises, so the fixture itself proves the acknowledgments are exact.
@@ -16,9 +16,12 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.config import AppConfig
-from stacks.constructs.evaluation_steps import EvaluationSteps
+from stacks.constructs.evaluation_steps import EVALUATION_STEPS
+from stacks.constructs.function_environment import evaluation_environments
+from stacks.constructs.pipeline_steps import PipelineSteps, StepResources
 from stacks.constructs.runtime_function import RuntimeLayer
 from stacks.storage_stack import StorageStack
+from tests.infra.conftest import in_partition
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +33,14 @@ class Synthesized:
     config: AppConfig
     stack: cdk.Stack
     storage: StorageStack
-    steps: EvaluationSteps
+    steps: PipelineSteps
     template: Template
     storage_template: Template
 
     def statements(self, name: str) -> list[dict[str, Any]]:
         """Every statement of the policies attached to function `name`'s role (log/X-Ray ones included)."""
         role_id = self.stack.resolve(
-            self.stack.get_logical_id(self.steps.runtime_functions[name].role.node.default_child)
+            self.stack.get_logical_id(self.steps.steps[name].role.node.default_child)
         )
         found = []
         for policy in self.template.find_resources("AWS::IAM::Policy").values():
@@ -64,13 +67,26 @@ def synthesized(tmp_path_factory) -> Synthesized:
     env = cdk.Environment(region=config.region)
     storage = StorageStack(app, "Storage", stack_name=config.stack_name("storage"), config=config, env=env)
     stack = cdk.Stack(app, "EvaluationTest", env=env)
-    steps = EvaluationSteps(
-        stack, "Evaluation", config=config, layer=RuntimeLayer(stack, "Layer"), storage=storage
+    resources = StepResources(
+        config=config,
+        layer=RuntimeLayer(stack, "Layer"),
+        bucket=storage.bucket,
+        distillation_role=storage.distillation_role,
+        evaluation_role=storage.evaluation_role,
+        active_model_parameter_arn=storage.active_model_parameter_arn,
+        environments=evaluation_environments(config, evaluation_role_arn=storage.evaluation_role.role_arn),
     )
+    steps = PipelineSteps(stack, "Evaluation", resources=resources, steps=EVALUATION_STEPS)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     app.synth()  # raises on any cdk-nag finding
+    # The templates as deployed in the `aws` partition.
     return Synthesized(
-        config, stack, storage, steps, Template.from_stack(stack), Template.from_stack(storage)
+        config,
+        stack,
+        storage,
+        steps,
+        Template.from_json(in_partition(Template.from_stack(stack).to_json())),
+        Template.from_json(in_partition(Template.from_stack(storage).to_json())),
     )
 
 

@@ -23,6 +23,7 @@ from stacks.constructs.pipeline_definition import (
 )
 from stacks.constructs.run_notifications import RunNotifications
 from stacks.pipeline_stack import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
+from tests.infra.conftest import in_partition
 
 # AWS's recommended list (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html:
 # "invoking Lambda results in a 500 error, such as ClientExecutionTimeoutException, ServiceException,
@@ -40,7 +41,8 @@ LAMBDA_ERRORS = {
 
 @pytest.fixture(scope="module")
 def template(synthesized) -> Template:
-    return synthesized.templates["pipeline"]
+    """The pipeline template as deployed in the `aws` partition."""
+    return Template.from_json(in_partition(synthesized.templates["pipeline"].to_json()))
 
 
 @pytest.fixture(scope="module")

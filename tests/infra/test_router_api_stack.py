@@ -219,7 +219,7 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     granted: dict[str, set[str]] = {}
-    grants = [model_grant(config, model, account=stack.account)
+    grants = [model_grant(stack, model)
               for model in (config.router_default_model_id, config.router_fallback_model_id)]  # fmt: skip
     deployments = rendered_arn(
         stack, f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:custom-model-deployment/*"
@@ -232,7 +232,7 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         elif "Condition" in statement:
             # A profile's foundation model, in any region, only through that profile.
             ((profile,),) = [[json.dumps(stack.resolve(g.profile), sort_keys=True)
-                              for g in grants if g.routed == statement["Resource"]]]  # fmt: skip
+                              for g in grants if rendered_arn(stack, g.routed) == json.dumps(statement["Resource"], sort_keys=True)]]  # fmt: skip
             assert json.dumps(statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"],
                               sort_keys=True) == profile  # fmt: skip
             assert list(statement["Condition"]) == ["StringEquals"]

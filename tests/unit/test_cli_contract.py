@@ -16,7 +16,6 @@ def test_storage_output_names() -> None:
     assert operator_api.OUTPUT_DISTILLATION_ROLE == storage_stack.OUTPUT_DISTILLATION_ROLE
     assert operator_api.OUTPUT_EVALUATION_ROLE == storage_stack.OUTPUT_EVALUATION_ROLE
     assert operator_api.OUTPUT_ACTIVE_MODEL_PARAMETER == storage_stack.OUTPUT_ACTIVE_MODEL_PARAMETER
-    assert operator_api.RUNS_PREFIX == storage_stack.RUNS_PREFIX
 
 
 def test_router_api_output_names() -> None:
