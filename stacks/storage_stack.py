@@ -12,6 +12,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.stack_outputs import (
+    OUTPUT_ACTIVE_MODEL_PARAMETER,
+    OUTPUT_BUCKET,
+    OUTPUT_DISTILLATION_ROLE,
+    OUTPUT_EVALUATION_ROLE,
+)
 from stacks.constructs.bedrock_models import add_model_statements, model_statements
 from stacks.constructs.nag import acknowledge, arn_finding, object_key_findings
 
@@ -27,12 +33,6 @@ INVOCATION_LOGS_PREFIX = "invocation-logs/"
 INVOCATION_LOG_KEYS = INVOCATION_LOGS_PREFIX + "*"
 # Objects tagged so are intermediate results (generation parts...) and expire.
 SCRATCH_TAG = ("lifecycle", "scratch")
-
-# Stable output names (public contract).
-OUTPUT_BUCKET = "DataBucketName"
-OUTPUT_DISTILLATION_ROLE = "DistillationRoleArn"
-OUTPUT_EVALUATION_ROLE = "EvaluationRoleArn"
-OUTPUT_ACTIVE_MODEL_PARAMETER = "ActiveModelParameterName"
 
 
 def active_model_parameter_arn(stack: Stack, config: AppConfig) -> str:
