@@ -203,30 +203,3 @@ def check_constraints(value: Any, shape: Shape, path: str = "") -> list[str]:
         if shape.enum and value not in shape.enum:
             problems.append(f"{path}: {value!r} not in {shape.enum}")
     return problems
-
-
-def run_state(bucket: str, run_id: str = "run-1", **settings: Any) -> dict[str, Any]:
-    """`$.run` as Plan writes it (only what the evaluation reads, plus wait seconds)."""
-    return {
-        "run_id": run_id,
-        "bucket": bucket,
-        "prefix": f"runs/{run_id}/",
-        "manifest_key": f"runs/{run_id}/manifest.json",
-        "settings": {
-            "student_model_id": "amazon.nova-micro-v1:0:128k",
-            "baseline_model_id": BASELINE_ID,
-            "judge": False,
-            "judge_model_id": JUDGE_ID,
-            "modalities": MODALITIES,
-            "gate": {
-                "min_mean_score": 3.5,
-                "max_score_drop": 0.25,
-                "min_json_validity": 0.95,
-                "max_p95_latency_ratio": 1.0,
-            },
-            "evaluation_candidates": ["distilled", "student", "baseline"],
-            "wait_seconds": {"job": 0, "deployment": 0, "evaluation": 0},
-            **settings,
-        },
-        "warnings": [],
-    }

@@ -1,4 +1,5 @@
-"""Shared fixtures of the pipeline tests: the Lambdas' environment, settings and run states."""
+"""Shared fixtures of the pipeline and evaluation tests: the Lambdas' environment, settings and the
+execution state (`$.run`, `$.dataset`, `$.deployment`) built once, the way the steps write it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 import boto3
 from botocore.stub import Stubber
+from routing.layout import RunLayout
 from routing.pipeline.settings import PipelineSettings
-from routing.pipeline.state import RunState
+from routing.state import DatasetState, DeploymentState, RunState
 
 from cdk_app.config import AppConfig
 from stacks.constructs.function_environment import evaluation_environments
@@ -60,7 +62,7 @@ def settings(**overrides: str) -> PipelineSettings:
     return PipelineSettings.from_environ({**ENVIRONMENT, **overrides})
 
 
-def run_state(run_id: str = "run-1", **settings_overrides: Any) -> RunState:
+def run_state(run_id: str = "run-1", *, bucket: str = BUCKET, **settings_overrides: Any) -> RunState:
     """A `$.run` as Plan writes it, from the default settings with `settings_overrides`."""
     base = settings()
     run_settings = {
@@ -86,11 +88,39 @@ def run_state(run_id: str = "run-1", **settings_overrides: Any) -> RunState:
     return RunState.model_validate(
         {
             "run_id": run_id,
-            "bucket": BUCKET,
-            "prefix": f"runs/{run_id}/",
-            "manifest_key": f"runs/{run_id}/manifest.json",
+            "bucket": bucket,
+            "prefix": RunLayout(run_id).prefix,
+            "manifest_key": RunLayout(run_id).manifest_key,
             "settings": run_settings,
             "warnings": [],
+        }
+    )
+
+
+def dataset_state(run_id: str = "run-1", **overrides: Any) -> DatasetState:
+    """A `$.dataset` as Prepare dataset writes it."""
+    layout = RunLayout(run_id)
+    return DatasetState.model_validate(
+        {
+            "train_key": layout.train_key,
+            "holdout_key": layout.holdout_key,
+            "stats_key": layout.stats_key,
+            "train_count": 200,
+            "holdout_count": 100,
+            **overrides,
+        }
+    )
+
+
+def deployment_state(deployment_arn: str, run_id: str = "run-1", **overrides: Any) -> DeploymentState:
+    """A `$.deployment` as Check deployment leaves it once the deployment is Active."""
+    return DeploymentState.model_validate(
+        {
+            "deployment_arn": deployment_arn,
+            "deployment_name": f"vsr-test-{run_id}",
+            "status": "Active",
+            "deadline": "2026-12-01T14:00:00+00:00",
+            **overrides,
         }
     )
 

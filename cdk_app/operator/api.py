@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from botocore.exceptions import NoCredentialsError
@@ -35,7 +35,7 @@ from cdk_app.operator.executions import (
 )
 from cdk_app.operator.outputs import stack_outputs
 from cdk_app.operator.progress import Progress, apply_map_run, progress_from
-from cdk_app.operator.reports import REPORT_FILES, download, read_json_object, report_key
+from cdk_app.operator.reports import download, read_json_object, report_key
 from cdk_app.operator.router_client import api_key_value, build_route_request, send_route_request
 from cdk_app.stack_outputs import (
     OUTPUT_ACTIVE_MODEL_PARAMETER,
@@ -169,9 +169,8 @@ class Operator:
         status = self.describe(run_id)["status"]  # RunNotFound for an unknown run
         if status == "RUNNING":
             return f"run {run_id} has no report yet (it is still running: `vsr watch {run_id}`)"
-        return (
-            f"run {run_id} has no {REPORT_FILES[kind]} (status {status}; it stopped before the report step)"
-        )
+        name = PurePosixPath(report_key(run_id, kind)).name
+        return f"run {run_id} has no {name} (status {status}; it stopped before the report step)"
 
     # --- router
     def route(

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from routing.active_model import NO_ACTIVE_MODEL
 from routing.evaluation.promotion import read_active_model, write_active_model
-from routing.pipeline.layout import RUNS_PREFIX
+from routing.layout import RUNS_PREFIX
 
 from cdk_app.config import AppConfig
 from cdk_app.operator.errors import OperatorError, StackNotDeployed, explain_error

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from routing import errors as routing_errors
 from routing.active_model import ActiveModel
-from routing.evaluation import errors as evaluation_errors
 from routing.evaluation import promotion
 from routing.evaluation.promotion import read_active_model
 
@@ -72,7 +72,7 @@ def rollback(ssm: Any, parameter: str) -> Promotion:
     before = read_active_model(ssm, parameter)
     try:
         after = promotion.rollback(ssm, parameter)
-    except evaluation_errors.NothingToRollBack:
+    except routing_errors.NothingToRollBack:
         raise NothingToRollBack(
             "nothing to roll back to: the active model has no previous value "
             f"(the router serves {before.model_id or 'the configured default'})"

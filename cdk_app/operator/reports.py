@@ -1,7 +1,7 @@
 """A run's report in the data bucket: where it is (from the run layout) and reading it.
 
-The Report step writes `report.json`, `report.md` and `report.html` under the run's report
-prefix (`routing.pipeline.layout.RunLayout.report_prefix`); `vsr report` reads them back.
+The Report step writes `report.json`, `report.md` and `report.html` at the run's report keys
+(`routing.layout.RunLayout`); `vsr report` reads them back.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from routing.pipeline.layout import RunLayout
+from routing.layout import RunLayout
 
 from cdk_app.operator.errors import OperatorError
 
-REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
-
 
 def report_key(run_id: str, kind: str = "json") -> str:
-    return f"{RunLayout(run_id).report_prefix}{REPORT_FILES[kind]}"
+    """The key of a run's report: `kind` is json, md or html."""
+    layout = RunLayout(run_id)
+    return {"json": layout.report_json_key, "md": layout.report_md_key, "html": layout.report_html_key}[kind]
 
 
 def read_object(s3: Any, bucket: str, key: str) -> bytes | None:

@@ -1,8 +1,10 @@
-"""Evaluate: the candidates answer the held-out queries (resumable, see routing.evaluation.steps).
+"""Evaluate step: the candidates answer the held-out queries, resumably, within this invocation's time.
 
-Input: the execution state (`$.run`, `$.dataset`, `$.deployment`). Output (`$.evaluation`):
-`{"results_key", "judge_input_key", "candidates", "answers", "done", "complete", "judge_prompts",
-"offline_stand_in"}`. The state machine calls it again while `complete` is false.
+Input: the execution state (reads `$.run`, `$.dataset`, `$.deployment`).
+Output: `{"results_key", "judge_input_key", "candidates", "answers", "done", "complete", "judge_prompts",
+"offline_stand_in"}` (`$.evaluation`); the state machine calls it again while `complete` is false.
+Raises HoldoutInvalid (no usable held-out dataset) and EvaluationStalled (an invocation finished no answer).
+Logic: routing.evaluation.evaluate.evaluate_step.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from routing.clients import client, timer
-from routing.evaluation.events import EvaluateEnv, EvaluateEvent, parse_event
-from routing.evaluation.steps import evaluate_step
+from aws_lambda_powertools.metrics import MetricUnit
+from routing import clients
+from routing.evaluation.evaluate import evaluate_step
+from routing.evaluation.events import EvaluateEnv
 from routing.observability import logger, metrics, tracer
+from routing.state import EvaluateEvent, parse_event
 
 # Without a Lambda context (local dry run) an invocation may run this long.
 DEFAULT_BUDGET_SECONDS = 900
 
 
-def invocation_budget(context: Any, env: EvaluateEnv) -> tuple[Callable[[], bool], Callable[[], bool]]:
+def invocation_budget(context: Any, settings: EvaluateEnv) -> tuple[Callable[[], bool], Callable[[], bool]]:
     """(soft, hard) limits of this invocation, from the Lambda context's remaining time.
 
     Soft: stop starting calls `reserve_seconds` (120 s) before the function times out. Hard: a
@@ -31,19 +35,38 @@ def invocation_budget(context: Any, env: EvaluateEnv) -> tuple[Callable[[], bool
     """
     remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
     started = time.monotonic()
-    soft_at = started + remaining - env.reserve_seconds
-    hard_at = started + remaining - env.reserve_seconds * 3 / 4
+    soft_at = started + remaining - settings.reserve_seconds
+    hard_at = started + remaining - settings.reserve_seconds * 3 / 4
     return (lambda: time.monotonic() >= soft_at), (lambda: time.monotonic() >= hard_at)
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_event(EvaluateEvent, event)
-    env = EvaluateEnv.from_environ(os.environ)
-    should_stop, must_stop = invocation_budget(context, env)
-    return evaluate_step(
-        request, env, s3=client("s3"), runtime=client("bedrock-runtime", "evaluation"),
-        should_stop=should_stop, must_stop=must_stop, clock=timer,
-    )  # fmt: skip
+    logger.append_keys(run_id=request.run.run_id)
+    settings = EvaluateEnv.from_environ(os.environ)
+    should_stop, must_stop = invocation_budget(context, settings)
+    result = evaluate_step(
+        request,
+        settings=settings,
+        s3=clients.client("s3"),
+        runtime=clients.client("bedrock-runtime", "evaluation"),
+        should_stop=should_stop,
+        must_stop=must_stop,
+        clock=clients.timer,
+    )
+    logger.info(
+        "Held-out queries answered",
+        extra={
+            "candidates": len(result.candidates),
+            "pending": result.pending,
+            "answered": result.answered,
+            "done": result.done,
+            "answers": result.answers,
+            "complete": result.complete,
+        },
+    )
+    metrics.add_metric(name="EvaluationAnswers", unit=MetricUnit.Count, value=result.answered)
+    return result.summary()

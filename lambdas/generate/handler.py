@@ -17,7 +17,7 @@ from routing import clients
 from routing.observability import logger, metrics, tracer
 from routing.pipeline.generation import generate_batch
 from routing.pipeline.settings import PipelineSettings
-from routing.pipeline.state import GenerateEvent, parse_event
+from routing.state import GenerateEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

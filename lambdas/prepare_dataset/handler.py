@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from routing import clients
 from routing.observability import logger, metrics, tracer
 from routing.pipeline.dataset import prepare_dataset
-from routing.pipeline.state import PrepareDatasetEvent, parse_event
+from routing.state import PrepareDatasetEvent, parse_event
 
 
 @logger.inject_lambda_context(clear_state=True)

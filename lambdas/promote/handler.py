@@ -1,8 +1,9 @@
-"""Promote: write the distilled deployment to the active-model parameter (gate passed only).
+"""Promote step: write the distilled deployment to the active-model parameter (gate passed only).
 
-Input: the execution state (`$.run`, `$.deployment`, `$.report`). Output (`$.promotion`):
-`{"promoted", "model_id", "previous_model_id", "run_id", "changed"}`. Raises GateNotPassed
-when called for a run whose gate failed: the parameter is never written then.
+Input: the execution state (reads `$.run`, `$.deployment`, `$.report`).
+Output: `{"promoted", "model_id", "previous_model_id", "run_id", "changed"}` (`$.promotion`).
+Raises GateNotPassed when called for a run whose gate failed: the parameter is never written then.
+Logic: routing.evaluation.promotion.promote_step.
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from routing.clients import client
-from routing.evaluation.events import PromoteEnv, PromoteEvent, parse_event
-from routing.evaluation.steps import promote_step
+from aws_lambda_powertools.metrics import MetricUnit
+from routing import clients
+from routing.evaluation.events import PromoteEnv
+from routing.evaluation.promotion import promote_step
 from routing.observability import logger, metrics, tracer
+from routing.state import PromoteEvent, parse_event
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_event(PromoteEvent, event)
-    return promote_step(request, PromoteEnv.from_environ(os.environ), ssm=client("ssm"))
+    logger.append_keys(run_id=request.run.run_id)
+    result = promote_step(request, settings=PromoteEnv.from_environ(os.environ), ssm=clients.client("ssm"))
+    logger.info("Model promoted" if result["changed"] else "Model already active: unchanged", extra=result)
+    metrics.add_metric(name="ModelsPromoted", unit=MetricUnit.Count, value=1 if result["changed"] else 0)
+    return result

@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from routing.evaluation.evaluate import candidates_of
 from routing.evaluation.judge import create_job_request, judge_job_name
-from routing.evaluation.steps import candidates_of
-from routing.evaluation.storage import RunKeys
+from routing.layout import RunLayout
 from routing.model_ids import on_demand_model_id
 from routing.pipeline.distillation import job_request
 from routing.pipeline.inputs import parse_execution_input
-from routing.pipeline.layout import RunLayout
 from routing.pipeline.names import ownership_tags, run_names
 from routing.pipeline.planning import foundation_model_id, models_to_check, resolve_settings
 from routing.pipeline.settings import PipelineSettings
-from routing.pipeline.state import DatasetState, RunState
+from routing.state import DatasetState, RunState
 
 from tests.iam_support import (
     ACCOUNT,
@@ -182,30 +181,35 @@ def _check_deployment(w: World) -> list[Request]:
 
 
 def _evaluate(w: World) -> list[Request]:
-    keys = RunKeys(w.run.prefix)
+    layout = RunLayout(w.run.run_id)
     invocations = [
         r for c in candidates_of(w.run, w.deployment) for r in model_invocations(c.model_id, w.region)
     ]
     return [
         *invocations,
         s3_object(w.bucket, RunLayout(w.run.run_id).holdout_key, "s3:GetObject"),
-        s3_object(w.bucket, keys.part("student"), "s3:GetObject"),
+        s3_object(w.bucket, layout.evaluation_part_key("student"), "s3:GetObject"),
         *(
             s3_object(w.bucket, key, "s3:PutObject")
-            for key in (keys.part("student"), keys.results, keys.manifest, keys.judge_input)
+            for key in (
+                layout.evaluation_part_key("student"),
+                layout.results_key,
+                layout.evaluation_manifest_key,
+                layout.judge_input_key,
+            )
         ),
-        s3_listing(w.bucket, keys.parts),
+        s3_listing(w.bucket, layout.evaluation_parts_prefix),
     ]
 
 
 def _judge_request(w: World) -> dict[str, Any]:
-    keys = RunKeys(w.run.prefix)
+    layout = RunLayout(w.run.run_id)
     return create_job_request(
         job_name=judge_job_name(w.settings.prefix, w.run.run_id),
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/evaluation",
         judge_model_id=w.run.settings.judge_model_id,
-        input_uri=f"s3://{w.bucket}/{keys.judge_input}",
-        output_uri=f"s3://{w.bucket}/{keys.judge_output}",
+        input_uri=f"s3://{w.bucket}/{layout.judge_input_key}",
+        output_uri=f"s3://{w.bucket}/{layout.judge_output_prefix}",
         run_id=w.run.run_id,
     )
 
@@ -228,16 +232,21 @@ def _check_judge(w: World) -> list[Request]:
 
 
 def _report(w: World) -> list[Request]:
-    keys = RunKeys(w.run.prefix)
+    layout = RunLayout(w.run.run_id)
     return [
         *(
             s3_object(w.bucket, key, "s3:GetObject")
-            for key in (keys.results, keys.manifest, keys.judge_input, f"{keys.judge_output}x/output.jsonl")
+            for key in (
+                layout.results_key,
+                layout.evaluation_manifest_key,
+                layout.judge_input_key,
+                f"{layout.judge_output_prefix}x/output.jsonl",
+            )
         ),
-        s3_listing(w.bucket, keys.judge_output),
+        s3_listing(w.bucket, layout.judge_output_prefix),
         *(
             s3_object(w.bucket, key, "s3:PutObject")
-            for key in (keys.report_json, keys.report_md, keys.report_html)
+            for key in (layout.report_json_key, layout.report_md_key, layout.report_html_key)
         ),
     ]
 
@@ -337,8 +346,8 @@ def test_the_evaluation_role_has_what_aws_documents_for_a_judge_role(world) -> N
     a judge model": the output bucket needs s3:GetObject, ListBucket, PutObject, GetBucketLocation,
     AbortMultipartUpload and ListBucketMultipartUploads; the models InvokeModel and
     Create/StopModelInvocationJob (the judge runs as a batch inference job)."""
-    keys = RunKeys(world.run.prefix)
-    output = f"{keys.judge_output}{JOB_ID}/models/x/taskTypes/General/datasets/d/output.jsonl"
+    layout = RunLayout(world.run.run_id)
+    output = f"{layout.judge_output_prefix}{JOB_ID}/models/x/taskTypes/General/datasets/d/output.jsonl"
     bucket = f"arn:aws:s3:::{world.bucket}"
     judge = world.run.settings.judge_model_id
     batch_job = world.arn(f"model-invocation-job/{JOB_ID}")
@@ -347,13 +356,13 @@ def test_the_evaluation_role_has_what_aws_documents_for_a_judge_role(world) -> N
         Request("bedrock:CreateModelInvocationJob", model_invocations(judge, world.region)[0].resource),
         Request("bedrock:CreateModelInvocationJob", batch_job),
         Request("bedrock:StopModelInvocationJob", batch_job),
-        s3_object(world.bucket, keys.judge_input, "s3:GetObject"),
+        s3_object(world.bucket, layout.judge_input_key, "s3:GetObject"),
         s3_object(world.bucket, output, "s3:PutObject"),
         s3_object(world.bucket, output, "s3:GetObject"),
         s3_object(world.bucket, output, "s3:AbortMultipartUpload"),
-        s3_listing(world.bucket, keys.evaluation),
+        s3_listing(world.bucket, layout.evaluation_prefix),
         Request("s3:GetBucketLocation", bucket),
-        Request("s3:ListBucketMultipartUploads", bucket, {"s3:prefix": keys.judge_output}),
+        Request("s3:ListBucketMultipartUploads", bucket, {"s3:prefix": layout.judge_output_prefix}),
     ]  # fmt: skip
     assert denied(_service_role(world, "EvaluationRole"), requests) == []
 

@@ -9,7 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
-from routing.pipeline.errors import RETRYABLE_ERRORS
+from routing.errors import RETRYABLE_ERRORS
 from routing.pipeline.settings import PipelineSettings
 
 from cdk_app.config import AppConfig

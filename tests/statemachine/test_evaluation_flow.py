@@ -42,9 +42,9 @@ from tests.evaluation_support import (
     holdout_jsonl,
     load_handler,
     reference_by_query,
-    run_state,
     shifted,
 )
+from tests.pipeline_support import dataset_state, deployment_state, run_state
 
 pytestmark = pytest.mark.slow
 
@@ -192,10 +192,10 @@ def execute(
     runtime = FakeRuntime({DEPLOYMENT_ARN: distilled, STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
                           delays={DEPLOYMENT_ARN: 0.001, BASELINE_ID: 0.3})  # fmt: skip
     state = {
-        "run": run_state(BUCKET, judge=judge, judge_model_id=JUDGE_ID),
-        "dataset": {"train_key": "runs/run-1/dataset/train.jsonl", "holdout_key": holdout_key or "runs/run-1/dataset/holdout.jsonl",
-                    "stats_key": "runs/run-1/dataset/stats.json", "train_count": 500, "holdout_count": COUNT},
-        "deployment": {"deployment_arn": DEPLOYMENT_ARN, "deployment_name": "vsr-dev-run-1", "status": "Active"},
+        "run": run_state(bucket=BUCKET, judge=judge, judge_model_id=JUDGE_ID).model_dump(mode="json"),
+        "dataset": dataset_state(holdout_key=holdout_key or "runs/run-1/dataset/holdout.jsonl", train_count=500,
+                                 holdout_count=COUNT).model_dump(mode="json"),
+        "deployment": deployment_state(DEPLOYMENT_ARN, deployment_name="vsr-dev-run-1").model_dump(mode="json"),
     }  # fmt: skip
     # Calls are timed with the runtime's simulated clock: the latency part of the gate cannot flip under load.
     with (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from routing.evaluation.judge import judge_job_name
-from routing.evaluation.storage import RunKeys
+from routing.layout import RunLayout
 from routing.pipeline.names import run_names
 
 from cdk_app.config import AppConfig
@@ -19,9 +19,9 @@ def test_stack_names() -> None:
 
 
 def test_report_keys_are_the_evaluation_steps_keys() -> None:
-    keys = RunKeys("runs/r1/")
-    assert report_key("r1") == keys.report_json
-    assert report_key("r1", "html") == keys.report_html
+    layout = RunLayout("r1")
+    assert report_key("r1") == layout.report_json_key
+    assert report_key("r1", "html") == layout.report_html_key
 
 
 def test_cleanup_recognises_every_name_a_run_gives_its_bedrock_resources() -> None:

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.errors import BedrockThrottled
 from routing.evaluation.answering import CallOutcome, Candidate
-from routing.evaluation.errors import BedrockThrottled
-from routing.evaluation.events import CheckJudgeEnv, CheckJudgeEvent, StartJudgeEnv, StartJudgeEvent
+from routing.evaluation.events import CheckJudgeEnv, StartJudgeEnv
 from routing.evaluation.judge import (
     INSTRUCTIONS,
     JUDGE_SOURCE_ID,
@@ -21,11 +21,13 @@ from routing.evaluation.judge import (
     judge_prompt_limit,
     judge_scores,
 )
+from routing.evaluation.judge_job import check_judge_step, start_judge_step
 from routing.evaluation.records import make_record
-from routing.evaluation.steps import check_judge_step, start_judge_step
 from routing.pipeline.planning import POLL_BUDGETS
+from routing.state import CheckJudgeEvent, StartJudgeEvent
 
-from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints, run_state
+from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints
+from tests.pipeline_support import run_state
 
 JOB_ARN = "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12"
 
@@ -36,12 +38,22 @@ def _bedrock():
 
 def _start_event(judge: bool = True, prompts: int = 300, offline: bool = False) -> StartJudgeEvent:
     return StartJudgeEvent.model_validate({
-        "run": run_state("data-bucket", "run-2025_01", judge=judge),
+        "run": run_state("run-2025_01", bucket="data-bucket", judge=judge),
         "evaluation": {"results_key": "runs/run-2025_01/evaluation/results.jsonl",
                        "judge_input_key": "runs/run-2025_01/evaluation/input/judge.jsonl",
                        "candidates": [], "answers": 300, "complete": True, "judge_prompts": prompts,
                        "offline_stand_in": offline},
     })  # fmt: skip
+
+
+def _start_judge(event: StartJudgeEvent, env: StartJudgeEnv, **clients) -> dict:
+    """`$.judge`, what StartJudge's handler returns."""
+    return start_judge_step(event, settings=env, **clients).summary()
+
+
+def _check_judge(event: CheckJudgeEvent, env: CheckJudgeEnv, **kwargs) -> dict:
+    """`$.judge`, what CheckJudge's handler returns."""
+    return check_judge_step(event, settings=env, **kwargs).summary()
 
 
 def test_request_matches_the_service_model_and_is_sent_as_built() -> None:
@@ -55,7 +67,7 @@ def test_request_matches_the_service_model_and_is_sent_as_built() -> None:
     )  # fmt: skip
     with Stubber(bedrock) as stub:  # Stubber validates the parameters against botocore's model
         stub.add_response("create_evaluation_job", {"jobArn": JOB_ARN}, expected_params=expected)
-        result = start_judge_step(
+        result = _start_judge(
             event, StartJudgeEnv(evaluation_role_arn=ROLE_ARN, job_name_prefix="vsr-dev"), bedrock=bedrock
         )
         stub.assert_no_pending_responses()
@@ -125,9 +137,7 @@ def test_start_judge_finds_the_job_a_previous_attempt_started() -> None:
             ]},
             {"nameContains": name},
         )  # fmt: skip
-        result = start_judge_step(
-            _start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock
-        )
+        result = _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
     assert result["job_arn"] == JOB_ARN
 
 
@@ -135,14 +145,14 @@ def test_start_judge_throttling_is_a_named_error() -> None:
     bedrock = _bedrock()
     with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled):
         stub.add_client_error("create_evaluation_job", "ThrottlingException", http_status_code=429)
-        start_judge_step(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
 
 
 @pytest.mark.parametrize(
     ("judge", "offline", "prompts"), [(False, False, 300), (False, True, 300), (True, False, 0)]
 )
 def test_start_judge_is_skipped(judge: bool, offline: bool, prompts: int) -> None:
-    result = start_judge_step(
+    result = _start_judge(
         _start_event(judge, prompts, offline), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=None
     )
     assert result["status"] == "Skipped" and result["job_arn"] is None
@@ -154,7 +164,7 @@ def _check(
     bedrock = _bedrock()
     event = CheckJudgeEvent.model_validate(
         {
-            "run": run_state("b"),
+            "run": run_state(bucket="b"),
             "judge": {
                 "job_arn": JOB_ARN,
                 "job_name": "vsr-judge-run-1",
@@ -176,7 +186,7 @@ def _check(
         stub.add_response("get_evaluation_job", job, {"jobIdentifier": JOB_ARN})
         if stop:
             stub.add_response("stop_evaluation_job", {}, {"jobIdentifier": JOB_ARN})
-        result = check_judge_step(event, CheckJudgeEnv(deadline_hours=24), bedrock=bedrock, now=now)
+        result = _check_judge(event, CheckJudgeEnv(deadline_hours=24), bedrock=bedrock, now=now)
         stub.assert_no_pending_responses()
     return result
 
@@ -211,8 +221,8 @@ def test_the_poll_budget_ends_the_judge_loop_whatever_the_wait() -> None:
 
 
 def test_check_judge_passes_a_skipped_judge_through() -> None:
-    event = CheckJudgeEvent.model_validate({"run": run_state("b"), "judge": {"status": "Skipped"}})
-    assert check_judge_step(event, CheckJudgeEnv(), bedrock=None)["status"] == "Skipped"
+    event = CheckJudgeEvent.model_validate({"run": run_state(bucket="b"), "judge": {"status": "Skipped"}})
+    assert _check_judge(event, CheckJudgeEnv(), bedrock=None)["status"] == "Skipped"
 
 
 def _records(count: int, candidates: list[str]):

@@ -9,12 +9,19 @@ import boto3
 import pytest
 from moto import mock_aws
 from routing.active_model import parse_active_model
-from routing.evaluation.errors import GateNotPassed, NothingToRollBack, ReportNotFound
-from routing.evaluation.events import PromoteEnv, PromoteEvent
-from routing.evaluation.promotion import promote_from_report, promote_run, read_active_model, rollback
-from routing.evaluation.steps import promote_step
+from routing.errors import GateNotPassed, NothingToRollBack, ReportNotFound
+from routing.evaluation.events import PromoteEnv
+from routing.evaluation.promotion import (
+    promote_from_report,
+    promote_run,
+    promote_step,
+    read_active_model,
+    rollback,
+)
+from routing.state import PromoteEvent
 
-from tests.evaluation_support import DEPLOYMENT_ARN, run_state
+from tests.evaluation_support import DEPLOYMENT_ARN
+from tests.pipeline_support import deployment_state, run_state
 
 NAME = "/vsr/dev/router/active-model"
 INITIAL = json.dumps({"model_id": None, "run_id": None, "promoted_at": None, "previous": None})
@@ -90,17 +97,17 @@ def test_a_missing_parameter_reads_as_no_active_model() -> None:
 
 def _promote_event(passed: bool) -> PromoteEvent:
     return PromoteEvent.model_validate({
-        "run": run_state("bucket", "run-7"),
-        "deployment": {"deployment_arn": DEPLOYMENT_ARN},
+        "run": run_state("run-7", bucket="bucket"),
+        "deployment": deployment_state(DEPLOYMENT_ARN, "run-7"),
         "report": {"report_key": "runs/run-7/report/report.json", "gate": {"passed": passed, "reasons": ["x"]}},
     })  # fmt: skip
 
 
 def test_promote_step_writes_only_after_a_passed_gate(ssm) -> None:
     with pytest.raises(GateNotPassed):
-        promote_step(_promote_event(False), PromoteEnv(parameter_name=NAME), ssm=ssm)
+        promote_step(_promote_event(False), settings=PromoteEnv(parameter_name=NAME), ssm=ssm)
     assert ssm.describe_parameters()["Parameters"] == []  # nothing written
-    result = promote_step(_promote_event(True), PromoteEnv(parameter_name=NAME), ssm=ssm)
+    result = promote_step(_promote_event(True), settings=PromoteEnv(parameter_name=NAME), ssm=ssm)
     assert (
         result["promoted"]
         and parse_active_model(ssm.get_parameter(Name=NAME)["Parameter"]["Value"]).run_id == "run-7"

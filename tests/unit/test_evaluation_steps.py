@@ -11,12 +11,14 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
-from routing.evaluation.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
-from routing.evaluation.events import EvaluateEnv, EvaluateEvent, ReportEnv, ReportEvent
+from routing.errors import EvaluationStalled, HoldoutInvalid, ResultsMissing
+from routing.evaluation.evaluate import evaluate_step, load_holdout
+from routing.evaluation.events import EvaluateEnv, ReportEnv
 from routing.evaluation.judge import JUDGE_SOURCE_ID
 from routing.evaluation.report import report_schema
-from routing.evaluation.steps import evaluate_step, load_holdout, report_step
-from routing.evaluation.storage import get_text
+from routing.evaluation.reporting import report_step
+from routing.state import EvaluateEvent, ReportEvent
+from routing.storage import get_text
 
 from tests.evaluation_support import (
     BASELINE_ID,
@@ -28,9 +30,9 @@ from tests.evaluation_support import (
     garbage,
     holdout_jsonl,
     reference_by_query,
-    run_state,
     shifted,
 )
+from tests.pipeline_support import dataset_state, deployment_state, run_state
 
 BUCKET = "data-bucket"
 COUNT = 8
@@ -50,9 +52,9 @@ def s3():
 
 def _event(**settings) -> EvaluateEvent:
     return EvaluateEvent.model_validate({
-        "run": run_state(BUCKET, **settings),
-        "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
-        "deployment": {"deployment_arn": DEPLOYMENT_ARN},
+        "run": run_state(bucket=BUCKET, **settings),
+        "dataset": dataset_state(holdout_key=HOLDOUT_KEY, train_count=200, holdout_count=COUNT),
+        "deployment": deployment_state(DEPLOYMENT_ARN),
     })  # fmt: skip
 
 
@@ -61,6 +63,11 @@ def _runtime() -> FakeRuntime:
     # latencies time calls with the runtime's simulated clock (`clock=runtime.timer`), so load cannot flip them.
     return FakeRuntime({DEPLOYMENT_ARN: shifted(0.04), STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
                        delays={BASELINE_ID: 0.05})  # fmt: skip
+
+
+def _evaluate(event: EvaluateEvent, env: EvaluateEnv, **kwargs) -> dict:
+    """`$.evaluation`, what Evaluate's handler returns."""
+    return evaluate_step(event, settings=env, **kwargs).summary()
 
 
 def _lines(s3, key: str) -> list[dict]:
@@ -74,7 +81,7 @@ def test_evaluate_resumes_where_the_previous_invocation_stopped(s3) -> None:
     runtime = _runtime()
     env = EvaluateEnv(concurrency=1)
     budget = itertools.count()
-    first = evaluate_step(_event(), env, s3=s3, runtime=runtime, should_stop=lambda: next(budget) >= 10)
+    first = _evaluate(_event(), env, s3=s3, runtime=runtime, should_stop=lambda: next(budget) >= 10)
     assert not first["complete"] and 0 < first["done"] < 3 * COUNT
     parts = s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/run-1/evaluation/parts/")["Contents"]
     assert len(parts) == 1
@@ -83,7 +90,7 @@ def test_evaluate_resumes_where_the_previous_invocation_stopped(s3) -> None:
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/run-1/evaluation/results.jsonl")
 
     calls_before = len(runtime.calls)
-    second = evaluate_step(_event(), env, s3=s3, runtime=runtime, should_stop=lambda: False)
+    second = _evaluate(_event(), env, s3=s3, runtime=runtime, should_stop=lambda: False)
     assert second["complete"] and second["done"] == second["answers"] == 3 * COUNT
     assert len(runtime.calls) - calls_before == 3 * COUNT - first["done"]  # nothing answered twice
     assert second["candidates"] == [
@@ -107,18 +114,16 @@ def test_evaluate_resumes_where_the_previous_invocation_stopped(s3) -> None:
 
 def test_an_invocation_that_finishes_nothing_stops_the_loop(s3) -> None:
     with pytest.raises(EvaluationStalled, match="no call finished before the time limit"):
-        evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: True,
+        _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: True,
                       must_stop=lambda: True)  # fmt: skip
 
 
 def test_an_invocation_whose_soft_budget_is_spent_before_it_starts_still_makes_progress(s3) -> None:
     """A slow start (cold start, a slow S3 read) must not stall the run: one call finishes, then it stops."""
     runtime = _runtime()
-    first = evaluate_step(
-        _event(), EvaluateEnv(concurrency=1), s3=s3, runtime=runtime, should_stop=lambda: True
-    )
+    first = _evaluate(_event(), EvaluateEnv(concurrency=1), s3=s3, runtime=runtime, should_stop=lambda: True)
     assert not first["complete"] and first["done"] >= 1
-    second = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False)
+    second = _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False)
     assert second["complete"] and second["done"] == 3 * COUNT
 
 
@@ -129,19 +134,19 @@ def test_a_stalled_invocation_says_which_error_the_calls_were_retrying(s3) -> No
     attempts = itertools.count()
     with pytest.raises(EvaluationStalled, match="retrying ThrottlingException"):
         # The hard limit comes after the first attempts (one per candidate): each was throttled.
-        evaluate_step(_event(), EvaluateEnv(concurrency=1), s3=s3, runtime=runtime, should_stop=lambda: True,
+        _evaluate(_event(), EvaluateEnv(concurrency=1), s3=s3, runtime=runtime, should_stop=lambda: True,
                       must_stop=lambda: next(attempts) >= 3)  # fmt: skip
 
 
 def test_a_bad_holdout_line_is_named(s3) -> None:
     s3.put_object(Bucket=BUCKET, Key=HOLDOUT_KEY, Body=holdout_jsonl(2) + '{"query": "no weights"}\n')
     with pytest.raises(HoldoutInvalid, match="line 3"):
-        evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
+        _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=_runtime(), should_stop=lambda: False)
 
 
 def test_candidates_follow_the_run_settings(s3) -> None:
     runtime = _runtime()
-    result = evaluate_step(_event(evaluation_candidates=["baseline", "distilled"]), EvaluateEnv(), s3=s3,
+    result = _evaluate(_event(evaluation_candidates=["baseline", "distilled"]), EvaluateEnv(), s3=s3,
                            runtime=runtime, should_stop=lambda: False)  # fmt: skip
     assert [c["candidate"] for c in result["candidates"]] == ["distilled", "baseline"]
     assert {call["modelId"] for call in runtime.calls} == {DEPLOYMENT_ARN, BASELINE_ID}
@@ -162,16 +167,18 @@ def _write_judge_output(s3, results_key: str, judge_input_key: str) -> None:
 
 def test_report_merges_the_judge_and_writes_three_renderings(s3) -> None:
     runtime = _runtime()
-    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
+    evaluation = _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
                                clock=runtime.timer)  # fmt: skip
     _write_judge_output(s3, evaluation["results_key"], evaluation["judge_input_key"])
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY, "train_count": 200, "holdout_count": COUNT},
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, train_count=200, holdout_count=COUNT),
         "evaluation": evaluation,
         "judge": {"job_arn": "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12",
                   "job_name": "vsr-judge-run-1", "status": "Completed"},
     })  # fmt: skip
-    result = report_step(event, ReportEnv.model_validate({"prices": PRICES}), s3=s3, region="us-east-1")
+    result = report_step(
+        event, settings=ReportEnv.model_validate({"prices": PRICES}), s3=s3, region="us-east-1"
+    )
     assert result["gate"]["passed"], result["gate"]["reasons"]
     assert result["report_key"] == "runs/run-1/report/report.json"
     assert result["console_url"].startswith("https://us-east-1.console.aws.amazon.com/s3/object/data-bucket")
@@ -198,13 +205,13 @@ def test_report_merges_the_judge_and_writes_three_renderings(s3) -> None:
 
 def test_report_reports_a_failed_judge_without_failing(s3) -> None:
     runtime = _runtime()
-    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
+    evaluation = _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False,
                                clock=runtime.timer)  # fmt: skip
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY}, "evaluation": evaluation,
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT), "evaluation": evaluation,
         "judge": {"job_arn": None, "status": "Failed", "failure": "the judge step failed", "cause": "AccessDenied"},
     })  # fmt: skip
-    result = report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+    result = report_step(event, settings=ReportEnv(), s3=s3, region="us-east-1")
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read())
     assert report["judge"]["status"] == "Failed"
     assert all(m["judge_mean_score"] is None for m in report["models"])
@@ -213,12 +220,12 @@ def test_report_reports_a_failed_judge_without_failing(s3) -> None:
 
 def test_report_without_results_is_a_named_error(s3) -> None:
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT),
         "evaluation": {"results_key": "runs/run-1/evaluation/results.jsonl", "judge_input_key": "x", "candidates": [],
                        "answers": 0, "complete": True},
     })  # fmt: skip
     with pytest.raises(ResultsMissing):
-        report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+        report_step(event, settings=ReportEnv(), s3=s3, region="us-east-1")
 
 
 # ------------------------------------------------------------------------------- hostile text and faults
@@ -240,18 +247,18 @@ def test_lone_surrogates_in_answers_and_holdout_never_break_evaluate_or_report(s
 
     runtime = FakeRuntime({DEPLOYMENT_ARN: poisoned, STUDENT_ID: garbage, BASELINE_ID: exact},
                           {**reference_by_query(COUNT), "query 0 \ufffd about visual": reference_by_query(1)["query 0 about visual"]})  # fmt: skip
-    evaluation = evaluate_step(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False)
+    evaluation = _evaluate(_event(), EvaluateEnv(), s3=s3, runtime=runtime, should_stop=lambda: False)
     _runtime_encodes(evaluation)
     results = _lines(s3, evaluation["results_key"])
     distilled = [r for r in results if r["candidate"] == "distilled"]
     assert {r["parsed"]["reasoning"] for r in distilled} == {"seen \ufffd"}
     assert results[0]["query"] == "query 0 \ufffd about visual"
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET, judge=False), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "run": run_state(bucket=BUCKET, judge=False), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT),
         "evaluation": evaluation, "judge": {"job_arn": None, "job_name": None, "status": "Skipped"},
     })  # fmt: skip
     _runtime_encodes(
-        report_step(event, ReportEnv.model_validate({"prices": PRICES}), s3=s3, region="us-east-1")
+        report_step(event, settings=ReportEnv.model_validate({"prices": PRICES}), s3=s3, region="us-east-1")
     )
 
 
@@ -283,11 +290,11 @@ def test_missing_results_answered_403_are_results_missing() -> None:
         "list_objects_v2", {"KeyCount": 0}, expected_params={"Bucket": BUCKET, "Prefix": key, "MaxKeys": 1}
     )
     event = ReportEvent.model_validate({
-        "run": run_state(BUCKET), "dataset": {"holdout_key": HOLDOUT_KEY},
+        "run": run_state(bucket=BUCKET), "dataset": dataset_state(holdout_key=HOLDOUT_KEY, holdout_count=COUNT),
         "evaluation": {"results_key": key, "judge_input_key": "x", "candidates": [], "answers": 0, "complete": True},
     })  # fmt: skip
     with pytest.raises(ResultsMissing):
-        report_step(event, ReportEnv(), s3=s3, region="us-east-1")
+        report_step(event, settings=ReportEnv(), s3=s3, region="us-east-1")
     stubber.assert_no_pending_responses()
 
 

@@ -26,7 +26,7 @@ from routing import (
 from routing.evaluation.judge import create_job_request, judge_scores
 from routing.pipeline.generation import batch_themes, teacher_prompt, teacher_system_prompt
 from routing.pipeline.planning import GENERATION_OVERSHOOT, max_tokens_for, plan_batches
-from routing.pipeline.state import Batch
+from routing.state import Batch
 
 from cdk_app.offline_answers import OFFLINE_LABEL
 from cdk_app.offline_bedrock import DEFAULT_ACCOUNT, offline_clients

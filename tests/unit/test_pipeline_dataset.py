@@ -8,14 +8,14 @@ import boto3
 import pytest
 from moto import mock_aws
 from routing import example_from_dict, system_prompt
+from routing.errors import DatasetInvalid, DatasetTooSmall, GenerationIncomplete
 from routing.pipeline.dataset import (
     CONVERSATION_SCHEMA,
     check_conversation_record,
     conversation_record,
     prepare_dataset,
 )
-from routing.pipeline.errors import DatasetInvalid, DatasetTooSmall, GenerationIncomplete
-from routing.pipeline.state import PrepareDatasetEvent
+from routing.state import PrepareDatasetEvent
 
 from tests.pipeline_support import BUCKET, run_state
 

@@ -15,7 +15,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 from moto import mock_aws
-from routing.pipeline.errors import RETRYABLE_ERRORS, GenerationAborted, ModelAccessDenied, TeacherThrottled
+from routing.errors import RETRYABLE_ERRORS, GenerationAborted, ModelAccessDenied, TeacherThrottled
 from routing.pipeline.generation import (
     TEMPERATURE,
     batch_themes,
@@ -25,7 +25,7 @@ from routing.pipeline.generation import (
     teacher_system_prompt,
 )
 from routing.pipeline.planning import max_tokens_for
-from routing.pipeline.state import Batch, GenerateEvent
+from routing.state import Batch, GenerateEvent
 
 from tests.pipeline_support import BUCKET, run_state, stubbed
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from routing.clients import client, now, override_clients, override_clock
+from routing.errors import InvalidEvent
 from routing.observability import logger
-from routing.pipeline.errors import InvalidEvent
 
 from cdk_app.local_pipeline import LocalLambdaContext, load_step_handlers
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS

@@ -6,7 +6,7 @@ import re
 
 import boto3
 import pytest
-from routing.pipeline.errors import InvalidInput, InvalidSettings
+from routing.errors import InvalidInput, InvalidSettings
 from routing.pipeline.inputs import INPUT_KEYS, parse_execution_input
 from routing.pipeline.names import MAX_NAME_LENGTH, run_names
 from routing.pipeline.settings import GateSettings, PipelineSettings

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from routing.pipeline.deployment import check_run_deployment, create_run_deployment
-from routing.pipeline.distillation import check_distillation, start_distillation
-from routing.pipeline.errors import (
+from routing.errors import (
     BedrockRequestRejected,
     BedrockThrottled,
     DeploymentFailed,
@@ -16,9 +14,11 @@ from routing.pipeline.errors import (
     DistillationStopped,
     DistillationTimedOut,
 )
+from routing.pipeline.deployment import check_run_deployment, create_run_deployment
+from routing.pipeline.distillation import check_distillation, start_distillation
 from routing.pipeline.names import run_names
 from routing.pipeline.planning import POLL_BUDGETS
-from routing.pipeline.state import (
+from routing.state import (
     CheckDeploymentEvent,
     CheckDistillationEvent,
     CreateDeploymentEvent,

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from routing import DEFAULT_MODALITIES
-from routing.pipeline.errors import (
+from routing.errors import (
     BedrockThrottled,
     InvalidInput,
     ModelEndOfLife,
@@ -33,7 +33,7 @@ from routing.pipeline.planning import (
     worst_case_history_events,
 )
 from routing.pipeline.settings import GATE_TIGHTER, GateSettings, tightest_gate
-from routing.pipeline.state import PlanEvent
+from routing.state import PlanEvent
 
 from tests.pipeline_support import BUCKET, run_state, settings, stubbed
 

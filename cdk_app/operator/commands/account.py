@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from rich.text import Text
-from routing.pipeline.layout import RUNS_PREFIX
+from routing.layout import RUNS_PREFIX
 
 from cdk_app.operator.cleanup import CleanupPlan, CleanupResult
 from cdk_app.operator.commands.options import YesOpt

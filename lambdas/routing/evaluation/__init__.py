@@ -4,11 +4,19 @@ Used by the evaluation Lambdas (evaluate, start_judge, check_judge, report, prom
 by the operator CLI (promotion and rollback). Not imported by `routing` itself, so the
 router's cold start does not pay for pydantic and boto3 here.
 
+Each step's logic has its own module, as in `routing.pipeline`: `evaluate` (Evaluate),
+`judge_job` (StartJudge and CheckJudge: one job's lifecycle), `reporting` (Report) and
+`promotion` (Promote, beside the operators' promote / rollback). What they build on:
+
 * `answering`: Converse calls with bounded concurrency, retries and a time budget;
 * `records`: one scored answer (a line of results.jsonl); the rubric is `routing.rubric`;
 * `metrics`, `pricing`: per-candidate aggregates, percentiles, cost per 1M queries;
 * `judge`: the Bedrock LLM-judge job request, its input lines, its scores;
-* `gate`: the quality gate; `promotion`: promote / rollback of the active model;
+* `gate`: the quality gate;
 * `report`, `markdown`, `html`: report.json (schema in report.schema.json), .md, .html;
-* `steps`: the five pipeline steps; `events`: their typed inputs; `errors`: named errors.
+* `events`: the steps' typed environments.
+
+The execution state and the steps' events (`routing.state`), the S3 keys (`routing.layout`),
+S3 access (`routing.storage`) and the named errors (`routing.errors`) are shared with the
+distillation pipeline.
 """

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import JudgeRequestInvalid
+from ..errors import JudgeRequestInvalid
 from .records import AnswerRecord
 
 METRIC_NAME = "OverallQuality"

@@ -5,8 +5,9 @@ The parameter holds the JSON value of `routing.active_model` (DESIGN's contract)
 replaces as `previous`, so `rollback` returns to it in one step; the router re-reads the
 parameter within its cache age (`active_model_max_age_seconds`).
 
-Used by the Promote Lambda (after the gate passed) and by operators: the CLI's `promote RUN`
-(`promote_from_report`, refuses a run whose gate failed unless forced) and `rollback`.
+Used by the Promote step (`promote_step`, after the gate passed: the Promote handler calls it)
+and by operators: the CLI's `promote RUN` (`promote_from_report`, refuses a run whose gate
+failed unless forced) and `rollback`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..active_model import NO_ACTIVE_MODEL, ActiveModel, parse_active_model, promoted, rolled_back
-from .errors import GateNotPassed, NothingToRollBack, ReportNotFound
-from .storage import RunKeys, get_text
+from ..errors import GateNotPassed, NothingToRollBack, ReportNotFound
+from ..layout import RunLayout
+from ..storage import get_text
+
+if TYPE_CHECKING:  # the operator CLI imports this module without the steps' event models
+    from .events import PromoteEnv, PromoteEvent
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,18 @@ def promote_run(
     return PromotionResult(True, model_id, current.model_id, run_id, changed=True)
 
 
+def promote_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -> dict[str, Any]:
+    """The Promote step: write the deployment ARN to the active-model parameter, only for a run that passed the gate.
+
+    Returns `$.promotion` (`PromotionResult.to_dict()`); `changed` is false when a retried step
+    found the parameter already naming this run's model.
+    """
+    if not event.report.gate.passed:
+        raise GateNotPassed(f"run {event.run.run_id} did not pass the quality gate: not promoting")
+    result = promote_run(ssm, settings.parameter_name, event.deployment.deployment_arn, event.run.run_id)
+    return result.to_dict()
+
+
 def rollback(ssm: Any, parameter_name: str) -> ActiveModel:
     """Return to the value before the last promotion; raise NothingToRollBack when there is none."""
     current = read_active_model(ssm, parameter_name)
@@ -105,7 +122,7 @@ def promote_from_report(
     A run whose gate failed is refused with GateNotPassed unless `force` is set (the operator
     then takes responsibility; the report still says the gate failed).
     """
-    key = RunKeys(f"runs/{run_id}/").report_json
+    key = RunLayout(run_id).report_json_key
     text = get_text(s3, bucket, key)
     if text is None:
         raise ReportNotFound(f"no report for run {run_id!r} at s3://{bucket}/{key}")

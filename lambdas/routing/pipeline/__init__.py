@@ -1,36 +1,16 @@
-"""The distillation pipeline's core, for the pipeline Lambdas only (imports pydantic and boto3).
+"""The distillation pipeline's logic, for the pipeline Lambdas only (imports pydantic and boto3).
 
 One module per concern, handlers stay thin (parse the event, call one function here):
 
-* :mod:`.inputs`: the execution input contract (`parse_execution_input`, `InvalidInput`);
+* :mod:`.inputs`: the execution input contract (`parse_execution_input`);
 * :mod:`.settings`: `PipelineSettings.from_environ` (the deployment's defaults);
-* :mod:`.state`: typed views of the execution state (`$.run`, `$.dataset`, ...);
-* :mod:`.layout` and :mod:`.names`: the S3 keys and Bedrock names derived from the run id;
-* :mod:`.errors`: the named errors the state machine retries or catches (re-exported here);
-* `routing.clients` (outside this package, shared with the evaluation): the AWS clients and
-  clock seam (`client`, `override_clients`, `now`, `override_clock`) that the tests and the
-  local dry run replace;
-* :mod:`.bedrock` and :mod:`.storage`: data access, each function taking its client;
+* :mod:`.names`: the Bedrock names derived from the run id;
+* :mod:`.bedrock`: Bedrock data access, each function taking its client;
 * :mod:`.planning`, :mod:`.generation`, :mod:`.dataset`, :mod:`.distillation`,
   :mod:`.deployment`: the logic of each step.
+
+Shared with the evaluation, outside this package: `routing.state` (the execution state and
+every step's event), `routing.layout` (the S3 keys of a run), `routing.storage` (S3 data
+access), `routing.errors` (the named errors the state machine retries or catches) and
+`routing.clients` (the AWS clients and clock seam that the tests and the local dry run replace).
 """
-
-from . import errors
-from .errors import *  # noqa: F403 - the named errors, listed once in errors.__all__
-from .inputs import ExecutionInput, parse_execution_input
-from .layout import RunLayout
-from .names import RunNames, run_names
-from .settings import PipelineSettings
-from .state import RunSettings, RunState
-
-__all__ = [
-    *errors.__all__,
-    "ExecutionInput",
-    "PipelineSettings",
-    "RunLayout",
-    "RunNames",
-    "RunSettings",
-    "RunState",
-    "parse_execution_input",
-    "run_names",
-]

@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from .errors import (
+from ..errors import (
     BedrockRequestRejected,
     BedrockThrottled,
     ModelAccessDenied,

@@ -25,11 +25,11 @@ from typing import Any
 
 from routing import LabelledExample, example_from_dict, normalise_query, system_prompt
 
-from .errors import DatasetInvalid, DatasetTooLarge, DatasetTooSmall, GenerationIncomplete
-from .layout import PART_PATTERN, split_s3_uri
+from ..errors import DatasetInvalid, DatasetTooLarge, DatasetTooSmall, GenerationIncomplete
+from ..layout import PART_PATTERN, split_s3_uri
+from ..state import PrepareDatasetEvent, RunState
+from ..storage import get, get_json, list_keys, put, put_json
 from .planning import MAX_TRAINING_RECORDS, MIN_TRAINING_RECORDS
-from .state import PrepareDatasetEvent, RunState
-from .storage import list_keys, read_json, read_listed, write, write_json
 
 CONVERSATION_SCHEMA = "bedrock-conversation-2024"
 # Bedrock's limit on the training file; 1 GB read as 10^9 bytes to stay on the safe side.
@@ -112,7 +112,9 @@ def collect_generated(s3: Any, run: RunState) -> Collected:
     for key in list_keys(s3, run.bucket, run.layout.generated_prefix):
         if not PART_PATTERN.search(key):
             continue
-        stored = read_listed(s3, run.bucket, key)
+        stored = get(s3, run.bucket, key)
+        if stored is None:
+            continue  # expired (scratch) since the listing: counted as a failed batch below
         collected.objects += 1
         collected.keys.add(key)
         collected.teacher_dropped += int(stored.metadata.get("dropped", 0)) + int(
@@ -131,7 +133,9 @@ def collect_imported(s3: Any, run: RunState, uri: str) -> Collected:
     )
     collected = Collected()
     for object_key in keys:
-        stored = read_listed(s3, bucket, object_key)
+        stored = get(s3, bucket, object_key)
+        if stored is None:
+            continue  # deleted since the listing
         collected.objects += 1
         try:
             text = stored.body.decode("utf-8")
@@ -233,7 +237,7 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
     run = event.run
     layout = run.layout
     settings = run.settings
-    previous = read_json(s3, run.bucket, layout.stats_key)
+    previous = get_json(s3, run.bucket, layout.stats_key)
     if previous and "result" in previous:
         return {"failed_batches": 0, **previous["result"]}
 
@@ -288,9 +292,9 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
             raise DatasetTooLarge(
                 f"the training file is {len(train_body):,} bytes; Bedrock accepts at most 1 GB: lower 'examples'"
             )
-        write(s3, run.bucket, layout.train_key, train_body, content_type="application/x-ndjson")
+        put(s3, run.bucket, layout.train_key, train_body, "application/x-ndjson")
     holdout_body = "".join(json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in holdout)
-    write(s3, run.bucket, layout.holdout_key, holdout_body.encode(), content_type="application/x-ndjson")
+    put(s3, run.bucket, layout.holdout_key, holdout_body, "application/x-ndjson")
 
     result = {
         "train_key": layout.train_key if train else None,
@@ -333,5 +337,5 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
         "warnings": warnings,
         "result": result,
     }
-    write_json(s3, run.bucket, layout.stats_key, stats)
+    put_json(s3, run.bucket, layout.stats_key, stats)
     return result

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..errors import DeploymentFailed, DeploymentTimedOut, DistillationFailed
+from ..state import CheckDeploymentEvent, CreateDeploymentEvent, DeploymentState, RunState
 from .bedrock import create_deployment, ensure, find_deployment, get_deployment
-from .errors import DeploymentFailed, DeploymentTimedOut, DistillationFailed
 from .names import run_names, run_tags
 from .planning import POLL_BUDGETS
 from .settings import PipelineSettings
-from .state import CheckDeploymentEvent, CreateDeploymentEvent, DeploymentState, RunState
 
 
 def deployment_request(

@@ -13,13 +13,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..errors import DistillationFailed, DistillationStopped, DistillationTimedOut
+from ..layout import s3_uri
+from ..state import CheckDistillationEvent, DatasetState, DistillationState, RunState, StartDistillationEvent
 from .bedrock import create_customization_job, ensure, find_customization_job, get_customization_job
-from .errors import DistillationFailed, DistillationStopped, DistillationTimedOut
-from .layout import s3_uri
 from .names import RunNames, run_names, run_tags
 from .planning import POLL_BUDGETS
 from .settings import PipelineSettings
-from .state import CheckDistillationEvent, DatasetState, DistillationState, RunState, StartDistillationEvent
 
 RUNNING = frozenset({"InProgress", "Stopping"})
 

@@ -28,14 +28,13 @@ from typing import Any
 
 from routing import parse_labelled_examples
 
+from ..errors import GenerationAborted
+from ..state import MIXED_FOCUS, Batch, GenerateEvent, RunState
+from ..storage import head_metadata, put
 from .bedrock import converse
 from .dataset import deduplicate
-from .errors import GenerationAborted
-from .layout import scratch_tagging
 from .planning import max_tokens_for
 from .settings import GenerationChecks
-from .state import MIXED_FOCUS, Batch, GenerateEvent, RunState
-from .storage import head_metadata, write
 
 # Variety across batches matters more than precision of any one answer.
 TEMPERATURE = 0.9
@@ -264,15 +263,7 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
         "input-tokens": str(answer.input_tokens),
         "output-tokens": str(answer.output_tokens),
     }
-    write(
-        s3,
-        run.bucket,
-        key,
-        "".join(lines).encode(),
-        content_type="application/x-ndjson",
-        metadata=metadata,
-        tagging=scratch_tagging(),
-    )
+    put(s3, run.bucket, key, "".join(lines), "application/x-ndjson", metadata=metadata, scratch=True)
     return BatchResult(
         batch=batch.batch,
         valid=len(lines),

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 # A Bedrock model id, inference profile id or ARN (same rule as cdk_app.config).
 MODEL_ID_PATTERN = (

@@ -19,7 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .settings import PipelineSettings
 
 # What Plan accepts as a run id: S3-key, tag and Bedrock-name friendly. Step Functions

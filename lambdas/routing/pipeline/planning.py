@@ -16,14 +16,14 @@ from typing import Any
 
 from routing.model_ids import PROFILE_GEOGRAPHIES
 
+from ..errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDistillable
+from ..layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
+from ..state import MIXED_FOCUS, Batch, PlanEvent, RunSettings, RunState
+from ..storage import exists, get_json, list_keys, put_json
 from .bedrock import get_foundation_model
-from .errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDistillable
 from .inputs import ExecutionInput, parse_execution_input
-from .layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
 from .names import run_names, validate_run_id
 from .settings import POLL_BUDGETS, PipelineSettings, gate_loosenings, shortest_waits
-from .state import MIXED_FOCUS, Batch, PlanEvent, RunSettings, RunState
-from .storage import exists, list_keys, read_json, write_json
 
 MANIFEST_SCHEMA_VERSION = 1
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -366,7 +366,7 @@ def plan_run(
     layout = RunLayout(run_id)
     bucket = settings.data_bucket
 
-    previous = read_json(s3, bucket, layout.manifest_key)
+    previous = get_json(s3, bucket, layout.manifest_key)
     previous_settings = (previous or {}).get("settings")
     run_settings = resolve_settings(settings, request, run_id, previous_settings)
     if run_settings.dataset_s3_uri:
@@ -418,7 +418,7 @@ def plan_run(
             "dataset_already_prepared": dataset_ready,
         },
     }
-    write_json(s3, bucket, layout.manifest_key, manifest)
+    put_json(s3, bucket, layout.manifest_key, manifest)
     return {
         "run": run.model_dump(mode="json"),
         "generation": {

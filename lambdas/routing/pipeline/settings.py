@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from routing import validate_modalities
 
-from .errors import InvalidSettings, validation_details
+from ..errors import InvalidSettings, validation_details
 
 Candidate = Literal["distilled", "student", "baseline"]
 

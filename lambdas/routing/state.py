@@ -1,28 +1,33 @@
-"""Typed views of the execution state the pipeline steps read and write.
+"""Typed views of the execution state every step reads and writes, and each step's event.
 
 The state is one JSON object; each step writes its result under its own key (see
 PIPELINE_CONTRACT / README "Execution state"): `$.run` (Plan), `$.generation` (Plan, then
 Generate), `$.dataset` (Prepare dataset), `$.distillation` (Start/Check distillation),
-`$.deployment` (Create/Check deployment). Payloads stay small: S3 keys and counts.
+`$.deployment` (Create/Check deployment), `$.evaluation` (Evaluate), `$.judge` (Start/Check
+judge), `$.report` (Report). Payloads stay small: S3 keys and counts. The evaluation tasks are
+invoked with the whole state (`"Payload.$": "$"`); each event model names only the keys its
+step reads.
 
-Models read the state with `extra="ignore"`, so later steps (evaluation) may add keys
-without breaking earlier ones; `parse_event` raises `InvalidEvent` naming each bad field.
+Models read the state with `extra="ignore"`, so later steps may add keys without breaking
+earlier ones; `parse_event` raises `InvalidEvent` naming each bad field.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidEvent, validation_details
 from .layout import RunLayout
-from .settings import Candidate, Deadlines, GateSettings, GenerationChecks, WaitSeconds
+from .pipeline.settings import Candidate, Deadlines, GateSettings, GenerationChecks, WaitSeconds
 
 Mode = Literal["generate", "dataset", "invocation_logs"]
 Focus = str  # a modality name, or MIXED_FOCUS
 Difficulty = Literal["easy", "medium", "hard"]
 MIXED_FOCUS = "mixed"
+# The evaluation always lists its candidates in this order (answers, results, report).
+CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline")
 
 
 class _State(BaseModel):
@@ -45,12 +50,19 @@ class RunSettings(_State):
     evaluation_candidates: list[Candidate]
     dataset_s3_uri: str | None = None
     invocation_logs_s3_uri: str | None = None
-    # Beyond the evaluation contract: what generation and the poll loops need.
+    # What generation and the poll loops need (the evaluation steps do not read these).
     examples_per_call: int
     generation_concurrency: int
     max_response_length: int
     deadlines: Deadlines
     generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
+
+    @field_validator("evaluation_candidates")
+    @classmethod
+    def _candidates(cls, value: list[Candidate]) -> list[Candidate]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("evaluation_candidates must be a non-empty list without duplicates")
+        return value
 
     @property
     def mode(self) -> Mode:
@@ -70,6 +82,11 @@ class RunState(_State):
     manifest_key: str
     settings: RunSettings
     warnings: list[str] = Field(default_factory=list)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
 
     @property
     def layout(self) -> RunLayout:
@@ -93,6 +110,7 @@ class DatasetState(_State):
     stats_key: str
     train_count: int
     holdout_count: int
+    # Teacher batches that failed after their retries and were tolerated (generation_checks).
     failed_batches: int = 0
 
 
@@ -115,6 +133,49 @@ class DeploymentState(_State):
     status: str
     deadline: str
     polls: int = 0
+
+
+class CandidateRef(_State):
+    candidate: Candidate
+    model_id: str
+
+
+class EvaluationState(_State):
+    """`$.evaluation`, returned by Evaluate (each invocation; `complete` once all answers are in)."""
+
+    results_key: str
+    judge_input_key: str
+    candidates: list[CandidateRef]
+    answers: int
+    complete: bool
+    done: int = 0
+    judge_prompts: int = 0
+    offline_stand_in: bool = False
+
+
+class JudgeState(_State):
+    """`$.judge`: StartJudge / CheckJudge result; `status` "Skipped" when the judge is off."""
+
+    job_arn: str | None = None
+    job_name: str | None = None
+    status: str
+    failure: str | None = None
+    # A Catch on the judge states stores Step Functions' error here; the report shows it.
+    cause: str | None = None
+    # CheckJudge calls so far: the loop ends at routing.pipeline.settings.POLL_BUDGETS["evaluation"].
+    polls: int = 0
+
+
+class ReportGate(_State):
+    passed: bool
+    reasons: list[str]
+
+
+class ReportState(_State):
+    """`$.report`, returned by Report: where the report is and whether the gate passed."""
+
+    report_key: str
+    gate: ReportGate
 
 
 class ExecutionRef(_State):
@@ -166,12 +227,41 @@ class CheckDeploymentEvent(_State):
     deployment: DeploymentState
 
 
+class EvaluateEvent(_State):
+    run: RunState
+    dataset: DatasetState
+    deployment: DeploymentState
+
+
+class StartJudgeEvent(_State):
+    run: RunState
+    evaluation: EvaluationState
+
+
+class CheckJudgeEvent(_State):
+    run: RunState
+    judge: JudgeState
+
+
+class ReportEvent(_State):
+    run: RunState
+    dataset: DatasetState
+    evaluation: EvaluationState
+    judge: JudgeState | None = None
+
+
+class PromoteEvent(_State):
+    run: RunState
+    deployment: DeploymentState
+    report: ReportState
+
+
 _Event = TypeVar("_Event", bound=BaseModel)
 
 
-def parse_event(model: type[_Event], event: Any, *, error: type[Exception] = InvalidEvent) -> _Event:
-    """Validate a step's payload; raise `error` (InvalidEvent) listing each bad field."""
+def parse_event(model: type[_Event], event: Any) -> _Event:
+    """Validate a step's payload; raise InvalidEvent listing each bad field."""
     try:
         return model.model_validate(event)
     except ValidationError as exc:
-        raise error(f"{model.__name__}: {validation_details(exc)}") from None
+        raise InvalidEvent(f"{model.__name__}: {validation_details(exc)}") from None

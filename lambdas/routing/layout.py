@@ -1,24 +1,32 @@
-"""The S3 layout of a run (public contract, README "S3 layout").
+"""The S3 layout of a run (public contract, README "S3 layout"): the one place keys are made.
 
 Everything of a run lives under `runs/<run_id>/` in the data bucket:
 
     runs/<run_id>/manifest.json                 Plan: resolved settings, models, warnings
-    runs/<run_id>/generated/part-00000.jsonl    Generate: one labelled JSONL part per batch
+    runs/<run_id>/generated/part-00000.jsonl    Generate: one labelled JSONL part per batch (scratch)
     runs/<run_id>/dataset/train.jsonl           Prepare dataset: bedrock-conversation-2024 records
     runs/<run_id>/dataset/holdout.jsonl         Prepare dataset: labelled JSONL (evaluation)
     runs/<run_id>/dataset/stats.json            Prepare dataset: counts and histograms
     runs/<run_id>/distillation-output/          Bedrock: job output (metrics)
-    runs/<run_id>/evaluation/                   Evaluate (issue 6)
-    runs/<run_id>/report/                       Report (issue 6)
+    runs/<run_id>/evaluation/parts/<n>.jsonl    Evaluate: answers of one invocation (scratch)
+    runs/<run_id>/evaluation/results.jsonl      Evaluate: every answer record, query-major
+    runs/<run_id>/evaluation/manifest.json      Evaluate: candidates, inference settings, counts
+    runs/<run_id>/evaluation/input/judge.jsonl  Evaluate: the judge job's precomputed-inference dataset
+    runs/<run_id>/evaluation/output/<job>/...   Bedrock: what the judge job writes
+    runs/<run_id>/report/report.json|.md|.html  Report
 
-Bring-your-own datasets are read from `imports/` in the same bucket. Generated parts are
+Bring-your-own datasets are read from `imports/` in the same bucket. Scratch objects are
 tagged `lifecycle=scratch` so the bucket's lifecycle rule expires them.
+
+`RunLayout.ANY` is the layout of every run (`*` for the run id): its keys are the IAM
+object patterns, e.g. `f"{RunLayout.ANY.dataset_prefix}*"` is `runs/*/dataset/*`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 RUNS_PREFIX = "runs/"
 IMPORTS_PREFIX = "imports/"
@@ -27,6 +35,8 @@ IMPORTS_PREFIX = "imports/"
 INVOCATION_LOGS_PREFIX = "invocation-logs/"
 # Same tag as stacks/storage_stack.py SCRATCH_TAG: the bucket's lifecycle rule filters on it.
 SCRATCH_TAG = ("lifecycle", "scratch")
+# The `Tagging` parameter of PutObject for objects the lifecycle rule may expire.
+SCRATCH_TAGGING = f"{SCRATCH_TAG[0]}={SCRATCH_TAG[1]}"
 PART_PATTERN = re.compile(r"part-(\d{5})\.jsonl$")
 _S3_URI = re.compile(r"^s3://([a-z0-9][-.a-z0-9]{1,61}[a-z0-9])/(.*)$")
 
@@ -34,6 +44,9 @@ _S3_URI = re.compile(r"^s3://([a-z0-9][-.a-z0-9]{1,61}[a-z0-9])/(.*)$")
 @dataclass(frozen=True)
 class RunLayout:
     """Keys of one run in the data bucket."""
+
+    # The layout of every run (run id `*`): its keys and prefixes are IAM object patterns.
+    ANY: ClassVar[RunLayout]
 
     run_id: str
 
@@ -77,8 +90,50 @@ class RunLayout:
         return f"{self.prefix}evaluation/"
 
     @property
+    def evaluation_parts_prefix(self) -> str:
+        return f"{self.evaluation_prefix}parts/"
+
+    def evaluation_part_key(self, name: str) -> str:
+        return f"{self.evaluation_parts_prefix}{name}.jsonl"
+
+    @property
+    def results_key(self) -> str:
+        return f"{self.evaluation_prefix}results.jsonl"
+
+    @property
+    def evaluation_manifest_key(self) -> str:
+        return f"{self.evaluation_prefix}manifest.json"
+
+    @property
+    def judge_input_prefix(self) -> str:
+        return f"{self.evaluation_prefix}input/"
+
+    @property
+    def judge_input_key(self) -> str:
+        return f"{self.judge_input_prefix}judge.jsonl"
+
+    @property
+    def judge_output_prefix(self) -> str:
+        return f"{self.evaluation_prefix}output/"
+
+    @property
     def report_prefix(self) -> str:
         return f"{self.prefix}report/"
+
+    @property
+    def report_json_key(self) -> str:
+        return f"{self.report_prefix}report.json"
+
+    @property
+    def report_md_key(self) -> str:
+        return f"{self.report_prefix}report.md"
+
+    @property
+    def report_html_key(self) -> str:
+        return f"{self.report_prefix}report.html"
+
+
+RunLayout.ANY = RunLayout("*")
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -93,6 +148,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def scratch_tagging() -> str:
-    """The `Tagging` parameter of PutObject for objects the lifecycle rule may expire."""
-    return f"{SCRATCH_TAG[0]}={SCRATCH_TAG[1]}"
+def console_url(bucket: str, key: str, region: str) -> str:
+    """The S3 console page of an object (where a user opens or downloads it)."""
+    return f"https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"

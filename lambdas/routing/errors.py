@@ -1,4 +1,4 @@
-"""Named errors of the pipeline steps.
+"""Named errors of every pipeline step (distillation and evaluation) and of promotion.
 
 Step Functions sees the exception's class name as the Lambda error type, and the state
 machine retries or catches by that name (statemachine/pipeline.asl.json), so the names
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class PipelineError(Exception):
-    """Base class of every error the pipeline steps raise on purpose."""
+    """Base class of every error the pipeline steps (and the operator's promotion) raise on purpose."""
 
 
 # --- fail fast, before anything is paid for (Plan) -------------------------------------------
@@ -28,7 +28,7 @@ class InvalidSettings(PipelineError):
 
 
 class InvalidEvent(PipelineError):
-    """A step received a payload that is not what the state machine contract says."""
+    """A step received a payload (or an environment) that is not what the state machine contract says."""
 
 
 class InvalidInput(PipelineError):
@@ -78,7 +78,7 @@ class TeacherThrottled(PipelineError):
 
 
 class BedrockThrottled(PipelineError):
-    """Bedrock throttled a control-plane call (jobs, deployments, model metadata)."""
+    """Bedrock throttled a control-plane call (jobs, deployments, judge jobs, model metadata)."""
 
 
 # --- not transient ---------------------------------------------------------------------------
@@ -112,6 +112,37 @@ class DeploymentTimedOut(PipelineError):
     """The deployment was still Creating at the deadline (deployment_deadline_minutes)."""
 
 
+# --- evaluation, report and promotion ---------------------------------------------------------
+
+
+class HoldoutInvalid(PipelineError):
+    """The held-out dataset is missing, empty or has a line that is not a labelled example."""
+
+
+class EvaluationStalled(PipelineError):
+    """An evaluation invocation finished no answer at all: looping again would not help."""
+
+
+class ResultsMissing(PipelineError):
+    """The report step found no evaluation results for the run (Evaluate did not complete)."""
+
+
+class JudgeRequestInvalid(PipelineError):
+    """The LLM-judge job cannot be requested (names or S3 URIs outside Bedrock's patterns)."""
+
+
+class GateNotPassed(PipelineError):
+    """Promotion was asked for a run whose quality gate did not pass."""
+
+
+class NothingToRollBack(PipelineError):
+    """The active-model parameter holds no previous value to return to."""
+
+
+class ReportNotFound(PipelineError):
+    """No report.json exists for the named run (manual promotion needs one)."""
+
+
 def validation_details(exc: ValidationError) -> str:
     """Each problem of a pydantic ValidationError as `field.path: message`, for a named error's message."""
     return "; ".join(
@@ -135,16 +166,23 @@ __all__ = [
     "DistillationFailed",
     "DistillationStopped",
     "DistillationTimedOut",
+    "EvaluationStalled",
+    "GateNotPassed",
     "GenerationAborted",
     "GenerationIncomplete",
+    "HoldoutInvalid",
     "InvalidEvent",
     "InvalidInput",
     "InvalidSettings",
+    "JudgeRequestInvalid",
     "ModelAccessDenied",
     "ModelEndOfLife",
     "ModelNotAvailable",
     "ModelNotDistillable",
+    "NothingToRollBack",
     "PipelineError",
+    "ReportNotFound",
+    "ResultsMissing",
     "TeacherThrottled",
     "validation_details",
 ]

@@ -1,0 +1,198 @@
+"""The Evaluate step: the candidates answer the held-out queries, resumably, within one invocation's budget.
+
+Each invocation answers what earlier ones left unanswered (their answers are parts under
+`evaluation/parts/`), keeps whatever finished even when it stops early, and once every
+candidate has answered every query merges the parts into results.jsonl, writes the judge's
+input lines and the evaluation manifest. The Evaluate handler logs the outcome and emits the
+metrics from the `EvaluateResult` returned here; `summary()` is `$.evaluation`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..contract import LabelledExample, example_from_dict, system_prompt
+from ..errors import EvaluationStalled, HoldoutInvalid
+from ..layout import RunLayout
+from ..state import CANDIDATE_ORDER, EvaluateEvent, RunState
+from ..storage import get_text, iter_jsonl, list_keys, put_json, put_jsonl
+from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
+from .events import EvaluateEnv
+from .judge import judge_lines, judge_prompt_limit
+from .records import AnswerRecord, make_record
+
+_METADATA_VALUE = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,.-]")
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """What one Evaluate invocation did; `summary()` is `$.evaluation` (the state machine loops while incomplete)."""
+
+    results_key: str
+    judge_input_key: str
+    candidates: list[Candidate]
+    answers: int  # candidates x held-out queries
+    done: int  # answers finished so far, by every invocation
+    complete: bool
+    judge_prompts: int
+    offline_stand_in: bool
+    pending: int  # answers still to do when this invocation started
+    answered: int  # answers this invocation finished
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "results_key": self.results_key,
+            "judge_input_key": self.judge_input_key,
+            "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in self.candidates],
+            "answers": self.answers,
+            "done": self.done,
+            "complete": self.complete,
+            "judge_prompts": self.judge_prompts,
+            "offline_stand_in": self.offline_stand_in,
+        }
+
+
+def candidates_of(run: RunState, deployment_arn: str) -> list[Candidate]:
+    """The candidates of the run, always in the order distilled, student, baseline."""
+    model_ids = {
+        "distilled": deployment_arn,
+        "student": on_demand_model_id(run.settings.student_model_id),
+        "baseline": run.settings.baseline_model_id,
+    }
+    chosen = set(run.settings.evaluation_candidates)
+    return [Candidate(name, model_ids[name]) for name in CANDIDATE_ORDER if name in chosen]
+
+
+def load_holdout(s3: Any, bucket: str, key: str, modalities: Sequence[str]) -> list[LabelledExample]:
+    text = get_text(s3, bucket, key)
+    if text is None:
+        raise HoldoutInvalid(f"held-out dataset s3://{bucket}/{key} does not exist")
+    examples = []
+    try:
+        for number, value in iter_jsonl(text):
+            try:
+                examples.append(example_from_dict(value, modalities))
+            except ValueError as exc:
+                raise HoldoutInvalid(f"s3://{bucket}/{key} line {number}: {exc}") from None
+    except ValueError as exc:
+        raise HoldoutInvalid(f"s3://{bucket}/{key}: {exc}") from None
+    if not examples:
+        raise HoldoutInvalid(f"held-out dataset s3://{bucket}/{key} is empty")
+    return examples
+
+
+def load_parts(s3: Any, bucket: str, layout: RunLayout) -> dict[tuple[str, int], AnswerRecord]:
+    """Answers finished by earlier invocations (a repeated answer keeps the latest part's)."""
+    records: dict[tuple[str, int], AnswerRecord] = {}
+    for key in list_keys(s3, bucket, layout.evaluation_parts_prefix):
+        for _, value in iter_jsonl(get_text(s3, bucket, key) or ""):
+            record = AnswerRecord.model_validate(value)
+            records[record.key] = record
+    return records
+
+
+def evaluate_step(
+    event: EvaluateEvent,
+    *,
+    settings: EvaluateEnv,
+    s3: Any,
+    runtime: Any,
+    should_stop: Callable[[], bool],
+    must_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.perf_counter,
+) -> EvaluateResult:
+    """Answer what is still unanswered until the time budget ends; merge everything once complete.
+
+    Every invocation makes progress or says why: `should_stop` (the soft budget) only stops the
+    start of new calls once one call of this invocation has finished; until then calls go on
+    until `must_stop` (the hard limit, which leaves time to save what finished). An invocation
+    that still finishes nothing raises `EvaluationStalled` with the error the calls were retrying.
+
+    `clock` times the model calls (the handler passes `routing.clients.timer`).
+    """
+    run = event.run
+    layout = run.layout
+    modalities = run.settings.modalities
+    inference = InferenceSettings(system_prompt=system_prompt(modalities), max_tokens=settings.max_tokens)
+    candidates = candidates_of(run, event.deployment.deployment_arn)
+    examples = load_holdout(s3, run.bucket, event.dataset.holdout_key, modalities)
+    records = load_parts(s3, run.bucket, layout)
+    pending = pending_work(candidates, examples, set(records))
+
+    new: list[AnswerRecord] = []
+    cut_short: list[str | None] = []
+
+    def stop_starting() -> bool:
+        return must_stop() or (bool(new) and should_stop())
+
+    def finished(candidate: Candidate, index: int, example: LabelledExample, outcome: Any) -> None:
+        new.append(
+            make_record(
+                candidate, index, example, outcome, modalities, offline_stand_in=settings.offline_stand_in
+            )
+        )
+
+    metadata = {"run_id": _METADATA_VALUE.sub("-", run.run_id)[:256], "purpose": "evaluation"}
+    try:
+        if pending:
+            answer_all(runtime, pending, inference, concurrency=settings.concurrency, should_stop=stop_starting,
+                       on_finished=finished, on_cut_short=cut_short.append, metadata=metadata, clock=clock)  # fmt: skip
+    finally:
+        # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
+        if new:
+            name = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
+            put_jsonl(
+                s3,
+                run.bucket,
+                layout.evaluation_part_key(name),
+                (record.model_dump() for record in new),
+                scratch=True,
+            )
+    if pending and not new:
+        errors = [error for error in cut_short if error]
+        why = f"the calls were retrying {errors[-1]}" if errors else "no call finished before the time limit"
+        raise EvaluationStalled(
+            f"no answer finished in this invocation ({len(pending)} still pending, {len(cut_short)} calls "
+            f"cut short by the time limit): {why}"
+        )
+    for record in new:
+        records[record.key] = record
+
+    total = len(candidates) * len(examples)
+    complete = not pending_work(candidates, examples, set(records))
+    per_candidate = judge_prompt_limit(len(candidates), len(examples), settings.judge_max_prompts)
+    if complete:
+        ordered = [
+            records[(candidate.name, index)] for index in range(len(examples)) for candidate in candidates
+        ]
+        put_jsonl(s3, run.bucket, layout.results_key, (record.model_dump() for record in ordered))
+        lines = judge_lines(ordered, inference.system_prompt, [c.name for c in candidates], per_candidate)
+        put_jsonl(s3, run.bucket, layout.judge_input_key, (line.line for line in lines))
+        put_json(s3, run.bucket, layout.evaluation_manifest_key, {
+            "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in candidates],
+            "inference": inference.to_dict(),
+            "modalities": list(modalities),
+            "holdout": len(examples),
+            "answers": total,
+            "judge_prompts_per_candidate": per_candidate,
+            "offline_stand_in": settings.offline_stand_in,
+            "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        })  # fmt: skip
+    return EvaluateResult(
+        results_key=layout.results_key,
+        judge_input_key=layout.judge_input_key,
+        candidates=candidates,
+        answers=total,
+        done=len(records),
+        complete=complete,
+        judge_prompts=per_candidate * len(candidates) if complete else 0,
+        offline_stand_in=settings.offline_stand_in,
+        pending=len(pending),
+        answered=len(new),
+    )

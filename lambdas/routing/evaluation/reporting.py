@@ -1,0 +1,150 @@
+"""The Report step: aggregate the answers and the judge's scores, decide the gate, write the report.
+
+Reads results.jsonl and the evaluation manifest (written by Evaluate) and, when the judge
+completed, its output; summarises each candidate (`metrics`, `pricing`), evaluates the
+quality gate (`gate`), and writes report.json (built by `report`), report.md (`markdown`)
+and report.html (`html`). Returns `$.report`: the keys, the links, the gate and the
+notification's subject and message. The Report handler logs the gate and emits its metric.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ResultsMissing
+from ..layout import console_url, s3_uri
+from ..pipeline.settings import tightest_gate
+from ..state import DatasetState, ReportEvent
+from ..storage import get_text, iter_jsonl, list_keys, put, put_json
+from .events import ReportEnv
+from .gate import evaluate_gate
+from .html import render_html
+from .judge import METRIC_NAME, judge_scores
+from .markdown import render_markdown
+from .metrics import summarise
+from .pricing import price_for
+from .records import AnswerRecord
+from .report import build_report, notification, summary_line
+
+
+def load_records(s3: Any, bucket: str, key: str) -> list[AnswerRecord]:
+    text = get_text(s3, bucket, key)
+    if text is None:
+        raise ResultsMissing(f"no evaluation results at s3://{bucket}/{key}")
+    return [AnswerRecord.model_validate(value) for _, value in iter_jsonl(text)]
+
+
+def load_judge_output(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for key in list_keys(s3, bucket, prefix):
+        if key.endswith(".jsonl"):
+            lines.extend(
+                value for _, value in iter_jsonl(get_text(s3, bucket, key) or "") if isinstance(value, dict)
+            )
+    return lines
+
+
+def _dataset_warnings(dataset: DatasetState) -> list[str]:
+    if not dataset.failed_batches:
+        return []
+    return [
+        f"{dataset.failed_batches} teacher batches failed after their retries and were left out of the "
+        "dataset (generation_checks.max_failed_batch_share); dataset/stats.json lists them"
+    ]
+
+
+def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str) -> dict[str, Any]:
+    """Aggregate, judge scores, gate; write report.json / .md / .html; return the gate and the links."""
+    run = event.run
+    layout = run.layout
+    records = load_records(s3, run.bucket, event.evaluation.results_key)
+    manifest_text = get_text(s3, run.bucket, layout.evaluation_manifest_key)
+    if manifest_text is None:
+        raise ResultsMissing(
+            f"no evaluation manifest at s3://{run.bucket}/{layout.evaluation_manifest_key}: Evaluate did not complete"
+        )
+    manifest = json.loads(manifest_text)
+    modalities = manifest.get("modalities") or run.settings.modalities
+
+    judge = event.judge
+    judge_info: dict[str, Any] = {
+        "status": judge.status if judge else "Skipped",
+        "job_arn": judge.job_arn if judge else None,
+        "job_name": judge.job_name if judge else None,
+        "failure": (judge.failure or judge.cause) if judge else None,
+        "prompts_per_candidate": manifest.get("judge_prompts_per_candidate"),
+        "metric": METRIC_NAME,
+    }
+    scores: dict[str, list[float]] = {}
+    if judge and judge.status == "Completed" and judge.job_name:
+        inputs_text = get_text(s3, run.bucket, event.evaluation.judge_input_key) or ""
+        inputs = [value for _, value in iter_jsonl(inputs_text)]
+        scores = judge_scores(
+            load_judge_output(s3, run.bucket, f"{layout.judge_output_prefix}{judge.job_name}/"), inputs
+        )
+        if not scores:
+            judge_info["failure"] = (
+                "the judge job completed but no OverallQuality score was found in its output"
+            )
+
+    summaries = []
+    for candidate in event.evaluation.candidates:
+        own = [record for record in records if record.candidate == candidate.candidate]
+        price = price_for(
+            settings.prices, candidate.model_id, custom_model_base=run.settings.student_model_id
+        )
+        summaries.append(summarise(candidate.candidate, candidate.model_id, own, modalities, price,
+                                   scores.get(candidate.candidate, ())))  # fmt: skip
+    by_name = {summary.candidate: summary for summary in summaries}
+    gate = evaluate_gate(
+        by_name.get("distilled"), by_name.get("baseline"), tightest_gate(settings.gate, run.settings.gate)
+    )
+    offline = event.evaluation.offline_stand_in or any(record.offline_stand_in for record in records)
+    report = build_report(
+        run_id=run.run_id,
+        dataset={
+            "train_count": event.dataset.train_count,
+            "holdout_count": event.dataset.holdout_count or int(manifest.get("holdout", 0)),
+            "failed_batches": event.dataset.failed_batches,
+        },
+        models=summaries,
+        judge=judge_info,
+        gate=gate,
+        warnings=[*run.warnings, *_dataset_warnings(event.dataset)],
+        offline_stand_in=offline,
+        modalities=modalities,
+        inference=manifest["inference"],
+        artifacts={
+            "results": layout.results_key,
+            "judge_input": layout.judge_input_key,
+            "report_json": layout.report_json_key,
+            "report_markdown": layout.report_md_key,
+            "report_html": layout.report_html_key,
+        },
+    )
+    put_json(s3, run.bucket, layout.report_json_key, report)
+    put(
+        s3,
+        run.bucket,
+        layout.report_md_key,
+        render_markdown(report, html_link="report.html"),
+        "text/markdown; charset=utf-8",
+    )
+    latencies = {summary.candidate: summary.latencies_ms for summary in summaries}
+    put(s3, run.bucket, layout.report_html_key, render_html(report, latencies), "text/html; charset=utf-8")
+
+    link = console_url(run.bucket, layout.report_html_key, region)
+    distilled = by_name.get("distilled")
+    subject, message = notification(report, link=link, model_id=distilled.model_id if distilled else None)
+    return {
+        "report_key": layout.report_json_key,
+        "markdown_key": layout.report_md_key,
+        "html_key": layout.report_html_key,
+        "html_uri": s3_uri(run.bucket, layout.report_html_key),
+        "console_url": link,
+        "gate": {"passed": gate.passed, "reasons": gate.reasons},
+        "summary": summary_line(report),
+        "subject": subject,
+        "message": message,
+    }
