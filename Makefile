@@ -61,7 +61,7 @@ docs: install ## regenerate the figures the README and docs print (cost table, d
 	$(PYTHON) docs/figures.py $(FIGURES)
 
 dry-run: install ## whole pipeline locally (moto, OFFLINE STAND-IN for Bedrock, not model results); report in .dry-run/
-	$(PYTHON) -m cdk_app.dry_run $(ARGS)
+	$(PYTHON) -m cdk_app.local.dry_run $(ARGS)
 
 check-stacks:
 	@test -z "$(UNKNOWN_STACKS)" || { echo "make: unknown stack id(s) '$(UNKNOWN_STACKS)' in STACKS: the stack ids are $(STACK_IDS) (e.g. make deploy STACKS=Storage)" >&2; exit 2; }

@@ -85,7 +85,7 @@ def dry_run_excerpt() -> str:
     """An excerpt of a default dry run with a fixed run id (the Generate and polling lines left out)."""
     with tempfile.TemporaryDirectory() as out:
         printed = subprocess.run(
-            [sys.executable, "-m", "cdk_app.dry_run", "--run-id", "dry-run-readme", "--out", out],
+            [sys.executable, "-m", "cdk_app.local.dry_run", "--run-id", "dry-run-readme", "--out", out],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout.splitlines()  # fmt: skip
     picked = []

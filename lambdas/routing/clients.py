@@ -1,7 +1,7 @@
 """AWS clients and the clock of the pipeline and evaluation Lambdas: the one seam tests and the dry run replace.
 
 Logic functions take their clients as arguments; only handlers call `client()` and `now()`.
-The state-machine tests and the local dry run (cdk_app/local_pipeline.py, cdk_app/dry_run.py)
+The state-machine tests and the local dry run (cdk_app/local/pipeline.py, cdk_app/local/dry_run.py)
 hand in stand-ins with `override_clients({"bedrock": fake, "bedrock-runtime": fake})` and, to
 move time, `override_clock(fn)`; to time model calls with a simulated clock (the dry run's
 stand-in), `override_timer(fn)`; nothing is monkeypatched. Services not overridden get a

@@ -3,7 +3,7 @@
 `statemachine/pipeline.asl.json` is plain Amazon States Language with `${Name}`
 placeholders: `${<Step>FunctionArn}` for each step's Lambda, `${NotificationTopicArn}` and
 `${ProjectPrefix}`. The CDK stack passes them as DefinitionSubstitutions (CloudFormation
-fills them in); the local harness (cdk_app/local_pipeline.py) fills them in with `render`.
+fills them in); the local harness (cdk_app/local/pipeline.py) fills them in with `render`.
 Pure Python, no CDK import: the harness and the tests load it cheaply.
 """
 

@@ -1,9 +1,10 @@
 """Helpers of the pipeline state-machine tests: one moto sandbox per module, a fresh Bedrock per test.
 
-The pipeline's real definition runs in moto through cdk_app.local_pipeline, with the real
-handlers; Bedrock is tests/statemachine/fake_bedrock.FakeBedrock, handed in through the
-documented seam (routing.clients.override_clients). Each test gets its own run id,
-so runs sharing the sandbox never share S3 keys, jobs or deployments.
+The pipeline's real definition runs in moto through cdk_app.local.pipeline, with the real
+handlers; Bedrock is the offline stand-in of the dry run (cdk_app.local.bedrock), handed in
+through the documented seam (routing.clients.override_clients). A test scripts it (statuses,
+throttling, faults) and reads its call log through `Sandbox.bedrock`, the stand-in's account.
+Each test gets its own run id, so runs sharing the sandbox never share S3 keys, jobs or deployments.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 from routing.clients import override_clients
 from routing.observability import logger
 
-from cdk_app.local_pipeline import ExecutionResult, LocalPipeline, load_step_handlers
+from cdk_app.local.account import OfflineAccount
+from cdk_app.local.bedrock import offline_clients
+from cdk_app.local.pipeline import ExecutionResult, LocalPipeline, load_step_handlers
 from stacks.constructs.pipeline_definition import load_definition, render
 from tests.pipeline_support import BUCKET, ENVIRONMENT
-
-from .fake_bedrock import FakeBedrock
 
 # Loaded at collection, not inside a test: the handlers' Powertools Tracer (X-Ray SDK) opens its
 # UDP emitter socket at import, which pytest-socket forbids once a test runs. Nothing is sent.
@@ -60,10 +61,10 @@ def environment(overrides: dict[str, str] | None = None) -> Iterator[Environment
 
 @dataclass
 class Sandbox:
-    """One test's view: its own run id and its own Bedrock stand-in."""
+    """One test's view: its own run id and its own Bedrock stand-in (script, resources, call log)."""
 
     env: Environment
-    bedrock: FakeBedrock
+    bedrock: OfflineAccount
     run_id: str
 
     @property
@@ -95,7 +96,11 @@ class Sandbox:
 
 @contextmanager
 def sandbox(env: Environment) -> Iterator[Sandbox]:
-    """A fresh Bedrock stand-in and run id in the shared environment."""
-    fake = FakeBedrock()
-    with override_clients({"bedrock": fake, "bedrock-runtime": fake}):
-        yield Sandbox(env, fake, f"run-{next(_RUN_NUMBERS)}")
+    """A fresh Bedrock stand-in and run id in the shared environment.
+
+    One poll of a job or a deployment in progress, then done; the judge's output is read from and
+    written to the sandbox's S3, like the dry run's.
+    """
+    clients = offline_clients(s3=env.local.s3, job_polls=1, deployment_polls=1)
+    with override_clients(clients):
+        yield Sandbox(env, clients["bedrock"].account, f"run-{next(_RUN_NUMBERS)}")

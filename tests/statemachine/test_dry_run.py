@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cdk_app.dry_run import LABEL, run_dry_run
+from cdk_app.local.dry_run import LABEL, run_dry_run
 
 pytestmark = pytest.mark.slow
 

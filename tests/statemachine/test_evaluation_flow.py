@@ -2,8 +2,9 @@
 
 The definition is statemachine/pipeline.asl.json itself, cut down to DeploymentReady and
 the states reachable from it (evaluation, judge, report, gate, promotion, notifications). Lambda invocations are routed
-to the handlers (DESIGN "Recipes"); Bedrock is a fake that validates every request against
-botocore's service model; S3, SSM, SNS and SQS are moto.
+to the handlers (DESIGN "Recipes"); Bedrock's control plane is the offline stand-in (cdk_app.local.bedrock,
+which validates every request against botocore's service model) with scripted judge scores, its runtime
+the canned answers of tests.evaluation_support; S3, SSM, SNS and SQS are moto.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from routing.clients import override_clients, override_timer
 from routing.evaluation.promotion import rollback
 
+from cdk_app.local.bedrock import offline_clients
 from stacks.constructs.pipeline_definition import (
     EVALUATION_FUNCTIONS,
     function_substitution,
@@ -53,7 +55,6 @@ BUCKET = "vsr-data"
 PARAMETER = "/vsr/dev/router/active-model"
 COUNT = 12
 FUNCTIONS = EVALUATION_FUNCTIONS
-JOB_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:evaluation-job/abcdefghij12"
 # Loaded at collection time: importing Powertools' tracer opens the X-Ray SDK's UDP socket,
 # which pytest-socket only allows before the tests start.
 HANDLERS = {name: load_handler(folder) for name, folder in FUNCTIONS.items()}
@@ -71,50 +72,17 @@ def definition(topic_arn: str) -> str:
     )
 
 
-class FakeBedrock:
-    """The Bedrock control plane of the judge: validates CreateEvaluationJob, completes on the 2nd poll."""
+# The judge scores each candidate's answers alike: the gate and the report read these means.
+JUDGE_SCORES = {"distilled": 4.0, "student": 2.0, "baseline": 4.0}
 
-    def __init__(self, s3: Any, *, fail_create: bool = False) -> None:
-        self._s3 = s3
-        self._model = boto3.client("bedrock", region_name=REGION).meta.service_model
-        self._fail_create = fail_create
-        self.created: list[dict[str, Any]] = []
-        self.polls = 0
 
-    def create_evaluation_job(self, **params: Any) -> dict[str, str]:
-        from botocore.exceptions import ClientError
-        from botocore.validate import validate_parameters
-
-        validate_parameters(params, self._model.operation_model("CreateEvaluationJob").input_shape)
-        if self._fail_create:
-            raise ClientError(
-                {"Error": {"Code": "AccessDeniedException", "Message": "no judge access"}},
-                "CreateEvaluationJob",
-            )
-        self.created.append(params)
-        return {"jobArn": JOB_ARN}
-
-    def get_evaluation_job(self, jobIdentifier: str) -> dict[str, Any]:
-        self.polls += 1
-        if self.polls < 2:
-            return {"status": "InProgress", "jobArn": jobIdentifier}
-        job = self.created[-1]
-        source = job["evaluationConfig"]["automated"]["datasetMetricConfigs"][0]["dataset"][
-            "datasetLocation"
-        ]["s3Uri"]
-        key = source.split(f"s3://{BUCKET}/", 1)[1]
-        lines = self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().splitlines()
-        scores = {"distilled": 4.0, "student": 2.0, "baseline": 4.0}
-        output = "".join(
-            json.dumps({"automatedEvaluationResult": {"scores": [{"metricName": "OverallQuality",
-                                                                  "result": scores[json.loads(line)["category"]]}]},
-                        "inputRecord": json.loads(line)}) + "\n"
-            for line in lines
-        )  # fmt: skip
-        prefix = job["outputDataConfig"]["s3Uri"].split(f"s3://{BUCKET}/", 1)[1]
-        self._s3.put_object(Bucket=BUCKET, Key=f"{prefix}{job['jobName']}/uuid/models/x/taskTypes/General/datasets/d/o_output.jsonl",
-                            Body=output)  # fmt: skip
-        return {"status": "Completed", "jobArn": jobIdentifier}
+def offline_bedrock(s3: Any, **script: Any) -> Any:
+    """The control plane of the judge: the offline stand-in, its evaluation job done on the 2nd poll."""
+    bedrock = offline_clients(s3=s3, evaluation_polls=1)["bedrock"]
+    bedrock.account.script.judge_opinion = lambda record: JUDGE_SCORES[record["category"]]
+    for name, value in script.items():
+        setattr(bedrock.account.script, name, value)
+    return bedrock
 
 
 _evaluate_calls: list[str] = []
@@ -186,9 +154,7 @@ def aws(monkeypatch):
         yield {"s3": s3, "ssm": ssm, "sqs": sqs, "queue": queue, "sfn": sfn, "machine": machine}
 
 
-def execute(
-    aws, *, distilled, judge: bool, bedrock: FakeBedrock | None = None, holdout_key: str | None = None
-):
+def execute(aws, *, distilled, judge: bool, bedrock: Any = None, holdout_key: str | None = None):
     runtime = FakeRuntime({DEPLOYMENT_ARN: distilled, STUDENT_ID: garbage, BASELINE_ID: exact}, reference_by_query(COUNT),
                           delays={DEPLOYMENT_ARN: 0.001, BASELINE_ID: 0.3})  # fmt: skip
     state = {
@@ -199,7 +165,7 @@ def execute(
     }  # fmt: skip
     # Calls are timed with the runtime's simulated clock: the latency part of the gate cannot flip under load.
     with (
-        override_clients({"bedrock-runtime": runtime, "bedrock": bedrock or FakeBedrock(aws["s3"])}),
+        override_clients({"bedrock-runtime": runtime, "bedrock": bedrock or offline_bedrock(aws["s3"])}),
         override_timer(runtime.timer),
     ):
         arn = aws["sfn"].start_execution(
@@ -221,7 +187,7 @@ def active_model(aws) -> dict:
 
 
 def test_gate_pass_promotes_and_rollback_restores(aws) -> None:
-    bedrock = FakeBedrock(aws["s3"])
+    bedrock = offline_bedrock(aws["s3"])
     status, output, entered, messages = execute(aws, distilled=shifted(0.04), judge=True, bedrock=bedrock)
     assert status == "SUCCEEDED", entered
     assert entered.count("Evaluate") == 2  # the first invocation's time budget ended: the second resumed
@@ -241,7 +207,7 @@ def test_gate_pass_promotes_and_rollback_restores(aws) -> None:
         "student": 2.0,
         "baseline": 4.0,
     }
-    assert len(bedrock.created) == 1
+    assert bedrock.account.count("CreateEvaluationJob") == 1
     assert (
         len(messages) == 1 and "Gate PASSED" in messages[0] and output["report"]["console_url"] in messages[0]
     )
@@ -266,7 +232,12 @@ def test_gate_fail_leaves_the_parameter_untouched(aws) -> None:
 
 def test_a_judge_that_cannot_start_is_reported_not_fatal(aws) -> None:
     status, output, entered, _ = execute(
-        aws, distilled=exact, judge=True, bedrock=FakeBedrock(aws["s3"], fail_create=True)
+        aws,
+        distilled=exact,
+        judge=True,
+        bedrock=offline_bedrock(
+            aws["s3"], failures={"CreateEvaluationJob": ("AccessDeniedException", "no judge access")}
+        ),
     )
     assert status == "SUCCEEDED", entered
     assert "JudgeNotAvailable" in entered

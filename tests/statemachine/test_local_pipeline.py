@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from cdk_app.local_pipeline import DATA_LIMIT_ERROR, MAX_STATE_PAYLOAD_BYTES, LocalPipeline
+from cdk_app.local.pipeline import DATA_LIMIT_ERROR, MAX_STATE_PAYLOAD_BYTES, LocalPipeline
 
 
 class Throttled(Exception):

@@ -1,6 +1,6 @@
 """The pipeline definition really executes (moto), with the real handlers and a Bedrock stand-in.
 
-Each test starts one or two executions through cdk_app.local_pipeline and checks where
+Each test starts one or two executions through cdk_app.local.pipeline and checks where
 they end, what they wrote, what they asked Bedrock for, and what they notified.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -16,7 +17,8 @@ from botocore.exceptions import ReadTimeoutError
 from routing.clients import override_clock
 from routing.pipeline.planning import EVENTS_PER_BATCH, EVENTS_PER_POLL
 
-from .fake_bedrock import foundation_model
+from cdk_app.local.catalogue import FOUNDATION_MODELS, FoundationModel
+
 from .pipeline_support import Environment, Sandbox, environment, sandbox
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -45,6 +47,16 @@ def box(env: Environment) -> Iterator[Sandbox]:
 
 def top_level(states: list[str]) -> list[str]:
     return [name for name in states if name != "GenerateBatch"]
+
+
+def retired(end_of_life: datetime) -> FoundationModel:
+    """The teacher (Nova Pro) as a Legacy model that reaches its end of life at `end_of_life`."""
+    return replace(
+        FOUNDATION_MODELS["amazon.nova-pro-v1:0"],
+        lifecycle="LEGACY",
+        legacy_time=end_of_life - timedelta(days=90),
+        end_of_life=end_of_life,
+    )
 
 
 def failure(result) -> dict:
@@ -78,13 +90,13 @@ def test_happy_path_to_an_active_deployment(box: Sandbox) -> None:
     )
     # What was asked of Bedrock: one job and one deployment, named from the run id.
     (job,) = box.bedrock.jobs.values()
-    assert job["request"]["jobName"] == f"vsr-test-{run}-distillation"
-    assert job["request"]["trainingDataConfig"] == {
+    assert job.request["jobName"] == f"vsr-test-{run}-distillation"
+    assert job.request["trainingDataConfig"] == {
         "s3Uri": f"s3://vsr-test-data/runs/{run}/dataset/train.jsonl"
     }
     (deployment,) = box.bedrock.deployments.values()
-    assert deployment["request"]["modelDeploymentName"] == f"vsr-test-{run}"
-    assert deployment["request"]["modelArn"] == output["distillation"]["custom_model_arn"]
+    assert deployment.name == f"vsr-test-{run}"
+    assert deployment.model_arn == output["distillation"]["custom_model_arn"]
     # What was written: the S3 layout contract.
     keys = box.keys(f"runs/{run}/")
     for name in ("manifest.json", "dataset/train.jsonl", "dataset/holdout.jsonl", "dataset/stats.json"):
@@ -122,7 +134,7 @@ def test_default_input_ten_thousand_examples_in_at_most_500_calls_with_small_pay
 
 
 def test_job_failed_ends_the_run_with_bedrocks_message_and_a_notification(box: Sandbox) -> None:
-    box.bedrock.job_statuses = ["InProgress", "Failed"]
+    box.bedrock.script.job_statuses = ["InProgress", "Failed"]
     result = box.run(SMALL)
     assert (result.status, result.error) == ("FAILED", "DistillationFailed")
     assert "the training data has records with too few tokens" in failure(result)["errorMessage"]
@@ -137,14 +149,14 @@ def test_job_failed_ends_the_run_with_bedrocks_message_and_a_notification(box: S
 
 
 def test_job_stopped_is_a_named_failure(box: Sandbox) -> None:
-    box.bedrock.job_statuses = ["Stopping", "Stopped"]
+    box.bedrock.script.job_statuses = ["Stopping", "Stopped"]
     result = box.run(SMALL)
     assert (result.status, result.error) == ("FAILED", "DistillationStopped")
     assert result.states_entered().count("CheckDistillation") == 2
 
 
 def test_deployment_failed_is_a_named_failure(box: Sandbox) -> None:
-    box.bedrock.deployment_statuses = ["Creating", "Failed"]
+    box.bedrock.script.deployment_statuses = ["Creating", "Failed"]
     result = box.run(SMALL)
     assert (result.status, result.error) == ("FAILED", "DeploymentFailed")
     assert "Insufficient capacity" in failure(result)["errorMessage"]
@@ -152,7 +164,7 @@ def test_deployment_failed_is_a_named_failure(box: Sandbox) -> None:
 
 
 def test_teacher_throttling_is_retried_with_backoff_then_succeeds(box: Sandbox) -> None:
-    box.bedrock.throttle_converse = 3
+    box.bedrock.script.throttle_converse = 3
     delays_before = len(box.local.retry_delays)
     result = box.run(SMALL)
     assert result.status == "SUCCEEDED", result.cause
@@ -183,9 +195,7 @@ def test_the_gate_cannot_be_switched_off_from_the_input(box: Sandbox) -> None:
 
 
 def test_a_model_past_end_of_life_fails_before_any_teacher_call(box: Sandbox) -> None:
-    box.bedrock.models["amazon.nova-pro-v1:0"] = foundation_model(
-        "amazon.nova-pro-v1:0", legacy_until=datetime.now(UTC) - timedelta(days=1)
-    )
+    box.bedrock.foundation_models["amazon.nova-pro-v1:0"] = retired(datetime.now(UTC) - timedelta(days=1))
     result = box.run(SMALL)
     assert (result.status, result.error) == ("FAILED", "ModelEndOfLife")
     assert "change teacher_model_id" in failure(result)["errorMessage"]
@@ -193,9 +203,7 @@ def test_a_model_past_end_of_life_fails_before_any_teacher_call(box: Sandbox) ->
 
 
 def test_a_legacy_teacher_is_carried_as_a_warning(box: Sandbox) -> None:
-    box.bedrock.models["amazon.nova-pro-v1:0"] = foundation_model(
-        "amazon.nova-pro-v1:0", legacy_until=datetime.now(UTC) + timedelta(days=30), distillable=True
-    )
+    box.bedrock.foundation_models["amazon.nova-pro-v1:0"] = retired(datetime.now(UTC) + timedelta(days=30))
     result = box.run(SMALL)
     assert result.status == "SUCCEEDED", result.cause
     warnings = result.output["run"]["warnings"]
@@ -219,7 +227,7 @@ def test_rerunning_a_run_id_pays_for_nothing_twice(box: Sandbox) -> None:
 
 
 def test_a_stuck_job_ends_at_its_deadline_with_a_named_error(box: Sandbox) -> None:
-    box.bedrock.job_statuses = ["InProgress"]
+    box.bedrock.script.job_statuses = ["InProgress"]
     hours = count()
     start = datetime.now(UTC)
     # Every reading of the clock is one hour later: the 48 h deadline passes after ~48 polls.
@@ -242,7 +250,7 @@ def test_a_batch_that_fails_for_good_with_a_transport_error_is_tolerated_and_rep
             return ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
         return None
 
-    box.bedrock.teacher_fault = fault
+    box.bedrock.script.teacher_fault = fault
     result = box.run(SMALL)
     assert result.status == "SUCCEEDED", result.cause
     failed = [i for i in result.invocations_of("generate") if i.error]
@@ -258,7 +266,7 @@ def test_a_batch_that_fails_for_good_with_a_transport_error_is_tolerated_and_rep
 
 
 def test_garbage_teacher_answers_abort_early_and_a_resumed_run_redoes_the_empty_parts(box: Sandbox) -> None:
-    box.bedrock.teacher_garbage = True
+    box.bedrock.script.teacher_defect_rate = 1.0  # a teacher ignoring the format
     first = box.run(SMALL)
     assert (first.status, first.error) == ("FAILED", "GenerationAborted")
     assert "no more batches are paid for" in failure(first)["errorMessage"]
@@ -266,7 +274,7 @@ def test_garbage_teacher_answers_abort_early_and_a_resumed_run_redoes_the_empty_
     assert 5 <= paid < 13  # the first 5 batches, and those already running: never all 13
     assert '"step":"Generate"' in box.notifications()[0]["message"]
 
-    box.bedrock.teacher_garbage = False  # the teacher fixed: the empty parts are not "done"
+    box.bedrock.script.teacher_defect_rate = 0.0  # the teacher fixed: the empty parts are not "done"
     second = box.run({"run_id": box.run_id}, name=f"{box.run_id}-resumed")
     assert second.status == "SUCCEEDED", second.cause
     assert box.bedrock.count("Converse") - box.bedrock.routing_answers == paid + 13

@@ -16,8 +16,8 @@ import pytest
 from routing.clients import override_clients, override_timer
 from routing.observability import logger
 
-from cdk_app.local_pipeline import ExecutionResult, LocalPipeline, load_step_handlers
-from cdk_app.offline_bedrock import offline_clients
+from cdk_app.local.bedrock import offline_clients
+from cdk_app.local.pipeline import ExecutionResult, LocalPipeline, load_step_handlers
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS, load_definition, render
 from tests.pipeline_support import BUCKET, ENVIRONMENT
 

@@ -1,5 +1,5 @@
-"""The local dry run's setup (cdk_app/dry_run.py): configuration, the handlers' environment, the
-definition's functions and the progress lines. The run itself: tests/statemachine/test_dry_run.py."""
+"""The local dry run's setup (cdk_app/local/dry_run.py): configuration, the handlers' environment, the
+definition's functions and the progress lines (cdk_app/local/progress_lines.py). The run itself: tests/statemachine/test_dry_run.py."""
 
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ from routing.evaluation.events import (
 from routing.pipeline.settings import PipelineSettings
 
 from cdk_app.config import AppConfig
-from cdk_app.dry_run import (
+from cdk_app.local.dry_run import (
     BUCKET,
     LABEL,
     DryRunError,
-    ProgressPrinter,
     dry_run_environment,
     load_app_config,
     main,
     step_folders,
 )
+from cdk_app.local.progress_lines import ProgressLines
 from stacks.constructs.pipeline_definition import load_definition
 
 
@@ -163,8 +163,12 @@ def test_every_function_of_the_definition_maps_to_its_handler_folder() -> None:
 
 def test_progress_lines_show_states_batches_and_statuses() -> None:
     lines: list[str] = []
-    printer = ProgressPrinter(lines.append, started=0.0)
-    output = {"distillation": {"job_name": "vsr-dev-run-1-distillation", "status": "InProgress"}}
+    printer = ProgressLines(lines.append, started=0.0, run_id="run-1")
+    # Every top-level state carries `$.run` (the state contract); Map events name their Map state.
+    output = {
+        "run": {"run_id": "run-1"},
+        "distillation": {"job_name": "vsr-dev-run-1-distillation", "status": "InProgress"},
+    }
     events = [
         {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "StartDistillation"}},
         {"type": "ChoiceStateEntered", "stateEnteredEventDetails": {"name": "IsDistillationComplete"}},
@@ -175,8 +179,14 @@ def test_progress_lines_show_states_batches_and_statuses() -> None:
         },
         {"type": "MapStateEntered", "stateEnteredEventDetails": {"name": "Generate"}},
         {"type": "MapStateStarted", "mapStateStartedEventDetails": {"length": 2}},
-        {"type": "MapIterationSucceeded", "mapIterationSucceededEventDetails": {"index": 0}},
-        {"type": "MapIterationSucceeded", "mapIterationSucceededEventDetails": {"index": 1}},
+        {
+            "type": "MapIterationSucceeded",
+            "mapIterationSucceededEventDetails": {"name": "Generate", "index": 0},
+        },
+        {
+            "type": "MapIterationSucceeded",
+            "mapIterationSucceededEventDetails": {"name": "Generate", "index": 1},
+        },
         {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": "RunFailed"}},
     ]
     for event in events:

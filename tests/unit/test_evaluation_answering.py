@@ -13,9 +13,7 @@ from routing.evaluation.answering import (
     InferenceSettings,
     _OutOfTime,
     answer_all,
-    answer_text,
     call_with_retries,
-    converse_request,
     on_demand_model_id,
     pending_work,
 )
@@ -31,9 +29,7 @@ def _runtime():
 
 def test_request_shape_is_valid_for_converse() -> None:
     runtime = _runtime()
-    request = converse_request(
-        "amazon.nova-micro-v1:0", "dog barking at night", SETTINGS, {"run_id": "run-1"}
-    )
+    request = SETTINGS.request("amazon.nova-micro-v1:0", "dog barking at night", {"run_id": "run-1"})
     assert request["system"] == [{"text": system_prompt(MODALITIES)}]
     assert request["inferenceConfig"] == {"maxTokens": 1000, "temperature": 0.0}
     with Stubber(runtime) as stub:
@@ -41,15 +37,16 @@ def test_request_shape_is_valid_for_converse() -> None:
             "converse", converse_response('{"visual": 1}', latency_ms=321), expected_params=request
         )
         outcome = call_with_retries(runtime, request, should_stop=lambda: False)
-    assert outcome.text == '{"visual": 1}'
-    assert (outcome.input_tokens, outcome.output_tokens, outcome.server_latency_ms) == (60, 40, 321.0)
-    assert outcome.latency_ms is not None and outcome.latency_ms >= 0
+    answer = outcome.answer
+    assert answer.text == '{"visual": 1}'
+    assert (answer.input_tokens, answer.output_tokens, answer.server_latency_ms) == (60, 40, 321.0)
+    assert answer.latency_ms is not None and answer.latency_ms >= 0
     assert outcome.error is None and outcome.attempts == 1
 
 
 def test_throttling_is_retried_with_capped_backoff() -> None:
     runtime = _runtime()
-    request = converse_request("amazon.nova-micro-v1:0", "q", SETTINGS, {})
+    request = SETTINGS.request("amazon.nova-micro-v1:0", "q", {})
     sleeps: list[float] = []
     with Stubber(runtime) as stub:
         stub.add_client_error("converse", "ThrottlingException", http_status_code=429)
@@ -67,10 +64,10 @@ def test_retries_end_after_max_attempts_and_the_error_is_recorded() -> None:
     with Stubber(runtime) as stub:
         for _ in range(MAX_ATTEMPTS):
             stub.add_client_error("converse", "ThrottlingException", http_status_code=429)
-        outcome = call_with_retries(runtime, converse_request("m.x-v1:0", "q", SETTINGS, {}), should_stop=lambda: False,
+        outcome = call_with_retries(runtime, SETTINGS.request("m.x-v1:0", "q", {}), should_stop=lambda: False,
                                     sleep=sleeps.append, jitter=lambda low, high: high)  # fmt: skip
     assert outcome.attempts == MAX_ATTEMPTS
-    assert outcome.text is None and outcome.error.startswith("ThrottlingException")
+    assert outcome.answer is None and outcome.error.startswith("ThrottlingException")
     assert max(sleeps) == BACKOFF_CAP_SECONDS
 
 
@@ -78,9 +75,7 @@ def test_a_client_error_is_not_retried() -> None:
     runtime = _runtime()
     with Stubber(runtime) as stub:
         stub.add_client_error("converse", "ValidationException", "model does not support on-demand")
-        outcome = call_with_retries(
-            runtime, converse_request("m.x-v1:0", "q", SETTINGS, {}), should_stop=lambda: False
-        )
+        outcome = call_with_retries(runtime, SETTINGS.request("m.x-v1:0", "q", {}), should_stop=lambda: False)
     assert outcome.attempts == 1
     assert outcome.error.startswith("ValidationException")
 
@@ -88,14 +83,6 @@ def test_a_client_error_is_not_retried() -> None:
 def test_out_of_time_stops_before_calling() -> None:
     with pytest.raises(_OutOfTime):
         call_with_retries(object(), {}, should_stop=lambda: True)
-
-
-def test_answer_text_joins_text_blocks_only() -> None:
-    response = {
-        "output": {"message": {"content": [{"reasoningContent": {"x": 1}}, {"text": "a"}, {"text": "b"}]}}
-    }
-    assert answer_text(response) == "ab"
-    assert answer_text({}) == ""
 
 
 def test_on_demand_model_id_drops_the_context_window_suffix() -> None:
@@ -152,7 +139,7 @@ def test_pending_work_is_query_major_and_skips_done() -> None:
 
 def test_calls_are_timed_with_the_clock_given_so_a_simulated_clock_gives_its_latencies() -> None:
     # The dry run times calls with the offline stand-in's simulated clock: measured latency == simulated.
-    from cdk_app.offline_bedrock import offline_clients
+    from cdk_app.local.bedrock import offline_clients
 
     runtime = offline_clients(seed=1)["bedrock-runtime"]
     examples = _examples(6)
@@ -162,4 +149,5 @@ def test_calls_are_timed_with_the_clock_given_so_a_simulated_clock_gives_its_lat
                should_stop=lambda: False, on_finished=lambda c, i, e, o: outcomes.append(o),
                metadata={"run_id": "r"}, clock=runtime.timer)  # fmt: skip
     assert len(outcomes) == 6
-    assert [outcome.latency_ms for outcome in outcomes] == [outcome.server_latency_ms for outcome in outcomes]
+    answers = [outcome.answer for outcome in outcomes]
+    assert [answer.latency_ms for answer in answers] == [answer.server_latency_ms for answer in answers]

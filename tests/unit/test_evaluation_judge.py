@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.converse import ConverseResult
 from routing.errors import BedrockThrottled
 from routing.evaluation.answering import CallOutcome, Candidate
 from routing.evaluation.events import CheckJudgeEnv, StartJudgeEnv
@@ -149,6 +151,30 @@ def test_start_judge_throttling_is_a_named_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("code", "status"), [("InternalServerException", 500), ("ServiceUnavailableException", 503)]
+)
+def test_judge_job_calls_retry_transient_faults_by_name(code: str, status: int) -> None:
+    # One table (routing.converse) says what is worth asking again, for the judge job as for every call.
+    bedrock = _bedrock()
+    with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled, match=code):
+        stub.add_client_error("create_evaluation_job", code, http_status_code=status)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+    event = CheckJudgeEvent.model_validate(
+        {"run": run_state(bucket="b"), "judge": {"job_arn": JOB_ARN, "job_name": "j", "status": "InProgress"}}
+    )
+    with Stubber(bedrock) as stub, pytest.raises(BedrockThrottled, match=code):
+        stub.add_client_error("get_evaluation_job", code, http_status_code=status)
+        _check_judge(event, CheckJudgeEnv(), bedrock=bedrock)
+
+
+def test_judge_job_calls_do_not_retry_a_rejected_request() -> None:
+    bedrock = _bedrock()
+    with Stubber(bedrock) as stub, pytest.raises(ClientError, match="ValidationException"):
+        stub.add_client_error("create_evaluation_job", "ValidationException", http_status_code=400)
+        _start_judge(_start_event(), StartJudgeEnv(evaluation_role_arn=ROLE_ARN), bedrock=bedrock)
+
+
+@pytest.mark.parametrize(
     ("judge", "offline", "prompts"), [(False, False, 300), (False, True, 300), (True, False, 0)]
 )
 def test_start_judge_is_skipped(judge: bool, offline: bool, prompts: int) -> None:
@@ -240,8 +266,10 @@ def _records(count: int, candidates: list[str]):
                 if (name == "student" and index == 0)
                 else '{"visual": 0.7, "audio": 0.1, "transcription": 0.1, "metadata": 0.1}'
             )
-            outcome = CallOutcome(
-                text, 1.0, 1.0, 1, 1, "end_turn", None if text else "ThrottlingException: x", 1
+            outcome = (
+                CallOutcome(ConverseResult(text, "end_turn", 1, 1, 1.0, 1.0), None, 1)
+                if text
+                else CallOutcome(None, "ThrottlingException: x", 1)
             )
             records.append(make_record(Candidate(name, f"{name}.model"), index, example, outcome, MODALITIES))
     return records

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from routing import LabelledExample, RoutingDecision, model_ids
+from routing.converse import ConverseResult
 from routing.evaluation.answering import CallOutcome, Candidate
 from routing.evaluation.events import GateThresholds as EventGate
 from routing.evaluation.events import Price
@@ -97,9 +98,9 @@ def _example(dominant: str = "visual") -> LabelledExample:
 
 
 def _outcome(text: str | None, latency: float | None = 100.0, error: str | None = None) -> CallOutcome:
-    return CallOutcome(
-        text, latency, 90.0 if latency else None, 60 if text else 0, 40 if text else 0, "end_turn", error, 1
-    )
+    if text is None:
+        return CallOutcome(None, error, 1)
+    return CallOutcome(ConverseResult(text, "end_turn", 60, 40, latency, 90.0 if latency else None), error, 1)
 
 
 def test_summary_of_a_candidate() -> None:

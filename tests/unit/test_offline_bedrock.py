@@ -1,4 +1,4 @@
-"""The offline stand-in for Amazon Bedrock (cdk_app/offline_bedrock.py): it must reject what the real
+"""The offline stand-in for Amazon Bedrock (cdk_app/local/): it must reject what the real
 client rejects, fail like Bedrock, move resources through Bedrock's lifecycles, answer the pipeline's
 real prompts in a shape the routing core parses, label its output, and be deterministic."""
 
@@ -8,12 +8,13 @@ import json
 import math
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ClientError, ParamValidationError, ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 from routing import (
@@ -28,8 +29,9 @@ from routing.pipeline.generation import batch_themes, teacher_prompt, teacher_sy
 from routing.pipeline.planning import GENERATION_OVERSHOOT, max_tokens_for, plan_batches
 from routing.state import Batch
 
-from cdk_app.offline_answers import OFFLINE_LABEL
-from cdk_app.offline_bedrock import DEFAULT_ACCOUNT, offline_clients
+from cdk_app.local.account import DEFAULT_ACCOUNT
+from cdk_app.local.answers import OFFLINE_LABEL
+from cdk_app.local.bedrock import offline_clients
 
 MODALITIES = ["visual", "audio", "transcription", "metadata"]
 BUCKET = "vsr-offline-test"
@@ -648,3 +650,72 @@ def test_resource_ids_are_deterministic_for_a_seed() -> None:
 
     assert job_arn(1) == job_arn(1)
     assert job_arn(1) != job_arn(2)
+
+
+# ---------------------------------------------------------------------------- the test script and call log
+
+
+def test_a_script_sets_the_statuses_a_job_and_a_deployment_report_over_polls(s3) -> None:
+    clients = offline_clients(s3=s3, job_polls=0)
+    bedrock, script = clients["bedrock"], clients["bedrock"].account.script
+    s3.put_object(Bucket=BUCKET, Key="runs/run-1/dataset/train.jsonl", Body=training_records(150))
+    script.job_statuses = ["InProgress", "Failed"]
+    failing = bedrock.create_model_customization_job(**job_request("vsr-dev-failing"))["jobArn"]
+    jobs = [bedrock.get_model_customization_job(jobIdentifier=failing) for _ in range(3)]
+    assert [job["status"] for job in jobs] == ["InProgress", "Failed", "Failed"]  # the last one repeats
+    assert jobs[1]["failureMessage"] == f"{OFFLINE_LABEL} {script.job_failure_message}"
+    assert "endTime" in jobs[1] and "outputModelArn" not in jobs[1]
+
+    script.job_statuses = None  # back to the simulation: job_polls=0, done on the first read
+    job = bedrock.get_model_customization_job(
+        jobIdentifier=bedrock.create_model_customization_job(**job_request())["jobArn"]
+    )
+    assert job["status"] == "Completed"
+    script.deployment_statuses = ["Creating", "Failed"]
+    arn = bedrock.create_custom_model_deployment(
+        modelDeploymentName="vsr-dev-run-1", modelArn=job["outputModelArn"]
+    )["customModelDeploymentArn"]
+    deployments = [bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn) for _ in range(2)]
+    assert [item["status"] for item in deployments] == ["Creating", "Failed"]
+    assert "Insufficient capacity" in deployments[1]["failureMessage"]
+    with pytest.raises(clients["bedrock-runtime"].exceptions.ModelNotReadyException):
+        converse(clients["bedrock-runtime"], arn, "jazz")
+
+
+def test_scripted_throttling_faults_and_failures_are_the_real_clients_errors_and_logged() -> None:
+    clients = offline_clients(seed=1)
+    runtime, account = clients["bedrock-runtime"], clients["bedrock"].account
+    account.script.throttle_converse = 2
+    for _ in range(2):
+        with pytest.raises(runtime.exceptions.ThrottlingException):
+            converse(runtime, BASELINE, "jazz", system=system_prompt(MODALITIES))
+    assert parse_decision(
+        answer_text(converse(runtime, BASELINE, "jazz", system=system_prompt(MODALITIES)))
+    ).ok
+
+    timeout = ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
+    account.script.teacher_fault = lambda prompt: timeout if "Difficulty: easy" in prompt else None
+    easy, hard = (Batch(batch=0, count=5, focus="visual", difficulty=level) for level in ("easy", "hard"))
+    with pytest.raises(ReadTimeoutError):
+        runtime.converse(**teacher_request(easy))
+    assert answer_text(runtime.converse(**teacher_request(hard)))
+
+    account.script.failures = {"GetFoundationModel": ("AccessDeniedException", "no model access")}
+    with pytest.raises(clients["bedrock"].exceptions.AccessDeniedException, match="no model access"):
+        clients["bedrock"].get_foundation_model(modelIdentifier="amazon.nova-micro-v1:0")
+
+    assert account.count("Converse") == 5 and account.routing_answers == 3  # throttled calls included
+    assert account.count("Converse", "teacher") == 2 and account.count("GetFoundationModel") == 1
+    assert account.calls[-1].request == {"modelIdentifier": "amazon.nova-micro-v1:0"}
+
+
+def test_each_account_has_its_own_catalogue_a_test_may_retire_a_model_in() -> None:
+    retired, untouched = offline_clients(), offline_clients()
+    model = retired["bedrock"].account.foundation_models["amazon.nova-pro-v1:0"]
+    retired["bedrock"].account.foundation_models[model.model_id] = replace(
+        model, lifecycle="LEGACY", end_of_life=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    with pytest.raises(retired["bedrock-runtime"].exceptions.ResourceNotFoundException, match="end of life"):
+        converse(retired["bedrock-runtime"], TEACHER, "jazz")
+    details = untouched["bedrock"].get_foundation_model(modelIdentifier=model.model_id)["modelDetails"]
+    assert details["modelLifecycle"]["status"] == "ACTIVE"

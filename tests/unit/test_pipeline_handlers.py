@@ -11,7 +11,7 @@ from routing.clients import client, now, override_clients, override_clock
 from routing.errors import InvalidEvent
 from routing.observability import logger
 
-from cdk_app.local_pipeline import LocalLambdaContext, load_step_handlers
+from cdk_app.local.pipeline import LocalLambdaContext, load_step_handlers
 from stacks.constructs.pipeline_definition import STEP_FUNCTIONS
 from tests.pipeline_support import ENVIRONMENT, run_state, stubbed
 

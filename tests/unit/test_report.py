@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 from routing import LabelledExample, RoutingDecision, system_prompt
+from routing.converse import ConverseResult
 from routing.evaluation.answering import CallOutcome, Candidate
 from routing.evaluation.events import GateThresholds, Price
 from routing.evaluation.gate import evaluate_gate
@@ -41,20 +42,19 @@ def _summaries(
             example = LabelledExample(f"query {index}", RoutingDecision.from_weights(reference))
             if name == "student" and index % 3 == 0:
                 outcome = CallOutcome(
-                    "Sure! The weights depend on the query.",
-                    900.0 + index,
-                    880.0,
-                    70,
-                    200,
-                    "end_turn",
+                    ConverseResult(
+                        "Sure! The weights depend on the query.", "end_turn", 70, 200, 900.0 + index, 880.0
+                    ),
                     None,
                     1,
                 )
             elif name == "student" and index % 7 == 0:
-                outcome = CallOutcome(None, None, None, 0, 0, None, "ThrottlingException: rate exceeded", 8)
+                outcome = CallOutcome(None, "ThrottlingException: rate exceeded", 8)
             else:
                 latency = {"distilled": 300.0, "student": 700.0, "baseline": 1700.0}[name] + index * 5
-                outcome = CallOutcome(_answer(reference), latency, latency - 20, 60, 45, "end_turn", None, 1)
+                outcome = CallOutcome(
+                    ConverseResult(_answer(reference), "end_turn", 60, 45, latency, latency - 20), None, 1
+                )
             records.append(make_record(Candidate(name, MODEL_IDS[name]), index, example, outcome, MODALITIES))
         judge_scores = (
             {"distilled": [4.0] * 10, "student": [2.0] * 10, "baseline": [4.0] * 10}[name] if judge else ()
@@ -214,9 +214,9 @@ def _with_invalid_student(answers: list[str | None]):
         reference = {m: (0.55 if m == "visual" else 0.15) for m in MODALITIES}
         example = LabelledExample(f"query <{index}> | `x`", RoutingDecision.from_weights(reference))
         outcome = (
-            CallOutcome(text, 700.0, 680.0, 60, 45, "end_turn", None, 1)
+            CallOutcome(ConverseResult(text, "end_turn", 60, 45, 700.0, 680.0), None, 1)
             if text is not None
-            else CallOutcome(None, None, None, 0, 0, None, "ThrottlingException: rate exceeded", 8)
+            else CallOutcome(None, "ThrottlingException: rate exceeded", 8)
         )
         records.append(make_record(Candidate("student", STUDENT_ID), index, example, outcome, MODALITIES))
     student = summarise("student", STUDENT_ID, records, MODALITIES, PRICES["student"])

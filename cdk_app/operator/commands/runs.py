@@ -223,7 +223,7 @@ def dry_run(ctx: typer.Context) -> None:
     Options are the dry run's own: --examples, --holdout, --modalities, --out, --judge/--no-judge,
     --seed, --run-id, -c, --cdk-json (`vsr dry-run --help`). vsr's own -c and --cdk-json apply too.
     """
-    from cdk_app.dry_run import main as dry_run_main  # imports moto: only for this command
+    from cdk_app.local.dry_run import main as dry_run_main  # imports moto: only for this command
 
     state = cli_state(ctx)
     given = ["--cdk-json", str(state.cdk_json)] if state.cdk_json is not None else []

@@ -1,4 +1,7 @@
-"""Data access to Amazon Bedrock: one Converse call, its errors named, clients per time budget.
+"""Bedrock Runtime clients of the router, one per time budget, and its backoff between attempts.
+
+The call itself, its result and the classification of its errors are the runtime's
+(`routing.converse`); the router's policy on top of them is in `router_api.service`.
 
 botocore fixes connect/read timeouts when a client is created, not per call. To cap each
 model call by what is left of the request's deadline, `ClientPool` keeps one client per
@@ -12,20 +15,11 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
 
 # Timeout tiers in seconds: the budget of a call is rounded down to one of these.
 TIMEOUT_TIERS_S: tuple[float, ...] = (
@@ -50,40 +44,6 @@ TIMEOUT_TIERS_S: tuple[float, ...] = (
 MIN_CALL_S = TIMEOUT_TIERS_S[0]
 # A warm connection is reused (keep-alive); a new TLS handshake in-region takes tens of ms.
 MAX_CONNECT_TIMEOUT_S = 0.5
-
-
-class ModelCallError(Exception):
-    """A Converse call that produced no answer. `kind` names why; `retryable` says if the same model may be asked again."""
-
-    def __init__(self, kind: str, detail: str, *, retryable: bool) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
-        self.retryable = retryable
-
-
-# Error code -> (kind, retry the same model?). Throttling is not retried on the same model: its
-# quota is exhausted now, and the fallback model has its own quota and answers sooner.
-_CLIENT_ERRORS: Mapping[str, tuple[str, bool]] = {
-    "ThrottlingException": ("throttled", False),
-    "ServiceQuotaExceededException": ("throttled", False),
-    "ModelNotReadyException": ("not_ready", True),
-    "ServiceUnavailableException": ("unavailable", True),
-    "InternalServerException": ("unavailable", True),
-    "ModelTimeoutException": ("timeout", False),
-    "ModelErrorException": ("model_error", False),
-    "ValidationException": ("rejected", False),
-    "AccessDeniedException": ("rejected", False),
-    "ResourceNotFoundException": ("rejected", False),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ConverseAnswer:
-    text: str
-    stop_reason: str | None
-    input_tokens: int
-    output_tokens: int
 
 
 def timeout_tier(budget_s: float) -> float | None:
@@ -143,60 +103,6 @@ def _boto3_client_factory() -> Callable[[Config], Any]:
         return session[0].client("bedrock-runtime", config=config)
 
     return create
-
-
-def converse(
-    client: Any,
-    *,
-    model_id: str,
-    system_prompt: str,
-    query: str,
-    max_tokens: int,
-    request_metadata: Mapping[str, str],
-) -> ConverseAnswer:
-    """Ask `model_id` for a routing decision; raise `ModelCallError` for anything but an answer."""
-    try:
-        response = client.converse(
-            modelId=model_id,
-            system=[{"text": system_prompt}],
-            messages=[{"role": "user", "content": [{"text": query}]}],
-            inferenceConfig={"maxTokens": max_tokens, "temperature": 0.0},
-            requestMetadata=dict(request_metadata),
-        )
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
-        kind, retryable = _CLIENT_ERRORS.get(code, ("error", False))
-        if (
-            kind == "error"
-            and int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
-        ):
-            kind, retryable = "unavailable", True
-        raise ModelCallError(kind, code, retryable=retryable) from exc
-    except (ReadTimeoutError, ConnectTimeoutError) as exc:
-        # The budget of this call is spent: no time to ask the same model again.
-        raise ModelCallError("timeout", type(exc).__name__, retryable=False) from exc
-    except (EndpointConnectionError, ConnectionClosedError) as exc:
-        raise ModelCallError("connection", type(exc).__name__, retryable=True) from exc
-    except BotoCoreError as exc:
-        raise ModelCallError("error", type(exc).__name__, retryable=False) from exc
-    return _answer(response)
-
-
-def _answer(response: Mapping[str, Any]) -> ConverseAnswer:
-    try:
-        content: Sequence[Any] = response["output"]["message"]["content"]
-        text = "".join(block["text"] for block in content if isinstance(block, Mapping) and "text" in block)
-    except (KeyError, TypeError) as exc:
-        raise ModelCallError(
-            "malformed_response", f"no output.message.content ({exc})", retryable=False
-        ) from None
-    usage = response.get("usage") or {}
-    return ConverseAnswer(
-        text=text,
-        stop_reason=response.get("stopReason"),
-        input_tokens=int(usage.get("inputTokens") or 0),
-        output_tokens=int(usage.get("outputTokens") or 0),
-    )
 
 
 def backoff_s(

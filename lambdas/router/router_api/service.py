@@ -6,7 +6,8 @@ error of the API:
 
 1. the cache, keyed by the normalised query and the active model;
 2. the active model (the promoted one, else the configured default), retried once on
-   errors that a second attempt can cure (model not ready, service unavailable);
+   errors that a second attempt can cure (model not ready, service unavailable, a dropped
+   connection: the fault kinds in `RETRIED_KINDS`);
 3. the fallback model, with what is left of the deadline;
 4. the heuristic, which needs microseconds and so always fits.
 
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from routing import RoutingDecision, heuristic_decision, normalise_query, parse_decision, system_prompt
+from routing.converse import BEDROCK_ERRORS, classify, converse, converse_request
 
-from .bedrock import MIN_CALL_S, ClientPool, ModelCallError, backoff_s, converse, timeout_tier
+from .bedrock import MIN_CALL_S, ClientPool, backoff_s, timeout_tier
 from .cache import DecisionCache
 from .model_selection import ActiveModel, ActiveModelSource
 from .settings import RouterSettings
@@ -43,6 +45,10 @@ ROLE_ACTIVE = "active"
 ROLE_FALLBACK = "fallback"
 
 MAX_ATTEMPTS_PER_MODEL = 2
+# Fault kinds worth a second attempt on the same model. Throttling is not: that model's quota is
+# exhausted now, and the fallback model has its own quota and answers sooner; a timeout has spent
+# the call's budget.
+RETRIED_KINDS = frozenset({"not_ready", "unavailable", "connection"})
 # Share of the deadline kept for the fallback model while the active model is asked.
 FALLBACK_SHARE = 0.35
 # Time kept for the heuristic and for shaping the response after the last model call.
@@ -84,7 +90,7 @@ class ModelCall:
 
     model_id: str
     role: str
-    outcome: str  # "ok", "parse_failure", "no_time", or a ModelCallError kind
+    outcome: str  # "ok", "parse_failure", "no_time", "error", or a fault kind of routing.converse
     latency_ms: float = 0.0
     detail: str | None = None
     output_tokens: int = 0
@@ -133,7 +139,14 @@ class ModelInvoker:
         self, model_id: str, role: str, query: str, deadline: Deadline, reserve_ms: float
     ) -> tuple[RoutingDecision | None, list[ModelCall]]:
         calls: list[ModelCall] = []
-        metadata = {"app": self._settings.app_tag, "model_role": role}
+        request = converse_request(
+            model_id=model_id,
+            system_prompt=self._prompt,
+            prompt=query,
+            max_tokens=self._settings.max_tokens,
+            temperature=0.0,
+            request_metadata={"app": self._settings.app_tag, "model_role": role},
+        )
         for attempt in range(1, MAX_ATTEMPTS_PER_MODEL + 1):
             tier = timeout_tier((deadline.remaining_ms() - reserve_ms) / 1000.0)
             if tier is None:
@@ -141,17 +154,11 @@ class ModelInvoker:
                 return None, calls
             started = self._clock()
             try:
-                answer = converse(
-                    self._clients.client(tier),
-                    model_id=model_id,
-                    system_prompt=self._prompt,
-                    query=query,
-                    max_tokens=self._settings.max_tokens,
-                    request_metadata=metadata,
-                )
-            except ModelCallError as exc:
-                calls.append(ModelCall(model_id, role, exc.kind, self._ms_since(started), exc.detail))
-                if not exc.retryable or attempt == MAX_ATTEMPTS_PER_MODEL:
+                answer = converse(self._clients.client(tier), request)
+            except BEDROCK_ERRORS as exc:
+                fault = classify(exc)
+                calls.append(ModelCall(model_id, role, fault.kind, self._ms_since(started), fault.code))
+                if fault.kind not in RETRIED_KINDS or attempt == MAX_ATTEMPTS_PER_MODEL:
                     return None, calls
                 pause = backoff_s(attempt)
                 if (deadline.remaining_ms() - reserve_ms) / 1000.0 - pause < MIN_CALL_S:

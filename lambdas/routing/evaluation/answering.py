@@ -1,11 +1,13 @@
 """Candidates answer the held-out queries through Bedrock Converse.
 
-Every candidate gets the same request: the training system prompt, the query as the only
-user message, `maxTokens` always set, temperature 0. Calls run on one thread pool per
-candidate (`concurrency` calls in flight per model, so one model's throttling never slows
-another's), retry throttling and transient errors with capped exponential backoff and full
-jitter, and stop starting new work once `should_stop()` says the invocation's time budget
-is spent: unfinished queries are simply answered by the next invocation.
+Every candidate gets the same request (`routing.converse.converse_request`): the training
+system prompt, the query as the only user message, `maxTokens` always set, temperature 0.
+Calls run on one thread pool per candidate (`concurrency` calls in flight per model, so one
+model's throttling never slows another's), retry what the runtime's one table of Bedrock
+errors calls throttled or transient (`routing.converse.classify`) with capped exponential
+backoff and full jitter, and stop starting new work once `should_stop()` says the
+invocation's time budget is spent: unfinished queries are simply answered by the next
+invocation.
 
 Latency is measured on the client around the successful attempt (backoff excluded) and
 Bedrock's own `metrics.latencyMs` is recorded next to it; tokens come from `usage`.
@@ -18,26 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
-
 from ..contract import LabelledExample
+from ..converse import BEDROCK_ERRORS, ConverseResult, classify, converse, converse_request
 from ..model_ids import on_demand_model_id  # noqa: F401 (the evaluation's candidates use it)
-from ..observability import logger
 
-# Worth another attempt: quota and capacity errors, and the network.
-RETRYABLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "ModelNotReadyException",
-        "ModelTimeoutException",
-    }
-)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 20.0
@@ -64,17 +53,23 @@ class InferenceSettings:
             "temperature": self.temperature,
         }
 
+    def request(self, model_id: str, query: str, metadata: dict[str, str]) -> dict[str, Any]:
+        """The Converse parameters asking `model_id` about `query`."""
+        return converse_request(
+            model_id=model_id,
+            system_prompt=self.system_prompt,
+            prompt=query,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            request_metadata=metadata,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
-    """One finished Converse call (after retries): an answer, or the error that ended it."""
+    """One finished Converse call (after retries): its answer, or the error that ended it."""
 
-    text: str | None
-    latency_ms: float | None
-    server_latency_ms: float | None
-    input_tokens: int
-    output_tokens: int
-    stop_reason: str | None
+    answer: ConverseResult | None
     error: str | None
     attempts: int
 
@@ -89,32 +84,6 @@ class _OutOfTime(Exception):
     def __init__(self, last_error: str | None = None) -> None:
         super().__init__(last_error or "out of time")
         self.last_error = last_error
-
-
-def answer_text(response: dict[str, Any]) -> str:
-    """The text of a Converse answer: `output.message.content` is a list of blocks."""
-    blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []
-    return "".join(
-        block["text"] for block in blocks if isinstance(block, dict) and isinstance(block.get("text"), str)
-    )
-
-
-def converse_request(
-    model_id: str, query: str, settings: InferenceSettings, metadata: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "modelId": model_id,
-        "system": [{"text": settings.system_prompt}],
-        "messages": [{"role": "user", "content": [{"text": query}]}],
-        "inferenceConfig": {"maxTokens": settings.max_tokens, "temperature": settings.temperature},
-        "requestMetadata": metadata,
-    }
-
-
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
-    return type(exc).__name__
 
 
 def call_with_retries(
@@ -133,31 +102,17 @@ def call_with_retries(
         if should_stop():
             raise _OutOfTime(last_error)
         attempt += 1
-        started = clock()
         try:
-            response = runtime.converse(**request)
-        except (ClientError, ReadTimeoutError, ConnectionError, BotoCoreError) as exc:
-            code = _error_code(exc)
-            retryable = code in RETRYABLE_CODES or isinstance(exc, (ReadTimeoutError, ConnectionError))
-            last_error = f"{code}: {exc}"[:500]
-            if not retryable or attempt >= MAX_ATTEMPTS:
-                return CallOutcome(None, None, None, 0, 0, None, last_error, attempt)
+            answer = converse(runtime, request, clock=clock)
+        except BEDROCK_ERRORS as exc:
+            fault = classify(exc)
+            last_error = str(fault)[:500]
+            if not fault.temporary or attempt >= MAX_ATTEMPTS:
+                return CallOutcome(None, last_error, attempt)
             delay = jitter(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
             sleep(delay)
             continue
-        latency_ms = (clock() - started) * 1000.0
-        usage = response.get("usage") or {}
-        server = (response.get("metrics") or {}).get("latencyMs")
-        return CallOutcome(
-            text=answer_text(response)[:MAX_ANSWER_CHARS],
-            latency_ms=round(latency_ms, 3),
-            server_latency_ms=float(server) if isinstance(server, (int, float)) else None,
-            input_tokens=int(usage.get("inputTokens") or 0),
-            output_tokens=int(usage.get("outputTokens") or 0),
-            stop_reason=response.get("stopReason"),
-            error=None,
-            attempts=attempt,
-        )
+        return CallOutcome(replace(answer, text=answer.text[:MAX_ANSWER_CHARS]), None, attempt)
 
 
 Work = tuple[Candidate, int, LabelledExample]
@@ -193,8 +148,8 @@ def answer_all(
     def run(item: Work) -> None:
         nonlocal finished
         candidate, index, example = item
-        request = converse_request(
-            candidate.model_id, example.query, settings, {**metadata, "candidate": candidate.name}
+        request = settings.request(
+            candidate.model_id, example.query, {**metadata, "candidate": candidate.name}
         )
         try:
             outcome = call_with_retries(runtime, request, should_stop=should_stop, sleep=sleep, clock=clock)
@@ -219,7 +174,6 @@ def answer_all(
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
-    logger.info("answered", extra={"finished": finished, "submitted": sum(map(len, by_candidate.values()))})
     return finished
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..converse import classify, error_code
 from ..errors import BedrockThrottled
 from ..layout import s3_uri
 from ..pipeline.planning import POLL_BUDGETS
@@ -49,7 +50,13 @@ def _skipped(reason: str) -> JudgeJob:
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code"))
+    return error_code(exc)
+
+
+def _retryable(exc: ClientError) -> BedrockThrottled | None:
+    """Throttled or transient (routing.converse's one table): the state machine retries it by name."""
+    fault = classify(exc)
+    return BedrockThrottled(str(fault)) if fault.temporary else None
 
 
 def find_job_arn(bedrock: Any, job_name: str) -> str | None:
@@ -81,8 +88,8 @@ def start_judge_step(event: StartJudgeEvent, *, settings: StartJudgeEnv, bedrock
     try:
         job_arn = bedrock.create_evaluation_job(**request)["jobArn"]
     except ClientError as exc:
-        if _code(exc) == "ThrottlingException":
-            raise BedrockThrottled(str(exc)) from None
+        if retry := _retryable(exc):
+            raise retry from None
         if _code(exc) != "ConflictException":
             raise
         found = find_job_arn(bedrock, job_name)
@@ -108,8 +115,8 @@ def check_judge_step(
     try:
         job = bedrock.get_evaluation_job(jobIdentifier=judge.job_arn)
     except ClientError as exc:
-        if _code(exc) == "ThrottlingException":
-            raise BedrockThrottled(str(exc)) from None
+        if retry := _retryable(exc):
+            raise retry from None
         raise
     status = str(job.get("status"))
     failure = "; ".join(job.get("failureMessages") or []) or None

@@ -72,7 +72,8 @@ def make_record(
     offline_stand_in: bool = False,
 ) -> AnswerRecord:
     """Parse and score one finished call. A failed call (no answer) scores 1 like an unparseable one."""
-    parsed = parse_decision(outcome.text, modalities) if outcome.text is not None else None
+    answer = outcome.answer
+    parsed = parse_decision(answer.text, modalities) if answer is not None else None
     if parsed is not None:
         rubric = score_answer(example.decision, parsed)
         parse_error = parsed.error
@@ -89,7 +90,7 @@ def make_record(
         index=index,
         query=example.query,
         reference=example.decision.to_dict(),
-        answer=outcome.text,
+        answer=answer.text if answer is not None else None,
         parsed=decision.to_dict() if decision is not None else None,
         parse_error=parse_error,
         repairs=repairs,
@@ -100,11 +101,11 @@ def make_record(
         dominant_correct=rubric.dominant_correct,
         expected_dominant=list(rubric.expected_dominant),
         answer_dominant=list(rubric.answer_dominant),
-        latency_ms=outcome.latency_ms,
-        server_latency_ms=outcome.server_latency_ms,
-        input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens,
-        stop_reason=outcome.stop_reason,
+        latency_ms=answer.latency_ms if answer is not None else None,
+        server_latency_ms=answer.server_latency_ms if answer is not None else None,
+        input_tokens=answer.input_tokens if answer is not None else 0,
+        output_tokens=answer.output_tokens if answer is not None else 0,
+        stop_reason=answer.stop_reason if answer is not None else None,
         error=outcome.error,
         attempts=outcome.attempts,
         offline_stand_in=offline_stand_in,

@@ -1,27 +1,26 @@
 """Amazon Bedrock data access of the pipeline: small functions taking their client.
 
 Each function makes one API call (request shapes checked against botocore's service
-model: the unit tests use botocore's Stubber) and turns Bedrock's error codes into the
-pipeline's named errors, so the state machine can retry the transient ones:
+model: the unit tests use botocore's Stubber) and turns what Bedrock raises into the
+pipeline's named errors, so the state machine can retry the transient ones. Whether an
+error is transient is the runtime's one table (`routing.converse.classify`):
 
-- ThrottlingException, ServiceUnavailable, InternalServer... -> TeacherThrottled (teacher
-  calls) or BedrockThrottled (control plane): retried with backoff and jitter;
+- throttled or transient (throttling, 5xx answers, model errors, timeouts, closed
+  connections, cut-off responses) -> TeacherThrottled (teacher calls) or BedrockThrottled
+  (control plane): retried with backoff and jitter; one slow answer must not end a run
+  that the state machine can retry;
 - AccessDeniedException -> ModelAccessDenied; ValidationException and quota errors ->
   BedrockRequestRejected; both carry Bedrock's message and are not retried;
-- errors of the connection rather than of the request (botocore's read and connect timeouts,
-  closed connections, cut-off response streams), ModelErrorException and any 5xx answer are
-  transient too: one slow answer must not end a run that the state machine can retry.
+- anything else is raised as botocore raised it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
-
+from ..converse import BEDROCK_ERRORS, ConverseResult, Fault, classify, converse
 from ..errors import (
     BedrockRequestRejected,
     BedrockThrottled,
@@ -31,58 +30,30 @@ from ..errors import (
     TeacherThrottled,
 )
 
-_TRANSIENT = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "ModelNotReadyException",
-        "ModelTimeoutException",
-        "ModelErrorException",
-        "ModelStreamErrorException",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-# The connection failed, not the request: read/connect timeouts, closed connections, cut-off streams.
-TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
-    HTTPClientError,
-    BotocoreConnectionError,
-    IncompleteReadError,
-)
+# Permanent errors the pipeline names BedrockRequestRejected (the request, not the model access, is wrong).
 _REJECTED = frozenset({"ValidationException", "ServiceQuotaExceededException", "TooManyTagsException"})
 
 
-def error_code(exc: ClientError) -> str:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    # Event-stream errors name their exception in lower camel case ("throttlingException").
-    return code[:1].upper() + code[1:]
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def _message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
-
-
-def _translate(
-    exc: ClientError, operation: str, transient: type[PipelineError] = BedrockThrottled
-) -> Exception:
-    """The named error for a Bedrock ClientError, or the ClientError itself when there is none."""
-    code = error_code(exc)
-    detail = f"{operation}: {code}: {_message(exc)}"
-    if code in _TRANSIENT or (_status(exc) >= 500 and code not in _REJECTED):
+def _named(
+    fault: Fault, operation: str, transient: type[PipelineError] = BedrockThrottled
+) -> Exception | None:
+    """The named error for a failed Bedrock call, or None when there is none."""
+    detail = f"{operation}: {fault}"
+    if fault.temporary:
         return transient(detail)
-    if code == "AccessDeniedException":
+    if fault.code == "AccessDeniedException":
         return ModelAccessDenied(detail)
-    if code in _REJECTED:
+    if fault.code in _REJECTED:
         return BedrockRequestRejected(detail)
-    return exc
+    return None
+
+
+def _fail(exc: Exception, operation: str, transient: type[PipelineError] = BedrockThrottled) -> NoReturn:
+    """Raise the named error for `exc` (one of BEDROCK_ERRORS), or `exc` itself when there is none."""
+    named = _named(classify(exc), operation, transient)
+    if named is None:
+        raise exc
+    raise named from exc
 
 
 # ------------------------------------------------------------------------------ model metadata
@@ -92,58 +63,25 @@ def get_foundation_model(bedrock: Any, model_id: str) -> dict[str, Any] | None:
     """`modelDetails` of a foundation model, or None if Bedrock does not know it in this region."""
     try:
         return bedrock.get_foundation_model(modelIdentifier=model_id)["modelDetails"]
-    except ClientError as exc:
-        if error_code(exc) in {"ResourceNotFoundException", "ValidationException"}:
+    except BEDROCK_ERRORS as exc:
+        if classify(exc).code in {"ResourceNotFoundException", "ValidationException"}:
             return None
-        raise _translate(exc, "GetFoundationModel") from exc
-    except TRANSPORT_ERRORS as exc:
-        raise BedrockThrottled(f"GetFoundationModel: {type(exc).__name__}: {exc}") from exc
+        _fail(exc, "GetFoundationModel")
 
 
 # ------------------------------------------------------------------------------ teacher calls
 
 
-@dataclass(frozen=True)
-class ConverseAnswer:
-    text: str
-    stop_reason: str
-    input_tokens: int
-    output_tokens: int
-
-
-def converse(
-    runtime: Any,
-    *,
-    model_id: str,
-    system: str,
-    prompt: str,
-    max_tokens: int,
-    temperature: float,
-    request_metadata: Mapping[str, str],
-) -> ConverseAnswer:
-    """One Converse call; the text blocks of the answer joined."""
+def ask_teacher(runtime: Any, request: Mapping[str, Any]) -> ConverseResult:
+    """One teacher Converse call (`routing.converse.converse_request`); its failures named for the Map's Retry."""
+    model_id = request["modelId"]
     try:
-        response = runtime.converse(
-            modelId=model_id,
-            system=[{"text": system}],
-            messages=[{"role": "user", "content": [{"text": prompt}]}],
-            inferenceConfig={"maxTokens": max_tokens, "temperature": temperature},
-            requestMetadata=dict(request_metadata),
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise ModelNotAvailable(f"Converse: {model_id}: {_message(exc)}") from exc
-        raise _translate(exc, f"Converse ({model_id})", transient=TeacherThrottled) from exc
-    except TRANSPORT_ERRORS as exc:
-        raise TeacherThrottled(f"Converse ({model_id}): {type(exc).__name__}: {exc}") from exc
-    blocks: Sequence[Mapping[str, Any]] = response.get("output", {}).get("message", {}).get("content", [])
-    usage = response.get("usage", {})
-    return ConverseAnswer(
-        text="".join(str(block.get("text", "")) for block in blocks),
-        stop_reason=str(response.get("stopReason", "")),
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
-    )
+        return converse(runtime, request)
+    except BEDROCK_ERRORS as exc:
+        fault = classify(exc)
+        if fault.code == "ResourceNotFoundException":
+            raise ModelNotAvailable(f"Converse: {model_id}: {fault.message}") from exc
+        _fail(exc, f"Converse ({model_id})", transient=TeacherThrottled)
 
 
 # ------------------------------------------------------------------------------ jobs and deployments
@@ -169,12 +107,10 @@ def _describe(
     """`call(**identifier)`, or None when Bedrock does not know the resource."""
     try:
         return call(**identifier)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
+    except BEDROCK_ERRORS as exc:
+        if classify(exc).code == "ResourceNotFoundException":
             return None
-        raise _translate(exc, operation) from exc
-    except TRANSPORT_ERRORS as exc:
-        raise BedrockThrottled(f"{operation}: {type(exc).__name__}: {exc}") from exc
+        _fail(exc, operation)
 
 
 def _create(
@@ -187,12 +123,11 @@ def _create(
     """`call(**request)[arn_key]`; AlreadyExists on an error that may be a name clash (`clash_codes`)."""
     try:
         return call(**request)[arn_key]
-    except ClientError as exc:
-        if error_code(exc) in clash_codes:
-            raise AlreadyExists(_message(exc), otherwise=_translate(exc, operation)) from exc
-        raise _translate(exc, operation) from exc
-    except TRANSPORT_ERRORS as exc:
-        raise BedrockThrottled(f"{operation}: {type(exc).__name__}: {exc}") from exc
+    except BEDROCK_ERRORS as exc:
+        fault = classify(exc)
+        if fault.code in clash_codes:
+            raise AlreadyExists(fault.message, otherwise=_named(fault, operation) or exc) from exc
+        _fail(exc, operation)
 
 
 @dataclass(frozen=True)
@@ -231,10 +166,8 @@ def find_customization_job(bedrock: Any, job_name: str) -> dict[str, Any] | None
 def get_customization_job(bedrock: Any, job_arn: str) -> dict[str, Any]:
     try:
         return bedrock.get_model_customization_job(jobIdentifier=job_arn)
-    except ClientError as exc:
-        raise _translate(exc, "GetModelCustomizationJob") from exc
-    except TRANSPORT_ERRORS as exc:
-        raise BedrockThrottled(f"GetModelCustomizationJob: {type(exc).__name__}: {exc}") from exc
+    except BEDROCK_ERRORS as exc:
+        _fail(exc, "GetModelCustomizationJob")
 
 
 def create_customization_job(bedrock: Any, request: Mapping[str, Any]) -> str:
@@ -254,10 +187,8 @@ def find_deployment(bedrock: Any, deployment_name: str) -> dict[str, Any] | None
 def get_deployment(bedrock: Any, deployment_arn: str) -> dict[str, Any]:
     try:
         return bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=deployment_arn)
-    except ClientError as exc:
-        raise _translate(exc, "GetCustomModelDeployment") from exc
-    except TRANSPORT_ERRORS as exc:
-        raise BedrockThrottled(f"GetCustomModelDeployment: {type(exc).__name__}: {exc}") from exc
+    except BEDROCK_ERRORS as exc:
+        _fail(exc, "GetCustomModelDeployment")
 
 
 # CreateCustomModelDeployment lists no ConflictException in botocore's service model: a name already

@@ -28,10 +28,11 @@ from typing import Any
 
 from routing import parse_labelled_examples
 
+from ..converse import converse_request
 from ..errors import GenerationAborted
 from ..state import MIXED_FOCUS, Batch, GenerateEvent, RunState
 from ..storage import head_metadata, put
-from .bedrock import converse
+from .bedrock import ask_teacher
 from .dataset import deduplicate
 from .planning import max_tokens_for
 from .settings import GenerationChecks
@@ -236,10 +237,9 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
         )
     check_first_batches(s3, run, event)
 
-    answer = converse(
-        runtime,
+    request = converse_request(
         model_id=run.settings.teacher_model_id,
-        system=teacher_system_prompt(modalities),
+        system_prompt=teacher_system_prompt(modalities),
         prompt=teacher_prompt(batch, modalities, batch_themes(run.run_id, batch.batch)),
         max_tokens=max_tokens_for(batch.count),
         temperature=TEMPERATURE,
@@ -250,6 +250,7 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
             "purpose": "teacher-generation",
         },
     )
+    answer = ask_teacher(runtime, request)
     parsed = parse_labelled_examples(answer.text, modalities)
     unique, duplicates = deduplicate(parsed.examples)
     lines = [json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in unique]
@@ -270,7 +271,7 @@ def generate_batch(event: GenerateEvent, *, runtime: Any, s3: Any, project: str,
         dropped=parsed.dropped + duplicates,
         skipped=False,
         duplicates=duplicates,
-        stop_reason=answer.stop_reason,
+        stop_reason=answer.stop_reason or "",
         input_tokens=answer.input_tokens,
         output_tokens=answer.output_tokens,
         errors=list(parsed.errors[:5]),

@@ -12,9 +12,9 @@ anything runs.
 
 What runs is what the deployed product runs: the state machine definition
 (statemachine/pipeline.asl.json), executed by moto's Step Functions interpreter, with the
-real step handlers called in process (cdk_app/local_pipeline.py); S3, SNS and SSM are moto's.
+real step handlers called in process (cdk_app/local/pipeline.py); S3, SNS and SSM are moto's.
 Only Amazon Bedrock is replaced, through the handlers' documented client seam
-(`override_clients`), by cdk_app/offline_bedrock.py. Nothing leaves the machine and no AWS
+(`override_clients`), by cdk_app/local/bedrock.py. Nothing leaves the machine and no AWS
 account is needed. Wait states take 0 s; Bedrock jobs and deployments advance a step per poll.
 
 ITS NUMBERS ARE NOT MODEL RESULTS. The teacher's queries, every model answer, latency and
@@ -38,7 +38,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,10 +49,12 @@ from rich.console import Console
 from rich.markup import escape
 from routing import clients as lambda_clients
 from routing.observability import logger as handler_logger
+from routing.pipeline.layout import RunLayout
 
 from cdk_app.config import AppConfig, ConfigError, load_config
-from cdk_app.local_pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
-from cdk_app.offline_bedrock import offline_clients
+from cdk_app.local.bedrock import offline_clients
+from cdk_app.local.pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
+from cdk_app.local.progress_lines import LABEL, Emit, ProgressLines, rich_progress
 from cdk_app.operator.errors import OperatorError
 from cdk_app.operator.executions import validate_run_id
 from stacks.constructs.function_environment import local_environment
@@ -64,20 +66,12 @@ from stacks.constructs.pipeline_definition import (
     render,
 )
 
-LABEL = "OFFLINE STAND-IN"
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(".dry-run")
 DEFAULT_EXAMPLES = 300
 DEFAULT_HOLDOUT = 50
 BUCKET = "vsr-dry-run-data"
 ACCOUNT = "123456789012"  # moto's account
 _FUNCTION_PLACEHOLDER = re.compile(r"^(?P<step>[A-Z][A-Za-z0-9]*)FunctionArn$")
-# Choice and Wait states are bookkeeping: the progress shows the steps that do work.
-_QUIET_TYPES = ("ChoiceStateEntered", "WaitStateEntered")
-# Poll steps: their line comes when they exit, with the status they read.
-_POLLS = frozenset({"CheckDistillation", "CheckDeployment", "CheckJudge"})
-
-Progress = Callable[[str], None]
 
 
 class DryRunError(RuntimeError):
@@ -216,116 +210,6 @@ def default_run_id(now: datetime | None = None) -> str:
     return f"dry-run-{(now or datetime.now(UTC)):%Y%m%d-%H%M%S}"
 
 
-# ============================================================================ progress
-
-
-class ProgressPrinter:
-    """Turns the execution's history events into progress lines, each labelled OFFLINE STAND-IN."""
-
-    def __init__(self, emit: Progress, started: float) -> None:
-        self._emit = emit
-        self._started = started
-        self._map_total: int | None = None
-        self._map_done = 0
-        self._map_state = ""
-        self._entered_kind: dict[str, str] = {}
-
-    def line(self, text: str) -> None:
-        self._emit(f"{LABEL} | {time.monotonic() - self._started:6.1f}s | {text}")
-
-    def __call__(self, event: Mapping[str, Any]) -> None:
-        kind = str(event.get("type", ""))
-        details = next((value for key, value in event.items() if key.endswith("EventDetails")), None) or {}
-        if kind == "ExecutionStarted":
-            self.line("execution started")
-        elif kind.endswith("StateEntered") and kind not in _QUIET_TYPES:
-            self._entered(kind, str(details.get("name", "")))
-        elif kind == "MapStateStarted":
-            self._map_total, self._map_done = int(details.get("length", 0)), 0
-            self.line(f"{self._map_state}: {self._map_total} teacher batches (Map)")
-        elif kind == "MapIterationSucceeded":
-            self._map_done += 1
-            total = self._map_total or 0
-            step = max(1, total // 10)
-            if self._map_done == total or self._map_done % step == 0:
-                self.line(f"{self._map_state}: {self._map_done}/{total} batches done")
-        elif kind == "MapIterationFailed":
-            self.line(f"{self._map_state}: a batch failed")
-        elif kind == "TaskStateExited":
-            self._task_exited(str(details.get("name", "")), details.get("output"))
-        elif kind == "ExecutionSucceeded":
-            self.line("execution SUCCEEDED")
-        elif kind in {"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}:
-            self.line(f"execution {kind.removeprefix('Execution').upper()}: {details.get('error', '')}")
-
-    def _entered(self, kind: str, name: str) -> None:
-        if name == "GenerateBatch" or name in _POLLS:  # Map iterations are counted; polls report on exit
-            return
-        if kind == "MapStateEntered":
-            self._map_state = name
-        if kind == "FailStateEntered":
-            self.line(f"{name} (the run failed)")
-        elif kind != "MapStateEntered":
-            self.line(name)
-
-    def _task_exited(self, name: str, output: Any) -> None:
-        try:
-            state = json.loads(output) if isinstance(output, str) else {}
-        except ValueError:
-            return
-        text = _task_summary(name, state)
-        if text:
-            self.line(f"{name}: {text}")
-
-
-def _task_summary(name: str, state: Mapping[str, Any]) -> str | None:
-    """One line about what a task produced, read from the execution state it wrote."""
-    run = state.get("run") or {}
-    if name == "Plan":
-        settings = run.get("settings") or {}
-        warnings = run.get("warnings") or []
-        text = (
-            f"run {run.get('run_id')}: {settings.get('examples')} examples ({settings.get('holdout')} held out), "
-            f"teacher {settings.get('teacher_model_id')}, student {settings.get('student_model_id')}"
-        )
-        return text + "".join(f"; warning: {warning}" for warning in warnings)
-    if name == "PrepareDataset":
-        dataset = state.get("dataset") or {}
-        return f"{dataset.get('train_count')} training records, {dataset.get('holdout_count')} held out"
-    if name in {"StartDistillation", "CheckDistillation"}:
-        job = state.get("distillation") or {}
-        return f"job {job.get('job_name')} {job.get('status')}"
-    if name in {"CreateDeployment", "CheckDeployment"}:
-        deployment = state.get("deployment") or {}
-        return f"deployment {deployment.get('deployment_name')} {deployment.get('status')}"
-    if name == "Evaluate":
-        evaluation = state.get("evaluation") or {}
-        return f"{evaluation.get('done')}/{evaluation.get('answers')} answers"
-    if name in {"StartJudge", "CheckJudge"}:
-        judge = state.get("judge") or {}
-        reason = f" ({judge['failure']})" if judge.get("failure") else ""
-        return f"judge {judge.get('status')}{reason}"
-    if name == "Report":
-        gate = (state.get("report") or {}).get("gate") or {}
-        verdict = "PASSED" if gate.get("passed") else "FAILED"
-        reasons = "; ".join(gate.get("reasons") or [])
-        return f"quality gate {verdict}" + (f": {reasons}" if reasons else "")
-    if name == "Promote":
-        promotion = state.get("promotion") or {}
-        return f"active model in the sandbox's (moto) parameter: {promotion.get('model_id')}"
-    return None
-
-
-def rich_progress(console: Console) -> Progress:
-    def emit(line: str) -> None:
-        label, _, rest = line.partition(" | ")
-        console.print(
-            f"[bold black on yellow]{escape(label)}[/] {escape(rest)}", highlight=False, soft_wrap=True
-        )
-
-    return emit
-
-
 # ============================================================================ the run
 
 
@@ -345,7 +229,7 @@ def run_dry_run(
     holdout: int | None = None,
     out_dir: Path = DEFAULT_OUT,
     judge: bool | None = None,
-    progress: Progress | None = None,
+    progress: Emit | None = None,
     *,
     run_id: str | None = None,
     seed: int = 0,
@@ -370,7 +254,7 @@ def run_dry_run(
     folders = step_folders(template)
     run_id = check_run_id(run_id or default_run_id())
     run_dir = prepare_out_dir(Path(out_dir) / run_id)
-    printer = ProgressPrinter(emit, started)
+    printer = ProgressLines(emit, started, run_id)
     printer.line(
         f"local dry run {run_id}: Amazon Bedrock is simulated, numbers are not model results "
         f"({examples} examples, {holdout} held out, modalities {', '.join(config.modalities)})"
@@ -420,7 +304,7 @@ def run_dry_run(
             timeout=timeout or max(120.0, examples / 10),
             on_event=printer,
         )
-        files = _copy_run(local.s3, BUCKET, f"runs/{run_id}/", run_dir)
+        files = _copy_run(local.s3, BUCKET, RunLayout(run_id).prefix, run_dir)
         notifications = local.notifications()
 
     report = _read_report(run_dir)
@@ -475,7 +359,7 @@ def _model_summary(model: Mapping[str, Any]) -> str:
     )
 
 
-def _summarise(printer: ProgressPrinter, result: DryRunResult) -> None:
+def _summarise(printer: ProgressLines, result: DryRunResult) -> None:
     if not result.succeeded:
         printer.line(f"run {result.status}: {result.error or ''} {(result.cause or '')[:500]}".rstrip())
     if result.report is None:

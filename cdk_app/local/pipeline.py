@@ -6,7 +6,7 @@ Step Functions interpreter, so Map, Choice, Wait, Retry/Catch, intrinsic functio
 `lambda:invoke` and `sns:publish` integrations behave as written; only Lambda is replaced:
 each invocation calls the step's Python handler in this process.
 
-    from cdk_app.local_pipeline import LocalPipeline, load_step_handlers
+    from cdk_app.local.pipeline import LocalPipeline, load_step_handlers
     from stacks.constructs.pipeline_definition import load_definition, render
     from routing.clients import override_clients
 
@@ -20,7 +20,9 @@ each invocation calls the step's Python handler in this process.
 
 Seams:
 - Bedrock is whatever the handlers get from `routing.clients.client(...)`: wrap the
-  run in `override_clients({...})` to hand in a stand-in (S3 and SNS are moto's);
+  run in `override_clients({...})` to hand in a stand-in, the offline one of
+  `cdk_app.local.bedrock.offline_clients(s3=local.s3)` for the dry run and the tests (S3 and
+  SNS are moto's);
 - `environment` sets the handlers' environment variables for the duration of the block;
 - Wait states take the seconds the input gives (`{"wait_seconds": {"job": 0, ...}}`);
   Retry back-off is not slept by default (`skip_retry_delays`), the delays asked for are
@@ -68,7 +70,7 @@ from stacks.constructs.pipeline_definition import (
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Step Functions' limit on a state's input or output (and so on a task's result).

@@ -1,4 +1,4 @@
-"""Simulated model answers of the offline stand-in for Amazon Bedrock (cdk_app/offline_bedrock.py).
+"""Simulated model answers of the offline stand-in for Amazon Bedrock (cdk_app/local/bedrock.py).
 
 NOTHING HERE IS A MODEL RESULT. These functions write text that looks like what Bedrock's
 models answer, so the real handlers can be exercised offline; every weight comes from the
@@ -36,6 +36,17 @@ from routing import (
     validate_modalities,
 )
 from routing.rubric import score_answer
+
+from cdk_app.local.vocabulary import (
+    ADDONS,
+    LEADS,
+    SHORT_QUERIES,
+    SUFFIXES,
+    TEACHER_INTROS,
+    THEME_TEMPLATES,
+    fill,
+    templates_for,
+)
 
 __all__ = [
     "OFFLINE_LABEL",
@@ -270,284 +281,35 @@ def _pick(rng: random.Random, weighted: Iterable[tuple[str, float]]) -> str:
 
 # ---------------------------------------------------------------------------- teacher answers
 
-_NAMES = "Olivia, Marcus, Priya, Kenji, Sofia, Ahmed, Grace, Diego, Lena, Tomas, Amara, Noah, Yuki, Fatima, Elena, Samuel"
-_ROLES = """the CEO, a teacher, a doctor, a climate scientist, the coach, a startup founder, a chef, a firefighter,
-    the principal, a city council member, a historian, a nutritionist, an astronaut, a farmer, a lawyer, a nurse,
-    the mayor, a software engineer, a marine biologist, a retired pilot"""
-_TOPICS = """quarterly earnings, remote work, climate change, growing up in poverty, the product launch, mental health,
-    electric cars, the housing market, vaccine safety, artificial intelligence, the election results, childhood
-    memories, budget cuts, renewable energy, the playoffs, school lunches, cybersecurity, space exploration, the
-    minimum wage, sourdough baking, ocean plastic, urban gardening, the new stadium, student debt, sleep science,
-    coral reefs, supply chains, the merger, public transport, wildfire prevention"""
-_QUOTES = """we will be profitable next year, never give up, this changes everything, the numbers speak for themselves,
-    thank you for watching, let's get started, we have a problem, I changed my mind, the best is yet to come,
-    follow the data"""
-_TASKS = """change a bike tire, file taxes, bake sourdough bread, set up a home network, tie a bowline knot,
-    prune tomato plants, replace a faucet, train a puppy, edit a podcast, brew pour-over coffee"""
-_SOUNDS = """rain on a tin roof, waves crashing, a train horn, church bells, a crackling fire, wind chimes,
-    footsteps on gravel, a kettle whistling, a helicopter, traffic at rush hour, a busy cafe, a thunderstorm"""
-_GENRES = (
-    "jazz, lo-fi, classical, hip hop, techno, reggae, flamenco, blues, country, salsa, synthwave, gospel"
-)
-_ANIMAL_SOUNDS = """a dog barking, wolves howling, cats meowing, birds chirping, a lion roaring, a bear growling,
-    an owl hooting, crickets chirping, a rooster crowing, seagulls screaming, frogs croaking, a horse neighing,
-    elephants trumpeting, a cow mooing, bees buzzing, a parrot squawking, whales singing, a goat bleating"""
-_INSTRUMENTS = """guitar, piano, violin, drums, saxophone, cello, trumpet, harmonica, ukulele, bagpipes, banjo,
-    flute, accordion, sitar, harp, electric bass, marimba, trombone, clarinet, steel drums"""
-_EVENTS = """a football match, a wedding, a graduation, a rock concert, a street parade, a comedy show, a protest,
-    a marathon finish, a school play, a product launch"""
-_PLACES = """the mountains, a beach, the city skyline, a snowy forest, the desert, a busy street, a lake, the harbour,
-    a wheat field, the river, Tokyo at night, a rainforest, a night market, a frozen lake, the old town, a volcano,
-    a vineyard, a skate park, a subway station, the countryside"""
-_COLOURS = "red, blue, green, yellow, orange, purple, pink, black, white, golden, silver, neon"
-_CLOTHING = "jacket, dress, hat, hoodie, uniform, scarf, raincoat, tuxedo, costume, shirt"
-_ACTIVITIES = (
-    "dancing, running, surfing, skiing, cooking, climbing, riding a bike, painting, swimming, juggling"
-)
-_THINGS = """a hummingbird, falling dominoes, a glass shattering, ink in water, a horse galloping, a waterfall,
-    a candle flame, clouds rolling, a chef plating food, a skateboard trick, a city at dusk, blooming flowers"""
-_VEHICLES = "car, truck, bus, motorcycle, vintage convertible, tram, sailboat, hot air balloon"
-_CHANNELS = """NatureWorks, TechDaily, CookingWithAmara, UrbanLens, the BBC, TravelBug, ScienceNow, MotorHeads,
-    FitWithLena, HistoryHour, GadgetLab, TinyKitchen, WildTrails, DroneDiaries, MathMadeEasy, RetroGamer"""
-_SERIES = """Planet Earth, The Office, Chef's Table, Cosmos, Street Food, Our Planet, Top Gear, MasterChef,
-    Blue Planet, Bake Off, Grand Designs, Frozen Planet, Queer Eye, Survivor, Sherlock, Nailed It"""
-_CAMERAS = "iPhone, GoPro, DSLR, Sony A7, drone camera, webcam, dashcam, RED camera"
-_RESOLUTIONS = "4k, 1080p, 720p, 8k, HD, 480p"
-_FORMATS = "mp4, mov, mkv, webm, avi"
-_DIRECTORS = """Ken Burns, Ava DuVernay, Werner Herzog, Agnes Varda, Spike Lee, Greta Gerwig, Bong Joon-ho,
-    Chloe Zhao, Alfonso Cuaron, Jane Campion, Hayao Miyazaki, Denis Villeneuve"""
-_CITIES = "Lisbon, Nairobi, Seoul, Chicago, Buenos Aires, Oslo, Mumbai, Marseille, Cape Town, Vancouver"
-_ASMR = (
-    "whispering, tapping on glass, page turning, soap cutting, hair brushing, rain sounds, keyboard typing"
-)
-_MOODS = "calm, tense, uplifting, melancholic, cheerful, eerie, romantic, nostalgic, dramatic, peaceful"
-
-
-def _words(text: str) -> tuple[str, ...]:
-    # The lists above wrap over lines: an item's inner newline and indentation become one space.
-    return tuple(" ".join(item.split()) for item in text.split(",") if item.strip())
-
-
-_SLOTS: dict[str, tuple[str, ...]] = {
-    "name": _words(_NAMES),
-    "role": _words(_ROLES),
-    "topic": _words(_TOPICS),
-    "quote": _words(_QUOTES),
-    "task": _words(_TASKS),
-    "sound": _words(_SOUNDS),
-    "genre": _words(_GENRES),
-    "animal_sound": _words(_ANIMAL_SOUNDS),
-    "instrument": _words(_INSTRUMENTS),
-    "event": _words(_EVENTS),
-    "place": _words(_PLACES),
-    "colour": _words(_COLOURS),
-    "clothing": _words(_CLOTHING),
-    "activity": _words(_ACTIVITIES),
-    "thing": _words(_THINGS),
-    "vehicle": _words(_VEHICLES),
-    "channel": _words(_CHANNELS),
-    "series": _words(_SERIES),
-    "camera": _words(_CAMERAS),
-    "res": _words(_RESOLUTIONS),
-    "format": _words(_FORMATS),
-    "director": _words(_DIRECTORS),
-    "city": _words(_CITIES),
-    "mood": _words(_MOODS),
-    "asmr": _words(_ASMR),
-}
-
-# Templates per modality; each carries cue words the routing heuristic knows.
-_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "transcription": (
-        "{name} talking about {topic}",
-        "{role} discussing {topic}",
-        "interview with {role} about {topic}",
-        "podcast episode where {name} explains {topic}",
-        "lecture on {topic}",
-        "{role} says '{quote}'",
-        "keynote where {role} announces {topic}",
-        "panel debate on {topic}",
-        "{name} explaining {topic} to students",
-        "news anchor reporting on {topic}",
-        "speech by {role} about {topic}",
-        "Q&A session about {topic}",
-        "video where someone mentions {topic}",
-        "tutorial explaining how to {task}",
-        "{role} describing {topic} in an interview",
-    ),
-    "audio": (
-        "sound of {sound}",
-        "{genre} music playing in {place}",
-        "{animal_sound} at night",
-        "crowd cheering at {event}",
-        "ASMR {asmr}",
-        "{instrument} solo with loud applause",
-        "{genre} song with a heavy bass beat",
-        "soundtrack of {sound} for sleeping",
-        "people laughing at {event}",
-        "siren noise in {city} traffic",
-        "birdsong in {place} at dawn",
-        "acoustic {genre} cover on {instrument}",
-        "{sound} sound effect",
-        "choir singing at {event}",
-    ),
-    "visual": (
-        "{colour} {vehicle} driving through {place}",
-        "aerial view of {place}",
-        "sunset over {place}",
-        "person wearing a {colour} {clothing} {activity}",
-        "slow motion shot of {thing}",
-        "timelapse of {thing}",
-        "close up of {thing}",
-        "drone shot of {place}",
-        "kids {activity} in {place}",
-        "fireworks over {place}",
-        "silhouette of {role} against a {colour} sky",
-        "chart showing {topic}",
-        "whiteboard diagram of {topic}",
-        "{colour} neon signs in {city} at night",
-    ),
-    "metadata": (
-        "videos uploaded in {year}",
-        "{res} footage of {place} from {year}",
-        "clips shot on {camera} in {city}",
-        "episode {number} of {series}",
-        "{series} season {small} trailer",
-        "videos posted by {channel} last week",
-        "{format} files longer than {number} minutes",
-        "documentary directed by {director}",
-        "{res} {genre} videos uploaded yesterday",
-        "recent uploads from the {channel} channel",
-        "creative commons licensed clips of {place}",
-        "videos recorded in {city} in {year}",
-        "{number} fps gameplay recorded on {camera}",
-        "{channel} playlist from {year}",
-    ),
-    "mood": (
-        "{mood} scenes of {place}",
-        "something {mood} to watch about {topic}",
-        "{mood} atmosphere in {city} at night",
-        "{mood} vibe {genre} videos",
-    ),
-    "camera_angle": (
-        "low angle shot of {thing}",
-        "overhead view of {place}",
-        "POV footage of {activity}",
-        "wide shot of {place}",
-        "tracking shot following {role}",
-    ),
-}
-# Templates around a theme the teacher prompt names ("football matches"); _fill leaves {theme} alone.
-_THEME_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "transcription": (
-        "{theme} where someone talks about {topic}",
-        "{role} explaining the rules in {theme}",
-        "quote from {theme}: '{quote}'",
-    ),
-    "audio": (
-        "background music in {theme}",
-        "loud cheering during {theme}",
-        "{genre} soundtrack of {theme}",
-    ),
-    "visual": ("close up shots from {theme}", "{colour} outfits in {theme}", "aerial view of {theme}"),
-    "metadata": (
-        "{theme} uploaded in {year}",
-        "{res} {theme} from the {channel} channel",
-        "{theme} episode {small}",
-    ),
-}
-_ADDONS: dict[str, tuple[str, ...]] = {
-    "transcription": (" with the host explaining it", " where {role} talks about it", " with narration"),
-    "audio": (" with {genre} music", " with loud cheering", " with {instrument} in the background"),
-    "visual": (" at sunset", " in slow motion", " wearing {colour}"),
-    "metadata": (" in {res}", " from {year}", " uploaded last month", " shot on {camera}"),
-    "mood": (" with a {mood} mood",),
-    "camera_angle": (" from a low angle", " shot overhead"),
-}
-_SHORT = (
-    "{genre}",
-    "{city} {year}",
-    "{name} interview",
-    "{place}",
-    "{series}",
-    "{role} {topic}",
-    "{instrument}",
-)
-# How people start a search, none of them a routing cue: with the slots they multiply the distinct
-# queries, so batches asked independently (as the pipeline asks the teacher) rarely repeat each other.
-_LEADS = (
-    "find {}",
-    "show me {}",
-    "looking for {}",
-    "videos of {}",
-    "a clip of {}",
-    "any videos with {}",
-    "search for {}",
-    "that video of {}",
-    "{} please",
-    "{} compilation",
-    "best {}",
-    "{} full version",
-    "need {}",
-    "where can I watch {}",
-    "good {}",
-    "short clip: {}",
-    "{} for a school project",
-    "{} (original)",
-    "old video of {}",
-    "that one clip with {}",
-)
-_TEACHER_INTROS = (
-    "",
-    "Here are the labelled queries as a JSON array:\n\n",
-    "```json\n",
-)
-
-
-def _fill(rng: random.Random, template: str) -> str:
-    def slot(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name == "year":
-            return str(rng.randint(1995, 2025))
-        if name == "number":
-            return str(rng.choice((2, 3, 5, 10, 12, 24, 30, 45, 60)))
-        if name == "small":
-            return str(rng.randint(1, 9))
-        return rng.choice(_SLOTS[name]) if name in _SLOTS else match.group(0)
-
-    return re.sub(r"\{([a-z_]+)\}", slot, template)
-
-
-def _templates_for(modality: str) -> tuple[str, ...]:
-    # A custom modality the tables do not know: its own name is always a heuristic cue.
-    label = modality.replace("_", " ")
-    return _TEMPLATES.get(modality, (f"{label} of {{thing}}", f"{{place}} with a strong {label}"))
-
 
 def _teacher_query(
     rng: random.Random, focus: str, names: Sequence[str], difficulty: str, themes: Sequence[str] = ()
 ) -> str:
-    if themes and focus in _THEME_TEMPLATES and rng.random() < 0.35:
-        query = _fill(rng, rng.choice(_THEME_TEMPLATES[focus])).replace("{theme}", rng.choice(themes))
+    if themes and focus in THEME_TEMPLATES and rng.random() < 0.35:
+        query = fill(rng, rng.choice(THEME_TEMPLATES[focus])).replace("{theme}", rng.choice(themes))
     else:
-        query = _fill(rng, rng.choice(_templates_for(focus)))
+        query = fill(rng, rng.choice(templates_for(focus)))
     others = [name for name in names if name != focus]
     if difficulty == "medium" and others and rng.random() < 0.5:
         other = rng.choice(others)
-        addons = _ADDONS.get(other, (f" with a {other.replace('_', ' ')}",))
-        query += _fill(rng, rng.choice(addons))
+        addons = ADDONS.get(other, (f" with a {other.replace('_', ' ')}",))
+        query += fill(rng, rng.choice(addons))
     elif difficulty == "hard" and others:
         if rng.random() < 0.3:
-            query = _fill(rng, rng.choice(_SHORT))
+            query = fill(rng, rng.choice(SHORT_QUERIES))
         else:
-            second = _fill(rng, rng.choice(_templates_for(rng.choice(others))))
+            second = fill(rng, rng.choice(templates_for(rng.choice(others))))
             query = f"{query} {rng.choice(('with', 'and', 'while'))} {second}"
     if rng.random() < 0.75:
-        query = rng.choice(_LEADS).format(query)
+        query = rng.choice(LEADS).format(query)
     return query
 
 
-def teacher_answer(rng: random.Random, request: TeacherRequest, defect_rate: float) -> str:
+def teacher_answer(
+    rng: random.Random, request: TeacherRequest, defect_rate: float, variety: random.Random | None = None
+) -> str:
+    """The JSON array a teacher answers `request` with; `variety` (a second generator) trails some
+    queries off with a cue-free suffix, so independent batches rarely repeat each other."""
     names = request.modalities
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -559,13 +321,15 @@ def teacher_answer(rng: random.Random, request: TeacherRequest, defect_rate: flo
         if query.lower() in seen:
             continue
         seen.add(query.lower())
+        if variety is not None and variety.random() < 0.6:
+            query += variety.choice(SUFFIXES)
         decision = _noisy_decision(rng, query, names, 0.04, 0.05)
         item: dict[str, Any] = {"query": query, **_weights_json(decision)}
         if defect_rate and rng.random() < defect_rate:
             # An item without weights: the parser must drop it.
             item = {"query": query, "reasoning": decision.reasoning}
         items.append(item)
-    intro = rng.choice(_TEACHER_INTROS)
+    intro = rng.choice(TEACHER_INTROS)
     body = json.dumps(items, indent=1, ensure_ascii=False)
     if intro.startswith("```"):
         return f"{intro}{body}\n```"
@@ -578,12 +342,18 @@ def judge_record(
     metric_names: Sequence[str],
     custom: Mapping[str, Any],
     judge_id: str,
+    opinion: float | None = None,
 ) -> dict[str, Any]:
+    """One output record of the simulated judge; `opinion` (1-5) replaces its own when given."""
     response = record["modelResponses"][0]["response"]
     rubric, reason = _rubric_score(record.get("referenceResponse"), response)
     rng = random.Random(seed_of(seed, "judge", record["prompt"], response))
-    # A judge agrees with the rubric most of the time and is one point off otherwise.
-    opinion = min(5, max(1, rubric + (rng.choice((-1, 1)) if rng.random() < 0.15 else 0)))
+    if opinion is None:
+        # A judge agrees with the rubric most of the time and is one point off otherwise.
+        opinion = min(5, max(1, rubric + (rng.choice((-1, 1)) if rng.random() < 0.15 else 0)))
+        reason = f"rubric score {rubric} ({reason})"
+    else:
+        reason = f"scripted score {opinion}"
     scores = []
     for metric in metric_names:
         definition = custom.get(metric)
@@ -599,7 +369,7 @@ def judge_record(
                 "evaluatorDetails": [
                     {
                         "modelIdentifier": judge_id,
-                        "explanation": f"{OFFLINE_LABEL} rubric score {rubric} ({reason}); simulated, not a model's judgement.",
+                        "explanation": f"{OFFLINE_LABEL} {reason}; simulated, not a model's judgement.",
                     }
                 ],
             }
