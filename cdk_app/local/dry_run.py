@@ -48,8 +48,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from routing import clients as lambda_clients
+from routing.layout import RunLayout
 from routing.observability import logger as handler_logger
-from routing.pipeline.layout import RunLayout
 
 from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local.bedrock import offline_clients

@@ -44,6 +44,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -169,6 +170,11 @@ class LocalPipeline:
         self._queues: dict[str, str] = {}
         self._notifications: list[dict[str, Any]] = []
         self._first_invocation: dict[str, int] = {}
+        # Lambda runs one invocation at a time per container; here every function shares one
+        # process (one Powertools logger, one module state), while moto runs Map iterations on
+        # threads. Invocations take turns, as each would in its own container: otherwise one
+        # handler's `clear_state` wipes another's `run_id` mid-invocation.
+        self._one_invocation_at_a_time = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -360,7 +366,8 @@ class LocalPipeline:
                 aws_request_id=str(uuid.uuid4()),
             )
             try:
-                result = handler(payload, context)
+                with self._one_invocation_at_a_time:
+                    result = handler(payload, context)
             except Exception as exc:  # a Lambda function error: Step Functions sees the exception's name
                 error, result = type(exc).__name__, _error(type(exc).__name__, str(exc), exc)
         encoded = json.dumps(result, default=str).encode()
