@@ -16,6 +16,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.config import AppConfig, ConfigError, load_config
+from cdk_app.stack_outputs import PIPELINE, ROUTER_API, STORAGE
 from stacks.pipeline_stack import PipelineStack
 from stacks.router_api_stack import RouterApiStack
 from stacks.storage_stack import StorageStack
@@ -24,12 +25,12 @@ from stacks.storage_stack import StorageStack
 def add_stacks(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
     """Create the product's stacks in `app`; returns them by role."""
     env = cdk.Environment(account=config.account, region=config.region)
-    storage = StorageStack(app, "Storage", stack_name=config.stack_name("storage"), config=config, env=env,
+    storage = StorageStack(app, "Storage", stack_name=config.stack_name(STORAGE), config=config, env=env,
                            description="Video search router distillation: data bucket, Bedrock roles, active model")  # fmt: skip
     stacks: dict[str, cdk.Stack] = {"storage": storage}
-    stacks["router_api"] = RouterApiStack(app, "RouterApi", stack_name=config.stack_name("router-api"), config=config,
+    stacks["router_api"] = RouterApiStack(app, "RouterApi", stack_name=config.stack_name(ROUTER_API), config=config,
                                           storage=storage, env=env, description="Video search router: REST API, router Lambda, dashboard and alarms")  # fmt: skip
-    stacks["pipeline"] = PipelineStack(app, "Pipeline", stack_name=config.stack_name("pipeline"), config=config,
+    stacks["pipeline"] = PipelineStack(app, "Pipeline", stack_name=config.stack_name(PIPELINE), config=config,
                                        storage=storage, env=env, description="Video search router distillation: pipeline state machine, step Lambdas, run notifications")  # fmt: skip
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", config.project_name)

@@ -3,7 +3,7 @@
 Each figure stands between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in a Markdown
 file; `make docs` (`python docs/figures.py`) rewrites every such block from its command:
 
-- `cost`: the cost table, from `cdk_app.cost` with the repository's `cdk.json` (what `vsr cost`
+- `cost`: the cost table, from `cdk_app.operator.cost` with the repository's `cdk.json` (what `vsr cost`
   prints); deterministic, so `tests/unit/test_docs.py` fails when it is stale.
 - `dry-run`: an excerpt of `make dry-run` with a fixed run id (the stand-in is seeded).
 - `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
@@ -33,7 +33,7 @@ def _config():
 
 def cost_table() -> str:
     """The README's cost table, from the same estimate `vsr cost` prints."""
-    from cdk_app import cost
+    from cdk_app.operator import cost
 
     config = _config()
     run = cost.estimate_run(config)

@@ -13,6 +13,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.stack_outputs import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from stacks.constructs.evaluation_steps import EVALUATION_STEPS
 from stacks.constructs.function_environment import evaluation_environments, pipeline_environment
 from stacks.constructs.pipeline_definition import DISTILLATION_FUNCTIONS, function_substitution
@@ -21,10 +22,6 @@ from stacks.constructs.pipeline_steps import DISTILLATION_STEPS, PipelineSteps, 
 from stacks.constructs.run_notifications import RunNotifications
 from stacks.constructs.runtime_function import RuntimeLayer
 from stacks.storage_stack import StorageStack
-
-# Stable output names (public contract).
-OUTPUT_STATE_MACHINE = "StateMachineArn"
-OUTPUT_TOPIC = "NotificationTopicArn"
 
 
 class PipelineStack(Stack):

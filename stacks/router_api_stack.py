@@ -13,21 +13,21 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.stack_outputs import (
+    OUTPUT_ALARM_TOPIC,
+    OUTPUT_API_ID,
+    OUTPUT_API_KEY_ID,
+    OUTPUT_API_URL,
+    OUTPUT_BATCH_URL,
+    OUTPUT_DASHBOARD,
+    OUTPUT_FUNCTION,
+    OUTPUT_ROUTE_URL,
+)
 from stacks.constructs.router_function import RouterFunction
 from stacks.constructs.router_monitoring import RouterMonitoring
 from stacks.constructs.router_rest_api import RouterRestApi
 from stacks.constructs.runtime_function import RuntimeLayer
 from stacks.storage_stack import StorageStack, active_model_parameter_arn
-
-# Stable output names (public contract).
-OUTPUT_API_URL = "RouterApiUrl"
-OUTPUT_ROUTE_URL = "RouteUrl"
-OUTPUT_BATCH_URL = "RouteBatchUrl"
-OUTPUT_API_ID = "RouterApiId"
-OUTPUT_API_KEY_ID = "RouterApiKeyId"
-OUTPUT_FUNCTION = "RouterFunctionName"
-OUTPUT_DASHBOARD = "RouterDashboardName"
-OUTPUT_ALARM_TOPIC = "RouterAlarmTopicArn"
 
 
 class RouterApiStack(Stack):

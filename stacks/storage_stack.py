@@ -13,6 +13,12 @@ from constructs import Construct
 from routing.layout import INVOCATION_LOGS_PREFIX, SCRATCH_TAG
 
 from cdk_app.config import AppConfig
+from cdk_app.stack_outputs import (
+    OUTPUT_ACTIVE_MODEL_PARAMETER,
+    OUTPUT_BUCKET,
+    OUTPUT_DISTILLATION_ROLE,
+    OUTPUT_EVALUATION_ROLE,
+)
 from stacks.constructs.bedrock_models import add_model_statements, bedrock_arn, model_statements
 from stacks.constructs.nag import acknowledge, acknowledge_resources
 from stacks.constructs.run_objects import (
@@ -23,12 +29,6 @@ from stacks.constructs.run_objects import (
     JUDGE_OUTPUT_KEYS,
     RUN_KEYS,
 )
-
-# Stable output names (public contract).
-OUTPUT_BUCKET = "DataBucketName"
-OUTPUT_DISTILLATION_ROLE = "DistillationRoleArn"
-OUTPUT_EVALUATION_ROLE = "EvaluationRoleArn"
-OUTPUT_ACTIVE_MODEL_PARAMETER = "ActiveModelParameterName"
 
 
 def active_model_parameter_arn(stack: Stack, config: AppConfig) -> str:

@@ -55,7 +55,8 @@ from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local.bedrock import offline_clients
 from cdk_app.local.pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
 from cdk_app.local.progress_lines import LABEL, Emit, ProgressLines, rich_progress
-from cdk_app.operator_api import OperatorError, validate_run_id
+from cdk_app.operator.errors import OperatorError
+from cdk_app.operator.executions import validate_run_id
 from stacks.constructs.function_environment import local_environment
 from stacks.constructs.pipeline_definition import (
     PREFIX_SUBSTITUTION,
@@ -119,7 +120,7 @@ def load_app_config(
     `-c` value, else the dry run's defaults. Parsed and checked by cdk_app.config like the CDK
     app's; a bad value raises DryRunError naming the flag (`--examples`, `-c stage`) it came from.
     """
-    from cdk_app.cli import read_context  # the `vsr` rule for finding and reading cdk.json
+    from cdk_app.operator.session import read_context  # the `vsr` rule for finding and reading cdk.json
 
     try:
         values: dict[str, Any] = read_context(cdk_json, [])

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from cdk_app.operator_api import MapProgress, Progress, progress_from
+from cdk_app.operator.progress import MapProgress, Progress, progress_from
 
 __all__ = ["LABEL", "Emit", "ProgressLines", "rich_progress"]
 

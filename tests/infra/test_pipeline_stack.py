@@ -13,6 +13,7 @@ from routing.errors import RETRYABLE_ERRORS
 from routing.settings import PipelineSettings
 
 from cdk_app.config import AppConfig
+from cdk_app.stack_outputs import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from stacks.constructs.pipeline_definition import (
     DISTILLATION_FUNCTIONS,
     STEP_FUNCTIONS,
@@ -22,7 +23,6 @@ from stacks.constructs.pipeline_definition import (
     parse,
 )
 from stacks.constructs.run_notifications import RunNotifications
-from stacks.pipeline_stack import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from tests.infra.conftest import in_partition
 
 # AWS's recommended list (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html:

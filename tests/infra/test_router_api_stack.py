@@ -12,10 +12,7 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.config import AppConfig, load_config
-from stacks.constructs.bedrock_models import model_grant
-from stacks.constructs.router_monitoring import FALLBACK_RATE_PERCENT
-from stacks.constructs.router_openapi import OPENAPI_FILE, openapi_document
-from stacks.router_api_stack import (
+from cdk_app.stack_outputs import (
     OUTPUT_ALARM_TOPIC,
     OUTPUT_API_ID,
     OUTPUT_API_KEY_ID,
@@ -24,8 +21,11 @@ from stacks.router_api_stack import (
     OUTPUT_DASHBOARD,
     OUTPUT_FUNCTION,
     OUTPUT_ROUTE_URL,
-    RouterApiStack,
 )
+from stacks.constructs.bedrock_models import model_grant
+from stacks.constructs.router_monitoring import FALLBACK_RATE_PERCENT
+from stacks.constructs.router_openapi import OPENAPI_FILE, openapi_document
+from stacks.router_api_stack import RouterApiStack
 from stacks.storage_stack import StorageStack
 
 REPO = Path(__file__).resolve().parents[2]

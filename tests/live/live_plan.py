@@ -9,8 +9,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdk_app import cost as costing
 from cdk_app.config import AppConfig, load_config
+from cdk_app.operator import cost as costing
 
 REPO = Path(__file__).resolve().parents[2]
 # Bedrock's minimum of 100 training records, plus a small held-out set; no judge (a judge job alone

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import jsonschema
 import pytest
+import typer
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -31,9 +32,12 @@ from routing.evaluation.promotion import read_active_model
 from routing.pipeline.inputs import parse_execution_input
 from typer.testing import CliRunner
 
-from cdk_app import cli
-from cdk_app.cli import Overrides, app
-from cdk_app.operator_api import Operator
+from cdk_app.config import AppConfig
+from cdk_app.operator.api import Operator
+from cdk_app.operator.cli import app
+from cdk_app.operator.commands.runs import follow
+from cdk_app.operator.console import out
+from cdk_app.operator.session import Overrides
 
 REGION = "us-east-1"
 PREFIX = "vsr-test"  # project_name vsr, stage test (the cdk.json written below)
@@ -464,7 +468,7 @@ def test_watch_a_failed_run_exits_1_with_the_caught_error(aws: None, tmp_path: P
 
 def test_follow_polls_until_the_run_ends(env: Deployed, monkeypatch: pytest.MonkeyPatch) -> None:
     operator = Operator(
-        cli.AppConfig(project_name="vsr", stage="test"), REGION, boto3.Session(region_name=REGION).client
+        AppConfig(project_name="vsr", stage="test"), REGION, boto3.Session(region_name=REGION).client
     )
     # The Wait state holds until the watcher's first sleep, not for a wall-clock second: on a
     # loaded CI machine a timed Wait could end before the first poll (the run then looked
@@ -492,7 +496,7 @@ def test_follow_polls_until_the_run_ends(env: Deployed, monkeypatch: pytest.Monk
         time.sleep(0.02)
 
     log = Console(file=io.StringIO(), width=120)  # not a terminal: one line per change, then the panel
-    progress = cli.follow(operator, "live-run", 7.0, sleep=sleep, console=log)
+    progress = follow(operator, "live-run", 7.0, sleep=sleep, console=log)
     assert progress.status == "SUCCEEDED"
     assert polls and all(seconds == 7.0 for seconds in polls)
     lines = log.file.getvalue().splitlines()
@@ -506,7 +510,7 @@ def test_follow_polls_until_the_run_ends(env: Deployed, monkeypatch: pytest.Monk
 
 def test_ctrl_c_stops_watching_not_the_run(env: Deployed) -> None:
     operator = Operator(
-        cli.AppConfig(project_name="vsr", stage="test"), REGION, boto3.Session(region_name=REGION).client
+        AppConfig(project_name="vsr", stage="test"), REGION, boto3.Session(region_name=REGION).client
     )
     aws_client("stepfunctions").update_state_machine(
         stateMachineArn=env.state_machine_arn,
@@ -520,8 +524,8 @@ def test_ctrl_c_stops_watching_not_the_run(env: Deployed) -> None:
         raise KeyboardInterrupt
 
     screen = Console(file=io.StringIO(), width=120)
-    with pytest.raises(cli.typer.Exit) as stopped:
-        cli.follow(operator, "long-run", 5.0, sleep=interrupt, console=screen)
+    with pytest.raises(typer.Exit) as stopped:
+        follow(operator, "long-run", 5.0, sleep=interrupt, console=screen)
     assert stopped.value.exit_code == 130
     assert "Run long-run goes on: `vsr watch long-run` to resume." in screen.file.getvalue()
     assert operator.describe("long-run")["status"] == "RUNNING"
@@ -1019,7 +1023,7 @@ def test_cost_is_readable_at_80_columns(tmp_path: Path, monkeypatch: pytest.Monk
     profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abcdefgh1234"
     cdk_json = tmp_path / "cdk.json"
     cdk_json.write_text(json.dumps({"context": {"baseline_model_id": profile}}))
-    monkeypatch.setattr(cli.out, "width", 80)
+    monkeypatch.setattr(out, "width", 80)
     result = run(cdk_json, "cost", "--examples", "15000", "--holdout", "1000")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -12,21 +12,14 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, NoCredentialsError
 from rich.console import Console
 
-from cdk_app.cli import format_duration, render_progress
 from cdk_app.config import AppConfig
-from cdk_app.operator_api import (
-    MapProgress,
-    OperatorError,
-    apply_map_run,
-    build_route_request,
-    execution_arn,
-    explain_error,
-    is_project_resource,
-    new_run_id,
-    progress_from,
-    short_cause,
-    validate_run_id,
-)
+from cdk_app.operator.cleanup import is_project_resource
+from cdk_app.operator.console import format_duration
+from cdk_app.operator.errors import OperatorError, explain_error
+from cdk_app.operator.executions import execution_arn, new_run_id, validate_run_id
+from cdk_app.operator.progress import MapProgress, apply_map_run, progress_from, short_cause
+from cdk_app.operator.progress_view import render_progress
+from cdk_app.operator.router_client import build_route_request
 
 START = datetime(2025, 11, 25, 10, 0, tzinfo=UTC)
 

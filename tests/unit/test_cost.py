@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from cdk_app.config import AppConfig, load_config
-from cdk_app.cost import (
+from cdk_app.operator.cost import (
     DEFAULT_ASSUMPTIONS,
     CostAssumptions,
     assumption_lines,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from cdk_app import cli
+from cdk_app.operator import cli
 from tests.conftest import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

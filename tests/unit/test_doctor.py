@@ -13,9 +13,10 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from cdk_app import doctor
-from cdk_app.cli import Overrides, app
 from cdk_app.config import load_config
+from cdk_app.operator import doctor
+from cdk_app.operator.cli import app
+from cdk_app.operator.session import Overrides
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -141,7 +141,7 @@ def test_an_unwritable_out_is_one_line_before_the_run(
 def test_vsr_passes_its_context_and_cdk_json_to_the_dry_run(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cdk_app.cli import app
+    from cdk_app.operator.cli import app
 
     result = CliRunner().invoke(app, ["-c", "api_auth=open", "dry-run", "--run-id", "r1"])
     assert result.exit_code == 2, result.output
@@ -206,7 +206,7 @@ def test_progress_lines_show_states_batches_and_statuses() -> None:
 def test_vsr_dry_run_help_lists_the_dry_runs_own_flags() -> None:
     from typer.testing import CliRunner
 
-    from cdk_app.cli import app
+    from cdk_app.operator.cli import app
 
     result = CliRunner().invoke(app, ["dry-run", "--help"])
     assert result.exit_code == 0, result.output

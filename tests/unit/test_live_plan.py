@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from cdk_app import cost as costing
+from cdk_app.operator import cost as costing
 from tests.live.live_plan import LIVE_EXAMPLES, LIVE_HOLDOUT, REPO, LivePlan, new_stage_name
 
 

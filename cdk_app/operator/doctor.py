@@ -31,7 +31,7 @@ from routing.model_ids import inference_profile_geography, on_demand_model_id
 from routing.pipeline.planning import distillable, foundation_model_id, lifecycle_of, max_tokens_for
 
 from cdk_app.config import AppConfig
-from cdk_app.operator_api import explain_error
+from cdk_app.operator.errors import explain_error
 
 # Bedrock user guide: model distillation and on-demand deployment of custom models are documented
 # for these regions (December 2026).
