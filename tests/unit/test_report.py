@@ -73,13 +73,13 @@ def _summaries(
     records=None,
 ):  # fmt: skip
     summaries = []
-    for name, records in (records or _records(count, candidates)).items():
+    for name, own in (records or _records(count, candidates)).items():
         judge_scores = (
             {"distilled": [4.0] * 10, "student": [2.0] * 10, "baseline": [4.0] * 10}[name] if judge else ()
         )
         summaries.append(
             summarise(
-                name, MODEL_IDS[name], records, MODALITIES, PRICES[name] if price else None, judge_scores
+                name, MODEL_IDS[name], own, MODALITIES, PRICES[name] if price else None, judge_scores
             )
         )
     return summaries
