@@ -183,7 +183,8 @@ def resolution(comparison: Comparison, *, name: str, holdout_limit: int) -> dict
         "sd": None if sd is None else round(sd, 4),
         "detectable_difference": None if detectable is None else round(detectable, 4),
         "tolerance": comparison.tolerance,
-        "pairs_needed": None if sd is None else size_needed(sd, comparison.tolerance),
+        # No spread (every pair alike) says nothing about the size a tolerance needs.
+        "pairs_needed": size_needed(sd, comparison.tolerance) if sd else None,
         "holdout_limit": holdout_limit,
     }
 

@@ -107,7 +107,10 @@ def wilson(successes: int, n: int) -> Interval:
     z2 = _Z * _Z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    # At 0 % and 100 % the bound is exactly 0 or 1 (the closed form leaves a rounding residue).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(p, low, high, n)
 
 
 def verdict(difference: Interval, tolerance: float, *, higher_is_better: bool = True) -> Verdict:
