@@ -78,9 +78,7 @@ def _summaries(
             {"distilled": [4.0] * 10, "student": [2.0] * 10, "baseline": [4.0] * 10}[name] if judge else ()
         )
         summaries.append(
-            summarise(
-                name, MODEL_IDS[name], own, MODALITIES, PRICES[name] if price else None, judge_scores
-            )
+            summarise(name, MODEL_IDS[name], own, MODALITIES, PRICES[name] if price else None, judge_scores)
         )
     return summaries
 
