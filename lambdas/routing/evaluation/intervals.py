@@ -76,12 +76,6 @@ class Interval:
             "n": self.n,
         }
 
-    def text(self, pattern: str = "{:.2f}") -> str:
-        """ "4.12 (95 % CI 3.98 to 4.25)", or "n/a" without data."""
-        if self.estimate is None or self.low is None or self.high is None:
-            return "n/a"
-        return f"{pattern.format(self.estimate)} (95 % CI {pattern.format(self.low)} to {pattern.format(self.high)})"
-
 
 def bootstrap_mean(values: Sequence[float], seed: str, resamples: int = RESAMPLES) -> Interval:
     """The mean of `values` with its seeded percentile-bootstrap 95 % interval."""
