@@ -1,8 +1,9 @@
 """The Report step: aggregate the answers and the judge's scores, decide the gate, write the report.
 
 Reads results.jsonl and the evaluation manifest (written by Evaluate) and, when the judge
-completed, its output; summarises each candidate (`metrics`, `pricing`), evaluates the
-quality gate (`gate`), and writes report.json (built by `report`), report.md (`markdown`)
+completed, its output; summarises each candidate (`metrics`, `pricing`), weighs the evidence
+(`evidence`: intervals, paired comparisons, resolution, breakdown, seeded by the run id),
+evaluates the quality gate on it (`gate`), and writes report.json (built by `report`), report.md (`markdown`)
 and report.html (`html`). Returns `$.report`: the keys, the links, the gate and the
 notification's subject and message. The Report handler logs the gate and emits its metric.
 """
@@ -14,9 +15,10 @@ from typing import Any
 
 from ..errors import ResultsMissing
 from ..layout import console_url, s3_uri
-from ..settings import ReportEnv, tightest_gate
+from ..settings import MAX_HOLDOUT, ReportEnv, tightest_gate
 from ..state import DatasetState, ReportEvent
 from ..storage import get_text, iter_jsonl, list_keys, put, put_json
+from .evidence import GATE_COMPARISON, gather
 from .gate import evaluate_gate
 from .html import render_html
 from .judge import METRIC_NAME, judge_scores
@@ -87,17 +89,33 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
                 "the judge job completed but no OverallQuality score was found in its output"
             )
 
+    by_candidate = {
+        candidate.candidate: [record for record in records if record.candidate == candidate.candidate]
+        for candidate in event.evaluation.candidates
+    }
     summaries = []
     for candidate in event.evaluation.candidates:
-        own = [record for record in records if record.candidate == candidate.candidate]
+        own = by_candidate[candidate.candidate]
         price = price_for(
             settings.prices, candidate.model_id, custom_model_base=run.settings.student_model_id
         )
         summaries.append(summarise(candidate.candidate, candidate.model_id, own, modalities, price,
                                    scores.get(candidate.candidate, ())))  # fmt: skip
     by_name = {summary.candidate: summary for summary in summaries}
+    thresholds = tightest_gate(settings.gate, run.settings.gate)
+    found = gather(
+        by_candidate,
+        modalities=modalities,
+        tolerances={"mean_score": thresholds.max_score_drop},
+        seed=run.run_id,
+        holdout_limit=MAX_HOLDOUT,
+    )
     gate = evaluate_gate(
-        by_name.get("distilled"), by_name.get("baseline"), tightest_gate(settings.gate, run.settings.gate)
+        by_name.get("distilled"),
+        by_name.get("baseline"),
+        thresholds,
+        score_difference=found.comparison(GATE_COMPARISON, "mean_score"),
+        intervals=found.candidates.get("distilled"),
     )
     offline = event.evaluation.offline_stand_in or any(record.offline_stand_in for record in records)
     report = build_report(
@@ -110,6 +128,7 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
         models=summaries,
         judge=judge_info,
         gate=gate,
+        evidence=found.to_dict(),
         warnings=[*run.warnings, *_dataset_warnings(event.dataset)],
         offline_stand_in=offline,
         modalities=modalities,
