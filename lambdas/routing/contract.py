@@ -32,6 +32,7 @@ __all__ = [
     "RESERVED_KEYS",
     "SEED_SYSTEM_PROMPT",
     "WEIGHT_DECIMALS",
+    "WEIGHT_SUM_TOLERANCE",
     "LabelledExample",
     "RoutingDecision",
     "clean_reasoning",
@@ -55,6 +56,8 @@ _PROMPT_TEMPLATE = (
 )
 
 WEIGHT_DECIMALS = 3
+# How far from 1.0 the weights of a decision may sum (float error, not a person's rounding).
+WEIGHT_SUM_TOLERANCE = 1e-6
 # Rounding each weight moves it by at most half a unit of WEIGHT_DECIMALS; the
 # residual lands on the largest weight, which is >= 1/n. Capping n keeps that
 # correction far smaller than the largest weight (and prompts short).
@@ -269,7 +272,7 @@ class RoutingDecision:
 
     Construct through :meth:`from_weights` unless the weights are already
     normalised: the constructor only checks them (each in [0, 1], sum 1 within
-    1e-6, valid modality names) and freezes them. Reasoning is kept encodable
+    WEIGHT_SUM_TOLERANCE, valid modality names) and freezes them. Reasoning is kept encodable
     (:func:`encodable_text`) however the decision was made.
     """
 
@@ -288,8 +291,8 @@ class RoutingDecision:
                 raise ValueError(f"weight for {name!r} must be in [0, 1], got {number!r}")
             frozen[name] = number
         total = math.fsum(frozen.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"weights must sum to 1.0, got {total!r} (use from_weights)")
+        if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+            raise ValueError(f"weights must sum to 1.0 (within {WEIGHT_SUM_TOLERANCE:g}), got {total:.9g}")
         if not isinstance(self.reasoning, str):
             raise ValueError(f"reasoning must be a string, got {type(self.reasoning).__name__}")
         object.__setattr__(self, "weights", _FrozenWeights(frozen))

@@ -15,7 +15,8 @@ Everything of a run lives under `runs/<run_id>/` in the data bucket:
     runs/<run_id>/evaluation/output/<job>/...   Bedrock: what the judge job writes
     runs/<run_id>/report/report.json|.md|.html  Report
 
-Bring-your-own datasets are read from `imports/` in the same bucket. Scratch objects are
+Bring-your-own datasets are read from `imports/` in the same bucket (gold sets that `vsr gold
+import --upload` writes: `imports/gold/<name>.jsonl`). Scratch objects are
 tagged `lifecycle=scratch` so the bucket's lifecycle rule expires them.
 
 `RunLayout.ANY` is the layout of every run (`*` for the run id): its keys are the IAM
@@ -30,6 +31,8 @@ from typing import ClassVar
 
 RUNS_PREFIX = "runs/"
 IMPORTS_PREFIX = "imports/"
+# Gold sets labelled with `vsr gold import --upload` (the execution input's gold_s3_uri).
+GOLD_IMPORTS_PREFIX = f"{IMPORTS_PREFIX}gold/"
 # Bedrock model invocation logging delivers here (the storage stack lets Bedrock write and the
 # distillation role read it): the source of "distil from invocation logs" runs.
 INVOCATION_LOGS_PREFIX = "invocation-logs/"
