@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.contract import (
-    MAX_QUERY_CHARS,
-    QUERY_VISIBLE_PATTERN,
     WEIGHT_DECIMALS,
     LabelledExample,
     RoutingDecision,
+    clean_query,
     example_from_dict,
     normalise_query,
     system_prompt,
@@ -59,7 +58,6 @@ MAX_NOTE_CHARS = 300
 # Columns the person fills in, after the query and the configured modalities' weights.
 DOMINANT, NOTES = "dominant", "notes"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_VISIBLE = re.compile(QUERY_VISIBLE_PATTERN)
 _GOLD_NAME = re.compile(r"[A-Za-z0-9][-_.A-Za-z0-9]{0,99}")
 
 
@@ -97,14 +95,6 @@ def decode(data: bytes, name: str) -> str:
         ) from None
 
 
-def _query_problem(query: str) -> str | None:
-    if not _VISIBLE.search(query):
-        return "the query is empty"
-    if len(query) > MAX_QUERY_CHARS:
-        return f"the query is longer than {MAX_QUERY_CHARS} characters"
-    return None
-
-
 def read_queries(text: str) -> Queries:
     """One query per non-blank line, or (when the first non-blank line is a JSON object) JSONL
     whose objects have a `query` string; repeated queries (normalised) are left out after the first."""
@@ -118,21 +108,15 @@ def read_queries(text: str) -> Queries:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        query: Any = line.strip()
-        if form == "jsonl":
-            try:
-                value = json.loads(line)
-            except ValueError as exc:
-                problems.append(Problem(f"line {number}", f"not JSON ({exc})"))
-                continue
-            query = value.get("query") if isinstance(value, dict) else None
-            if not isinstance(query, str):
-                problems.append(Problem(f"line {number}", "no 'query' string"))
-                continue
-            query = query.strip()
-        problem = _query_problem(query)
-        if problem:
-            problems.append(Problem(f"line {number}", problem))
+        try:
+            value = json.loads(line) if form == "jsonl" else {"query": line}
+        except ValueError as exc:
+            problems.append(Problem(f"line {number}", f"not JSON ({exc})"))
+            continue
+        try:
+            query = clean_query(value.get("query") if isinstance(value, dict) else None)
+        except ValueError as exc:
+            problems.append(Problem(f"line {number}", str(exc)))
             continue
         key = normalise_query(query)
         if key in seen:
@@ -338,7 +322,7 @@ def read_sheet(
     names = list(modalities)
     lines = text.splitlines()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0] if lines else ""))
-    header = [cell.strip() for cell in next(reader, [])]
+    header = [cell.strip().lower() for cell in next(reader, [])]
     missing = [column for column in ["query", *names] if column not in header]
     if missing:
         return Imported([], [Problem("header", f"no column {', '.join(missing)} (the sheet needs query, "

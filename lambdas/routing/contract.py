@@ -35,6 +35,7 @@ __all__ = [
     "WEIGHT_SUM_TOLERANCE",
     "LabelledExample",
     "RoutingDecision",
+    "clean_query",
     "clean_reasoning",
     "encodable_text",
     "example_from_dict",
@@ -362,14 +363,7 @@ def example_from_dict(
     names = validate_modalities(modalities)
     if not isinstance(obj, Mapping):
         raise ValueError(f"example must be a JSON object, got {type(obj).__name__}")
-    query = obj.get("query")
-    if not isinstance(query, str):
-        raise ValueError("example has no 'query' string")
-    query = query.strip()
-    if not query:
-        raise ValueError("example 'query' is empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ValueError(f"example 'query' is longer than {MAX_QUERY_CHARS} characters")
+    query = clean_query(obj.get("query"))
     missing = [name for name in names if name not in obj]
     if missing:
         raise ValueError(f"example is missing weights for {', '.join(missing)}")
@@ -378,6 +372,22 @@ def example_from_dict(
             raise ValueError(f"weight for {name!r} is negative")
     decision = RoutingDecision.from_weights(obj, obj.get("reasoning"), names)
     return LabelledExample(query, decision)
+
+
+def clean_query(value: object) -> str:
+    """The query of a labelled example: a string, trimmed, not empty, at most MAX_QUERY_CHARS.
+
+    Raises ``ValueError`` with the reason (the rule :func:`example_from_dict` applies, for
+    files that hold queries without labels).
+    """
+    if not isinstance(value, str):
+        raise ValueError("example has no 'query' string")
+    query = value.strip()
+    if not query:
+        raise ValueError("example 'query' is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"example 'query' is longer than {MAX_QUERY_CHARS} characters")
+    return query
 
 
 def normalise_query(q: str) -> str:

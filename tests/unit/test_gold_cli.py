@@ -118,9 +118,9 @@ def test_queries_file_problems_are_line_numbered() -> None:
     )
     assert [str(problem) for problem in read.problems] == [
         "line 2: not JSON (Expecting value: line 1 column 1 (char 0))",
-        "line 3: no 'query' string",
-        "line 4: the query is empty",
-        "line 5: the query is longer than 1000 characters",
+        "line 3: example has no 'query' string",
+        "line 4: example 'query' is empty",
+        "line 5: example 'query' is longer than 1000 characters",
     ]
     assert [str(p) for p in gold.read_queries("\n \n").problems] == ["file: no queries"]
 
@@ -152,6 +152,10 @@ def test_sheet_without_the_teacher_is_excel_friendly_csv(cdk_json: Path, tmp_pat
     assert rows[1]["query"] == "'=cmd|' /c calc'!A1"  # a spreadsheet shows it as text, never runs it
     again = vsr(cdk_json, "gold", "sheet", str(queries), "--out", str(sheet), "--no-teacher")
     assert again.exit_code == 2 and "exists (it may hold someone's labels)" in again.output
+    teacher = vsr(
+        cdk_json, "gold", "sheet", str(queries), "--out", str(tmp_path / "b.csv"), "--teacher", "no model"
+    )
+    assert teacher.exit_code == 2 and "'no model' is not a Bedrock model id" in teacher.output
 
 
 def test_sheet_asks_the_teacher_with_the_evaluations_request(cdk_json: Path, tmp_path: Path) -> None:
@@ -255,7 +259,7 @@ def test_sheet_refuses_a_bad_queries_file_listing_every_line(cdk_json: Path, tmp
     result = vsr(cdk_json, "gold", "sheet", str(queries), "--out", str(tmp_path / "s.csv"), "--no-teacher")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{queries} line 2: the query is empty",
+        f"{queries} line 2: example 'query' is empty",
         f"{queries} line 3: not JSON (Expecting value: line 1 column 1 (char 0))",
         f"error: 2 problem(s) in {queries}: nothing written",
     ]
@@ -297,6 +301,7 @@ def test_import_reads_what_a_european_excel_saves(cdk_json: Path, tmp_path: Path
     sheet = write_sheet(
         tmp_path / "sheet.csv", [labelled("drone shot of a city", "0,75", "0,25")], delimiter=";", bom=False
     )
+    sheet.write_text(sheet.read_text().replace("query;visual;audio", "Query;Visual;Audio", 1))
     out = tmp_path / "gold.jsonl"
     result = vsr(cdk_json, "gold", "import", str(sheet), "--out", str(out))
     assert result.exit_code == 0, result.output

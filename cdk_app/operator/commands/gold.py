@@ -10,6 +10,7 @@ and, with `--upload`, puts it under `imports/gold/` of the data bucket for `vsr 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
+from routing.settings import MODEL_ID_HINT, MODEL_ID_PATTERN
 
 from cdk_app.operator import gold
 from cdk_app.operator.commands.options import TeacherOpt
@@ -119,6 +121,8 @@ def sheet(
         raise _reject(str(queries), read.problems)
     gold.sheet_columns(config.modalities)  # a modality named like a sheet column fails before any call
     model_id = teacher or config.teacher_model_id
+    if not re.match(MODEL_ID_PATTERN, model_id):
+        raise typer.BadParameter(f"{model_id!r} is not {MODEL_ID_HINT}", param_hint="--teacher")
     suggestions = None
     if not no_teacher:
         err.print(
