@@ -351,46 +351,53 @@ def read_sheet(
                     Problem(where, "not labelled: no weights (fill them in, or --allow-unlabelled)")
                 )
             continue
+        found: list[str] = []
         if not query:
-            problems.append(Problem(where, "no query"))
-            continue
-        weights: dict[str, float] = {}
-        for name, value in raw.items():
-            number = _weight(value) if value else 0.0
-            if number is None:
-                problems.append(Problem(where, f"{name} {value!r} is not a number"))
-            else:
-                weights[name] = number
-        if len(weights) < len(names):
-            continue
-        notes = _from_text_cell(cell(NOTES))
-        try:
-            RoutingDecision(weights, notes)  # the contract's rules: each in [0, 1], sum 1 within tolerance
-            example = example_from_dict({"query": query, **weights, "reasoning": notes}, names)
-        except ValueError as exc:
-            problems.append(Problem(where, str(exc)))
-            continue
-        dominant = cell(DOMINANT).lower()
-        if dominant and dominant not in names:
-            problems.append(Problem(where, f"dominant {dominant!r} is not a modality ({', '.join(names)})"))
-            continue
-        if dominant and dominant != example.decision.dominant:
-            top = example.decision.weights[example.decision.dominant]
-            problems.append(Problem(where, f"dominant says {dominant} but the highest weight is "
-                                           f"{example.decision.dominant} ({top:g}; ties go to the first column)"))  # fmt: skip
-            continue
-        key = normalise_query(example.query)
-        if key in seen:
-            problems.append(Problem(where, f"duplicate of row {seen[key]} (the same query once normalised)"))
-            continue
-        if known and key in known:
-            problems.append(Problem(where, f"the query is in the training set ({known[key]})"))
-            continue
-        seen[key] = row_number
-        examples.append(example)
+            found.append("no query")
+        else:
+            key = normalise_query(query)
+            if key in seen:
+                found.append(f"duplicate of row {seen[key]} (the same query once normalised)")
+            elif known and key in known:
+                found.append(f"the query is in the training set ({known[key]})")
+            seen.setdefault(key, row_number)
+        example = _labelled_row(
+            query or "-", raw, cell(DOMINANT).lower(), _from_text_cell(cell(NOTES)), names, found
+        )
+        problems.extend(Problem(where, message) for message in found)
+        if example is not None and not found:
+            examples.append(example)
     if not examples and not problems:
         problems.append(Problem("sheet", "no labelled rows"))
     return Imported(examples, problems, unlabelled)
+
+
+def _labelled_row(
+    query: str, raw: Mapping[str, str], dominant: str, notes: str, names: Sequence[str], found: list[str]
+) -> LabelledExample | None:
+    """A row's labelled example by the contract's rules, or None with the reasons added to `found`."""
+    weights: dict[str, float] = {}
+    for name, value in raw.items():
+        number = _weight(value) if value else 0.0
+        if number is None:
+            found.append(f"{name} {value!r} is not a number")
+        else:
+            weights[name] = number
+    if len(weights) < len(names):
+        return None
+    try:
+        RoutingDecision(weights, notes)  # each weight in [0, 1], the sum 1 within WEIGHT_SUM_TOLERANCE
+        example = example_from_dict({"query": query, **weights, "reasoning": notes}, names)
+    except ValueError as exc:
+        found.append(str(exc))
+        return None
+    decision = example.decision
+    if dominant and dominant not in names:
+        found.append(f"dominant {dominant!r} is not a modality ({', '.join(names)})")
+    elif dominant and dominant != decision.dominant:
+        found.append(f"dominant says {dominant} but the highest weight is {decision.dominant} "
+                     f"({decision.weights[decision.dominant]:g}; ties go to the first column)")  # fmt: skip
+    return example
 
 
 def render_jsonl(examples: Sequence[LabelledExample]) -> str:

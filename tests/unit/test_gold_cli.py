@@ -137,7 +137,7 @@ def test_sheet_without_the_teacher_is_excel_friendly_csv(cdk_json: Path, tmp_pat
     result = vsr(cdk_json, "gold", "sheet", str(queries), "--out", str(sheet), "--no-teacher")
     assert result.exit_code == 0, result.output
     assert "Wrote" in result.stdout and "2 queries from a text file" in result.stdout
-    assert "1 repeated queries left out: lines 2" in result.stdout
+    assert "2 queries from a text file (repeats of earlier queries left out: line 2)" in result.stdout
     assert f"then: vsr gold import {sheet} --out gold.jsonl" in result.stdout
     data = sheet.read_bytes()
     assert data.startswith(b"\xef\xbb\xbfquery,visual,audio,") and b"\r\n" in data
@@ -370,7 +370,7 @@ def test_import_allow_unlabelled_leaves_those_rows_out(cdk_json: Path, tmp_path:
     out = tmp_path / "gold.jsonl"
     result = vsr(cdk_json, "gold", "import", str(sheet), "--out", str(out), "--allow-unlabelled")
     assert result.exit_code == 0, result.output
-    assert "left out 1 unlabelled rows: 3" in result.stdout
+    assert "left out as unlabelled: row 3" in result.stdout
     assert len(out.read_text().splitlines()) == 2
 
 
@@ -395,14 +395,16 @@ def test_import_refuses_queries_of_the_training_set(cdk_json: Path, tmp_path: Pa
               "messages": [{"role": "user", "content": [{"text": "red car chase"}]},
                            {"role": "assistant", "content": [{"text": "{}"}]}]}  # fmt: skip
     train.write_text("\n" + json.dumps(record) + "\n")
-    sheet = write_sheet(tmp_path / "sheet.csv", [labelled("sound  of RAIN", audio="1"), labelled("red car chase", "1"),
+    sheet = write_sheet(tmp_path / "sheet.csv", [labelled("sound  of RAIN", audio="0.5"), labelled("red car chase", "1"),
                                                  labelled("new one", "1")])  # fmt: skip
     result = vsr(cdk_json, "gold", "import", str(sheet), "--out", str(tmp_path / "g.jsonl"),
                  "--train", str(flat), "--train", str(train))  # fmt: skip
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[:2] == [
+    assert result.stderr.splitlines() == [  # every problem of a row, query first
         f"{sheet} row 2: the query is in the training set ({flat} line 1)",
+        f"{sheet} row 2: weights must sum to 1.0 (within 1e-06), got 0.5",
         f"{sheet} row 3: the query is in the training set ({train} line 2)",
+        f"error: 3 problem(s) in {sheet}: nothing written",
     ]
     empty = tmp_path / "empty.jsonl"
     empty.write_text('{"id": 1}\n')

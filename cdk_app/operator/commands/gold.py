@@ -142,7 +142,7 @@ def sheet(
         finally:
             close()
     _write(out_path, gold.render_sheet(read.queries, config.modalities, suggestions), gold.SHEET_ENCODING)
-    left_out = f" ({len(read.duplicates)} repeated queries left out: lines {_lines(read.duplicates)})"
+    left_out = f" (repeats of earlier queries left out: {_numbered('line', read.duplicates)})"
     out.print(Text(f"Wrote {out_path}: {len(read.queries)} queries from a {read.form} file"
                    + (left_out if read.duplicates else "")))  # fmt: skip
     if suggestions is not None:
@@ -154,9 +154,11 @@ def sheet(
     out.print(Text(f"  then: vsr gold import {out_path} --out gold.jsonl"))
 
 
-def _lines(numbers: Sequence[int], limit: int = 10) -> str:
+def _numbered(noun: str, numbers: Sequence[int], limit: int = 10) -> str:
+    """ "line 4", "lines 4, 9", "rows 2, 3, ... and 5 more"."""
     shown = ", ".join(str(number) for number in numbers[:limit])
-    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+    more = f" and {len(numbers) - limit} more" if len(numbers) > limit else ""
+    return f"{noun}{'s' if len(numbers) > 1 else ''} {shown}{more}"
 
 
 def import_sheet(
@@ -214,7 +216,7 @@ def import_sheet(
     if known:
         out.print(Text(f"  none of them is among the {len(known)} training queries given"))
     if result.unlabelled:
-        out.print(Text(f"  left out {len(result.unlabelled)} unlabelled rows: {_lines(result.unlabelled)}"))
+        out.print(Text(f"  left out as unlabelled: {_numbered('row', result.unlabelled)}"))
     if upload:
         uri = state.operator().upload_gold(name or out_path.stem, jsonl, overwrite=overwrite)
         out.print(Text(f"Uploaded {uri}"))
