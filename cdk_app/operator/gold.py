@@ -196,16 +196,17 @@ def teacher_suggestions(
                 on_done(done, len(queries))
         return suggestion
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="teacher") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="teacher")
+    try:
         futures = [pool.submit(ask, query) for query in queries]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in finished if f.exception() is not None), None)
+        failed = next((future for future in finished if future.exception() is not None), None)
         if failed is not None:
-            stop.set()
-            for future in futures:
-                future.cancel()
             raise failed.exception()  # type: ignore[misc]
-    return [future.result() for future in futures]
+        return [future.result() for future in futures]
+    finally:  # on an error or Ctrl-C too: ask nothing more, wait only for the calls in flight
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------ the sheet

@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 from routing.contract import example_from_dict, system_prompt
@@ -25,6 +27,7 @@ from typer.testing import CliRunner
 from cdk_app.config import AppConfig
 from cdk_app.operator import gold
 from cdk_app.operator.cli import app
+from cdk_app.operator.errors import TeacherUnavailable
 from cdk_app.operator.session import Overrides
 from tests.unit.test_cli import REGION, Deployed, assert_one_line_error, aws_client, deploy, run
 
@@ -207,6 +210,26 @@ def test_sheet_concurrent_teacher_calls_keep_query_order() -> None:
     )  # fmt: skip
     assert [s.decision.weights["visual"] for s in suggestions] == [n / 100 for n in range(1, 41)]
     assert sorted(done) == list(range(1, 41))
+
+
+def test_a_permanent_teacher_failure_stops_asking() -> None:
+    failed = threading.Event()
+    asked: list[str] = []
+
+    class Teacher:
+        def converse(self, **request: Any) -> dict[str, Any]:
+            query = request["messages"][0]["content"][0]["text"]
+            asked.append(query)
+            if query == "query 0":
+                failed.set()
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Converse")
+            failed.wait(timeout=30)  # the others are in flight when the first call fails
+            return converse_response(json.dumps({"visual": 1}))
+
+    with pytest.raises(TeacherUnavailable, match="access denied calling Converse"):
+        gold.teacher_suggestions(Teacher(), [f"query {n}" for n in range(200)], model_id=TEACHER,
+                                 modalities=MODALITIES, max_tokens=100, metadata={}, region=REGION, concurrency=4)  # fmt: skip
+    assert len(asked) < 20  # the calls in flight finish; no new one starts
 
 
 @pytest.mark.parametrize(
