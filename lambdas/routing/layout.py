@@ -15,8 +15,7 @@ Everything of a run lives under `runs/<run_id>/` in the data bucket:
     runs/<run_id>/evaluation/output/<job>/...   Bedrock: what the judge job writes
     runs/<run_id>/report/report.json|.md|.html  Report
 
-Bring-your-own datasets are read from `imports/` in the same bucket (gold sets that `vsr gold
-import --upload` writes: `imports/gold/<name>.jsonl`). Scratch objects are
+Bring-your-own datasets are read from `imports/` in the same bucket. Scratch objects are
 tagged `lifecycle=scratch` so the bucket's lifecycle rule expires them.
 
 `RunLayout.ANY` is the layout of every run (`*` for the run id): its keys are the IAM
