@@ -16,15 +16,37 @@ class OutsideRepositoryRead(RuntimeError):
 
 
 def _outside_repository_guard(repo: Path):
-    """An audit hook that refuses to open anything under the repository's parent but outside it.
+    """An audit hook that refuses to open anything beside the repository.
 
     A user clones the repository with nothing beside it, so neither the code nor the tests may
-    read `../shared` or any other sibling. Every `open` is audited (`sys.addaudithook`); a path
-    under the parent folder and not under the repository is recorded and refused.
+    read `../shared` or any other sibling. Every `open` (and directory listing) is audited
+    (`sys.addaudithook`). Refused: the parent folder itself, anything under a sibling that was
+    there when the session started, and a read of a sibling that does not exist (a missing
+    `../shared` is refused by name, not by FileNotFoundError). Allowed: what this session creates
+    beside the repository, which happens when the clone sits in the temp folder (`/tmp/clone`):
+    jsii's and tempfile's scratch files, and pytest's own `pytest-of-<user>` base folder.
     """
     inside = os.path.join(str(repo), "")
     parent = os.path.join(str(repo.parent), "")
+    siblings_at_start = {
+        name for name in os.listdir(repo.parent) if name != repo.name and not name.startswith("pytest-of-")
+    }
     seen: list[str] = []
+
+    def creates(args: tuple) -> bool:
+        mode = args[1] if len(args) > 1 else None
+        flags = args[2] if len(args) > 2 else 0
+        if isinstance(mode, str):
+            return any(letter in mode for letter in "wax")
+        return isinstance(flags, int) and bool(flags & os.O_CREAT)
+
+    def refused(path: str, args: tuple) -> bool:
+        first = path[len(parent) :].split(os.sep, 1)[0]
+        if not first:
+            return True  # the parent folder itself
+        if first in siblings_at_start:
+            return True
+        return not os.path.lexists(parent + first) and not creates(args)
 
     def hook(event: str, args: tuple) -> None:
         if event not in ("open", "os.listdir", "os.scandir") or not args:
@@ -34,7 +56,7 @@ def _outside_repository_guard(repo: Path):
             return
         path = os.path.abspath(os.fsdecode(path))
         folder = os.path.join(path, "")
-        if folder.startswith(parent) and not folder.startswith(inside):
+        if folder.startswith(parent) and not folder.startswith(inside) and refused(path, args):
             seen.append(path)
             raise OutsideRepositoryRead(f"{path} is outside the repository {repo}")
 

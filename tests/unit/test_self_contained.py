@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.conftest import OUTSIDE_READS, REPO, OutsideRepositoryRead
@@ -26,3 +28,27 @@ def test_listing_the_parent_folder_is_refused() -> None:
 
 def test_files_inside_the_repository_open_as_usual() -> None:
     assert (REPO / "pyproject.toml").read_text(encoding="utf-8").startswith("[project]")
+
+
+def test_a_clone_in_the_temp_folder_may_create_scratch_files_beside_itself(tmp_path) -> None:
+    """A clone at /tmp/clone: jsii and tempfile write /tmp/tmpXXXX/...; those are not siblings."""
+    from tests.conftest import _outside_repository_guard
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "DESIGN.md").write_text("guidance")
+    (tmp_path / "pytest-of-someone").mkdir()
+    hook, seen = _outside_repository_guard(clone)
+    scratch = tmp_path / "tmpabc123"
+    scratch.mkdir()  # created after the session started: jsii's runtime folder
+    hook("open", (str(scratch / "bin" / "jsii-runtime.js"), "wb", os.O_WRONLY | os.O_CREAT))
+    hook("open", (str(tmp_path / "tmpfile"), None, os.O_RDWR | os.O_CREAT | os.O_EXCL))  # mkstemp
+    hook("open", (str(tmp_path / "pytest-of-someone" / "x"), "r", os.O_RDONLY))
+    assert seen == []
+    for path in (tmp_path / "shared" / "DESIGN.md", tmp_path / "missing-sibling" / "a.txt"):
+        with pytest.raises(OutsideRepositoryRead):
+            hook("open", (str(path), "r", os.O_RDONLY))
+    with pytest.raises(OutsideRepositoryRead):
+        hook("os.listdir", (str(tmp_path),))
+    assert len(seen) == 3
