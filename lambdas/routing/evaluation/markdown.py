@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .gold_report import REFERENCES
 from .report import CANDIDATE_LABELS
 
 OFFLINE_BANNER = (
@@ -158,6 +159,7 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     for model in report["models"]:
         cells = " | ".join(render(model) for _, render in TABLE_COLUMNS)
         lines.append(f"| {label(model)} (`{model['model_id']}`) | {cells} |")
+    lines += reference_lines(report)
     lines += [
         "",
         "## Score distribution",
@@ -204,3 +206,65 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     if html_link:
         lines += ["", f"Charts: [report.html]({html_link})"]
     return "\n".join(lines) + "\n"
+
+
+# The gold section: each number with the references it was measured against.
+REFERENCE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("Queries", lambda n: str(n["answers"])),
+    ("Mean score (1-5)", lambda n: fmt_number(n["mean_score"])),
+    ("Dominant accuracy", lambda n: fmt_pct(n["dominant_accuracy"])),
+    ("MAE", lambda n: fmt_number(n["mae"], "{:.3f}")),
+    ("JSON validity", lambda n: fmt_pct(n["json_validity"])),
+)
+REFERENCE_ROWS = (("teacher_fidelity", "Teacher fidelity"), ("gold_accuracy", "Gold accuracy"))
+
+
+def references_sentence(report: Mapping[str, Any]) -> str:
+    """Which references the numbers use, and which the gate decided on."""
+    gold = report.get("gold")
+    gate = (report.get("references") or {}).get("gate", "teacher")
+    text = f"References: the table above is {REFERENCES['teacher']}."
+    if gold:
+        text += f" The gold set ({gold['count']} queries of {gold['s3_uri']}) gives {REFERENCES['gold']}."
+    else:
+        text += " No gold set was given (gold_s3_uri): no number here is measured against human labels."
+    return text + f" The gate decided on {'gold accuracy' if gate == 'gold' else 'teacher fidelity'}."
+
+
+def leak_sentence(report: Mapping[str, Any]) -> str | None:
+    leaks = report["dataset"].get("leaks")
+    if not leaks:
+        return None
+    return (
+        f"Kept out of training: {leaks.get('gold', 0)} examples whose query is in the gold set, "
+        f"{leaks.get('holdout', 0)} whose query is held out."
+    )
+
+
+def reference_lines(report: Mapping[str, Any]) -> list[str]:
+    """The references sentence; with a gold set, teacher fidelity and gold accuracy side by side."""
+    lines = ["", references_sentence(report)]
+    leaks = leak_sentence(report)
+    if leaks:
+        lines += ["", leaks]
+    gold = report.get("gold")
+    if not gold:
+        return lines
+    lines += [
+        "",
+        "## Teacher fidelity and gold accuracy",
+        "",
+        "| Model | Reference | " + " | ".join(title for title, _ in REFERENCE_COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(REFERENCE_COLUMNS),
+    ]
+    for row in gold["side_by_side"]:
+        name = CANDIDATE_LABELS.get(row["candidate"], row["candidate"])
+        for key, title in REFERENCE_ROWS:
+            numbers = row[key]
+            cells = (
+                " | ".join(render(numbers) for _, render in REFERENCE_COLUMNS)
+                if numbers
+                else " | ".join("n/a" for _ in REFERENCE_COLUMNS)
+            )
+            lines.append(f"| {name} | {title} | {cells} |")
+    return lines

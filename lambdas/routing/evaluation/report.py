@@ -20,7 +20,8 @@ from .metrics import ModelSummary
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
-CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline"}
+CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline",
+                    "teacher": "Teacher"}  # fmt: skip
 
 
 @cache

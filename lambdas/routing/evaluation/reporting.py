@@ -1,27 +1,31 @@
 """The Report step: aggregate the answers and the judge's scores, decide the gate, write the report.
 
 Reads results.jsonl and the evaluation manifest (written by Evaluate) and, when the judge
-completed, its output; summarises each candidate (`metrics`, `pricing`), evaluates the
-quality gate (`gate`), and writes report.json (built by `report`), report.md (`markdown`)
-and report.html (`html`). Returns `$.report`: the keys, the links, the gate and the
+completed, its output; summarises each candidate (`metrics`, `pricing`) on the held-out set
+and, with a gold set, every answerer on the gold set (`gold_report`), evaluates the quality
+gate (`gate`) on the references `gate_reference` names, and writes report.json (built by
+`report`, its gold section by `gold_report`), report.md (`markdown`) and report.html (`html`). Returns `$.report`: the keys, the links, the gate and the
 notification's subject and message. The Report handler logs the gate and emits its metric.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ResultsMissing
 from ..layout import console_url, s3_uri
 from ..settings import ReportEnv, tightest_gate
-from ..state import DatasetState, ReportEvent
+from ..state import CandidateRef, DatasetState, ReportEvent
 from ..storage import get_text, iter_jsonl, list_keys, put, put_json
-from .gate import evaluate_gate
+from .gate import GateDecision, evaluate_gate
+from .gold_report import gold_reasons, gold_section, with_gold
 from .html import render_html
 from .judge import METRIC_NAME, judge_scores
 from .markdown import render_markdown
-from .metrics import summarise
+from .metrics import ModelSummary, summarise
 from .pricing import price_for
 from .records import AnswerRecord
 from .report import build_report, notification, summary_line
@@ -51,6 +55,43 @@ def _dataset_warnings(dataset: DatasetState) -> list[str]:
         f"{dataset.failed_batches} teacher batches failed after their retries and were left out of the "
         "dataset (generation_checks.max_failed_batch_share); dataset/stats.json lists them"
     ]
+
+
+def summarise_set(
+    answerers: Sequence[CandidateRef],
+    records: Sequence[AnswerRecord],
+    reference_set: str,
+    *,
+    settings: ReportEnv,
+    student_model_id: str,
+    modalities: Sequence[str],
+    scores: dict[str, list[float]],
+) -> list[ModelSummary]:
+    """One summary per answerer of one query set ("holdout" or "gold"), in the answerers' order."""
+    summaries = []
+    for answerer in answerers:
+        own = [r for r in records if r.candidate == answerer.candidate and r.reference_set == reference_set]
+        price = price_for(settings.prices, answerer.model_id, custom_model_base=student_model_id)
+        summaries.append(
+            summarise(answerer.candidate, answerer.model_id, own, modalities, price,
+                      scores.get(answerer.candidate, ()))
+        )  # fmt: skip
+    return summaries
+
+
+def decide_gate(
+    held_out: Sequence[ModelSummary], gold: Sequence[ModelSummary], event: ReportEvent, settings: ReportEnv
+) -> GateDecision:
+    """The gate on the references `gate_reference` names: the held-out set, or the gold set (no gold
+    answers: the distilled model was not evaluated there, and the gate fails)."""
+    reference = event.run.settings.gate_reference
+    by_name = {summary.candidate: summary for summary in (gold if reference == "gold" else held_out)}
+    gate = evaluate_gate(
+        by_name.get("distilled"),
+        by_name.get("baseline"),
+        tightest_gate(settings.gate, event.run.settings.gate),
+    )
+    return replace(gate, reasons=gold_reasons(gate.reasons, reference))
 
 
 def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str) -> dict[str, Any]:
@@ -87,18 +128,14 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
                 "the judge job completed but no OverallQuality score was found in its output"
             )
 
-    summaries = []
-    for candidate in event.evaluation.candidates:
-        own = [record for record in records if record.candidate == candidate.candidate]
-        price = price_for(
-            settings.prices, candidate.model_id, custom_model_base=run.settings.student_model_id
-        )
-        summaries.append(summarise(candidate.candidate, candidate.model_id, own, modalities, price,
-                                   scores.get(candidate.candidate, ())))  # fmt: skip
+    student = run.settings.student_model_id
+    summaries = summarise_set(event.evaluation.candidates, records, "holdout", settings=settings,
+                              student_model_id=student, modalities=modalities, scores=scores)  # fmt: skip
+    # The judge's references are the teacher's: gold answers carry no judge score.
+    gold = summarise_set(event.evaluation.gold_candidates, records, "gold", settings=settings,
+                         student_model_id=student, modalities=modalities, scores={})  # fmt: skip
     by_name = {summary.candidate: summary for summary in summaries}
-    gate = evaluate_gate(
-        by_name.get("distilled"), by_name.get("baseline"), tightest_gate(settings.gate, run.settings.gate)
-    )
+    gate = decide_gate(summaries, gold, event, settings)
     offline = event.evaluation.offline_stand_in or any(record.offline_stand_in for record in records)
     report = build_report(
         run_id=run.run_id,
@@ -122,6 +159,14 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
             "report_html": layout.report_html_key,
         },
     )
+    report = with_gold(
+        report,
+        gold_section(summaries, gold, s3_uri=run.settings.gold_s3_uri, count=event.dataset.gold_count,
+                     gate_reference=run.settings.gate_reference) if gold else None,
+        gold_count=event.dataset.gold_count,
+        leaks=event.dataset.leaks.model_dump(),
+        gate_reference=run.settings.gate_reference,
+    )  # fmt: skip
     put_json(s3, run.bucket, layout.report_json_key, report)
     put(
         s3,
