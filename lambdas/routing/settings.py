@@ -8,7 +8,7 @@ back once with `from_environ(os.environ)`. A variable's name and format are writ
 model's `ENVIRON` table:
 
 * a `str` as is, an `int`/`float` as its decimal text, a `bool` as "true"/"false"; an unset optional
-  value (None) as the empty text, which reads back as unset;
+  value (None) is not written, which reads back as unset;
 * a list or tuple as comma-separated text (MODALITIES, EVALUATION_CANDIDATES);
 * a nested model or a mapping as compact JSON (GATE, WAIT_SECONDS, GENERATION_CHECKS, MODEL_PRICES),
   or, when `ENVIRON` maps it to a table of its own, one variable per field (the deadlines).
@@ -226,7 +226,7 @@ class EnvironmentSettings(_Frozen):
         dumped = self.model_dump(mode="json")
         variables: dict[str, str] = {}
         for field, variable in self.ENVIRON.items():
-            if field in self.SET_BY_LAMBDA:
+            if field in self.SET_BY_LAMBDA or dumped[field] is None:
                 continue
             if isinstance(variable, Mapping):
                 variables.update({name: _encode(dumped[field][part]) for part, name in variable.items()})
@@ -269,8 +269,6 @@ class EnvironmentSettings(_Frozen):
 
 
 def _encode(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):

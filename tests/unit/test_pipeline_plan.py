@@ -527,7 +527,7 @@ def test_a_gold_set_must_be_one_object_under_imports(uri: str) -> None:
 
 
 def test_a_gate_on_gold_needs_a_gold_set_and_a_run_cannot_bring_another() -> None:
-    with pytest.raises(InvalidInput, match="gate_reference 'gold'.*has none"):
+    with pytest.raises(InvalidInput, match=r"gate_reference 'gold'.*has none"):
         resolve(GATE_REFERENCE="gold")
     configured = {"GATE_REFERENCE": "gold", "GOLD_S3_URI": GOLD_URI}
     assert resolve(**configured).gate_reference == "gold"
