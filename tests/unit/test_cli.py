@@ -1090,6 +1090,9 @@ def test_watch_a_run_of_the_real_definition_failing_in_check_distillation(
             "train_count": 9900,
             "holdout_count": 100,
             "failed_batches": 0,
+            "gold_key": None,
+            "gold_count": 0,
+            "leaks": {"gold": 0, "holdout": 0},
         },
         "StartDistillation": {**job, "status": "InProgress"},
     }
