@@ -9,7 +9,6 @@ its reference.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import jsonschema
 import pytest
@@ -18,24 +17,12 @@ from routing.evaluation.report import report_schema
 
 from tests.pipeline_support import BUCKET
 
-from .pipeline_support import Environment, Sandbox, environment, sandbox
+from .pipeline_support import Sandbox
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 
 MODALITIES = ("visual", "audio", "transcription", "metadata")
 TEACHER_ID = "us.amazon.nova-pro-v1:0"
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with environment() as shared:
-        yield shared
-
-
-@pytest.fixture
-def box(env: Environment) -> Iterator[Sandbox]:
-    with sandbox(env) as one:
-        yield one
 
 
 def labelled(query: str, dominant: str) -> dict:
