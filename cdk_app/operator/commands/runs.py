@@ -76,6 +76,12 @@ def start(
     invocation_logs: Annotated[
         str | None, typer.Option(help="s3:// URI of Bedrock invocation logs to distil from.")
     ] = None,
+    gold: Annotated[
+        str | None,
+        typer.Option(
+            help="s3:// URI of a gold set (labelled JSONL written by people) every model also answers."
+        ),
+    ] = None,
     run_id: Annotated[
         str | None, typer.Option(help="Run id (default: UTC timestamp + random suffix).")
     ] = None,
@@ -104,6 +110,8 @@ def start(
         payload["dataset_s3_uri"] = dataset
     if _s3_uri(invocation_logs, "--invocation-logs"):
         payload["invocation_logs_s3_uri"] = invocation_logs
+    if _s3_uri(gold, "--gold"):
+        payload["gold_s3_uri"] = gold
     operator = state.operator()
     started = operator.start(run_id or new_run_id(), payload)
     estimate = costing.estimate_run(config)
