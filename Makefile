@@ -54,8 +54,9 @@ format: install ## apply ruff's formatting and fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-bench: install ## router benchmark: overhead per request, cache hits, cold import (in process, no AWS)
+bench: install ## benchmarks (in process, no AWS): router overhead, cache hits, cold import; the report's statistics
 	$(PYTHON) bench/bench_router.py
+	$(PYTHON) bench/bench_statistics.py
 
 docs: install ## regenerate the figures the README and docs print (cost table, dry-run excerpt, benchmark)
 	$(PYTHON) docs/figures.py $(FIGURES)

@@ -1,24 +1,24 @@
-"""Shared helpers of the evaluation tests: handler loading, fake Bedrock clients, held-out data.
+"""Shared helpers of the evaluation tests: handler loading, canned Bedrock answers, held-out data.
 
-The fakes validate every request against botocore's service model (the same check a
-Stubber makes), so a test that passes through them also proves the request shapes.
+`FakeRuntime` is the offline stand-in's runtime (`cdk_app.local`) scripted with canned answers;
+the stand-in validates every request against botocore's service model (the same check a
+Stubber makes) and Bedrock's constraints, so a test that passes through it also proves the
+request shapes.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import re
-import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
-from botocore.model import Shape
-from botocore.validate import validate_parameters
+from cdk_app.local.account import OfflineAccount, OfflineSettings, Script
+from cdk_app.local.runtime import OfflineBedrockRuntime
 
 REPO = Path(__file__).resolve().parents[1]
 MODALITIES = ["visual", "audio", "transcription", "metadata"]
@@ -27,6 +27,8 @@ STUDENT_ID = "amazon.nova-micro-v1:0"
 BASELINE_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 JUDGE_ID = "us.amazon.nova-pro-v1:0"
 ROLE_ARN = "arn:aws:iam::123456789012:role/vsr-evaluation"
+# The most a FakeRuntime call with a delay stays in flight for real: long enough for concurrent calls to overlap.
+_REAL_OVERLAP_SECONDS = 0.01
 
 _handlers: dict[str, ModuleType] = {}
 
@@ -121,11 +123,17 @@ def garbage(model_id: str, query: str, reference: dict[str, float] | None) -> di
     return converse_response("I am sorry, I cannot rate video search queries.")
 
 
-class FakeRuntime:
-    """bedrock-runtime with canned answers per model id; validates each Converse request.
+class FakeRuntime(OfflineBedrockRuntime):
+    """bedrock-runtime answering routing prompts with canned answers per model id: the offline stand-in, scripted.
 
-    `delays` (seconds per model id) make client-side latency differ between models;
-    `errors` maps a model id to a list of botocore ClientError codes raised on its first calls.
+    Each model id of `answers` answers with its function of (model id, query, the query's entry in
+    `references`), through :attr:`cdk_app.local.account.Script.routing_answers`, so every request is
+    checked by the stand-in's client (botocore's validation, Bedrock's constraints) and logged.
+    `delays` (seconds per model id) are the calls' latencies on the simulated clock :meth:`timer`
+    (0 for a model without one), so latency comparisons timed with it cannot flip under load; a call
+    with a delay also stays in flight for real for up to 10 ms, so that concurrent calls overlap and
+    `max_in_flight` shows the concurrency bound. `errors` maps a model id to the botocore ClientError
+    codes its first calls raise.
     """
 
     def __init__(
@@ -136,70 +144,31 @@ class FakeRuntime:
         delays: Mapping[str, float] | None = None,
         errors: Mapping[str, list[str]] | None = None,
     ) -> None:
-        self._answers = dict(answers)
-        self._references = dict(references)
-        self._delays = dict(delays or {})
-        self._errors = {model: list(codes) for model, codes in (errors or {}).items()}
-        self._shape = (
-            boto3.client("bedrock-runtime", region_name="us-east-1")
-            .meta.service_model.operation_model("Converse")
-            .input_shape
+        delays = {**dict.fromkeys(answers, 0.0), **(delays or {})}
+        references = dict(references)
+
+        def scripted(model_id: str, answer: Answer) -> Callable[[str], dict[str, Any]]:
+            overlap = min(delays[model_id], _REAL_OVERLAP_SECONDS)
+
+            def respond(query: str) -> dict[str, Any]:
+                time.sleep(overlap)
+                return answer(model_id, query, references.get(query))
+
+            return respond
+
+        script = Script(
+            routing_answers={model_id: scripted(model_id, answer) for model_id, answer in answers.items()},
+            converse_delays=delays,
+            converse_errors={model_id: list(codes) for model_id, codes in (errors or {}).items()},
         )
-        self._lock = threading.Lock()
-        self.calls: list[dict[str, Any]] = []
-        self.in_flight: dict[str, int] = {}
-        self.max_in_flight: dict[str, int] = {}
-        self._model_time = threading.local()
+        super().__init__(OfflineAccount(OfflineSettings(), None, lambda: datetime.now(UTC), script))
 
-    def timer(self) -> float:
-        """This thread's simulated clock (seconds): each call advances it by its model's delay.
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """The Converse requests accepted so far, in order."""
+        return [call.request for call in self.account.calls if call.operation == "Converse"]
 
-        Pass it as the evaluation's `clock` where latency comparisons matter, so that the measured
-        latencies are the configured delays, whatever the load of the machine.
-        """
-        return float(getattr(self._model_time, "seconds", 0.0))
-
-    def converse(self, **request: Any) -> dict[str, Any]:
-        validate_parameters(request, self._shape)
-        model = request["modelId"]
-        with self._lock:
-            self.calls.append(request)
-            self.in_flight[model] = self.in_flight.get(model, 0) + 1
-            self.max_in_flight[model] = max(self.max_in_flight.get(model, 0), self.in_flight[model])
-            code = self._errors.get(model, []).pop(0) if self._errors.get(model) else None
-        try:
-            if code:
-                from botocore.exceptions import ClientError
-
-                raise ClientError({"Error": {"Code": code, "Message": f"fake {code}"}}, "Converse")
-            delay = self._delays.get(model, 0.0)
-            time.sleep(delay)
-            self._model_time.seconds = self.timer() + delay
-            query = request["messages"][0]["content"][0]["text"]
-            return self._answers[model](model, query, self._references.get(query))
-        finally:
-            with self._lock:
-                self.in_flight[model] -= 1
-
-
-def check_constraints(value: Any, shape: Shape, path: str = "") -> list[str]:
-    """What botocore's validator leaves out: max lengths/sizes, patterns and enums of the service model."""
-    problems: list[str] = []
-    meta = shape.metadata
-    if shape.type_name == "structure":
-        for name, member in shape.members.items():
-            if isinstance(value, dict) and name in value:
-                problems += check_constraints(value[name], member, f"{path}.{name}")
-    elif shape.type_name == "list":
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"{path}: {len(value)} items > max {meta['max']}")
-        for index, item in enumerate(value):
-            problems += check_constraints(item, shape.member, f"{path}[{index}]")
-    elif shape.type_name == "string":
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"{path}: {len(value)} characters > max {meta['max']}")
-        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-            problems.append(f"{path}: {value!r} does not match {meta['pattern']}")
-        if shape.enum and value not in shape.enum:
-            problems.append(f"{path}: {value!r} not in {shape.enum}")
-    return problems
+    @property
+    def max_in_flight(self) -> dict[str, int]:
+        """Model id -> the most of its Converse calls that were in flight at once."""
+        return dict(self.account.max_in_flight)

@@ -8,9 +8,12 @@ Both stand-in clients (``bedrock`` and ``bedrock-runtime``, :mod:`cdk_app.local.
   and the foundation-model catalogue, behind one lock;
 * the script (:class:`Script`): what a test makes the stand-in do instead of its simulation
   (scripted job and deployment statuses over polls, throttling, transport faults, defective
-  teacher answers, failing operations, the judge's scores); every default is "simulate";
+  teacher answers, failing operations, the judge's scores, a model's routing answers, its
+  latency and its first errors); every default is "simulate";
 * the call log (:class:`Call`): every request that passed the client's parameter validation, in
-  order, so a test can check what was asked of Bedrock and how often.
+  order, so a test can check what was asked of Bedrock and how often; beside it the Converse
+  calls in flight per model id, now and at most (``in_flight``, ``max_in_flight``), so a test
+  can check a concurrency bound.
 
 Reach it from either client as ``client.account``.
 """
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,6 +90,16 @@ class Script:
     # A judge input record -> the judge's score on its 1-5 scale, instead of the rubric plus seeded
     # disagreement (the record carries what the evaluation wrote, e.g. its candidate's `category`).
     judge_opinion: Callable[[Mapping[str, Any]], float] | None = None
+    # Model id -> its answer to a routing prompt: the query -> a Converse response body (output,
+    # stopReason, usage, metrics), instead of the simulated answer. A model answered this way is
+    # not looked up, so it need not exist in the account (any id the client accepts will do).
+    routing_answers: dict[str, Callable[[str], dict[str, Any]]] = field(default_factory=dict)
+    # Model id -> seconds each of its answered Converse calls advances the runtime's simulated clock
+    # (OfflineBedrockRuntime.timer), instead of the answer's metrics.latencyMs. Nothing sleeps.
+    converse_delays: dict[str, float] = field(default_factory=dict)
+    # Model id -> error codes its next Converse calls raise, one per call, in order (consumed like
+    # `throttle_converse`), e.g. {"us.amazon.nova-pro-v1:0": ["ServiceUnavailableException"]}.
+    converse_errors: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.teacher_defect_rate <= 1.0:
@@ -177,6 +191,9 @@ class OfflineAccount:
         self.deployments: dict[str, Deployment] = {}
         self.evaluations: dict[str, EvaluationJob] = {}
         self.calls: list[Call] = []
+        # Converse calls of each model id under way now, and the most there ever were at once.
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
         self._log_lock = threading.Lock()
 
     # ------------------------------------------------------------------ identifiers
@@ -215,3 +232,22 @@ class OfflineAccount:
                 return False
             self.script.throttle_converse -= 1
             return True
+
+    def take_converse_error(self, model_id: str) -> str | None:
+        """The next error code the script makes a Converse call of `model_id` raise (consumed), if any."""
+        with self._log_lock:
+            codes = self.script.converse_errors.get(model_id)
+            return codes.pop(0) if codes else None
+
+    @contextmanager
+    def converse_in_flight(self, model_id: str) -> Iterator[None]:
+        """Counts one Converse call of `model_id` in flight while the block runs."""
+        with self._log_lock:
+            count = self.in_flight.get(model_id, 0) + 1
+            self.in_flight[model_id] = count
+            self.max_in_flight[model_id] = max(self.max_in_flight.get(model_id, 0), count)
+        try:
+            yield
+        finally:
+            with self._log_lock:
+                self.in_flight[model_id] -= 1

@@ -41,7 +41,7 @@ from botocore.validate import ParamValidator, validate_parameters
 from cdk_app.local.account import Call, OfflineAccount
 from cdk_app.local.answers import OFFLINE_LABEL
 
-__all__ = ["OfflineClient", "page", "parse_s3_uri"]
+__all__ = ["OfflineClient", "page", "parse_s3_uri", "server_constraint_errors"]
 
 
 @lru_cache(maxsize=8)
@@ -114,7 +114,7 @@ class OfflineClient:
         scripted = self.account.script.failures.get(operation)
         if scripted is not None:
             raise self._error(operation, *scripted)
-        problems = _server_constraint_errors(request, model.input_shape)
+        problems = server_constraint_errors(request, model.input_shape)
         if problems:
             count = len(problems)
             noun = "error" if count == 1 else "errors"
@@ -186,11 +186,12 @@ class OfflineClient:
         """Nothing to release (parity with boto3 clients)."""
 
 
-def _server_constraint_errors(value: Any, shape: Shape, path: str = "") -> list[str]:
+def server_constraint_errors(value: Any, shape: Shape, path: str = "", *, enums: bool = False) -> list[str]:
     """What Bedrock's server-side validation reports: patterns and maximum lengths/values.
 
     Messages follow AWS's format ("Value 'x' at 'a.b' failed to satisfy constraint: ...").
-    Minimums are the client's job (ParamValidator); enums are not enforced (see module docs).
+    Minimums are the client's job (ParamValidator); enums are not enforced (see module docs)
+    unless `enums` asks for them, as a test does to see every value the published model does not list.
     """
     problems: list[str] = []
     meta = shape.metadata
@@ -199,22 +200,24 @@ def _server_constraint_errors(value: Any, shape: Shape, path: str = "") -> list[
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
                 child = f"{path}.{name}" if path else name
-                problems.extend(_server_constraint_errors(value[name], member, child))
+                problems.extend(server_constraint_errors(value[name], member, child, enums=enums))
     elif type_name == "list" and isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         if "max" in meta and len(value) > meta["max"]:
             problems.append(
                 _constraint(value, path, f"Member must have length less than or equal to {meta['max']}")
             )
         for index, item in enumerate(value):
-            problems.extend(_server_constraint_errors(item, shape.member, f"{path}.{index + 1}.member"))
+            problems.extend(
+                server_constraint_errors(item, shape.member, f"{path}.{index + 1}.member", enums=enums)
+            )
     elif type_name == "map" and isinstance(value, Mapping):
         if "max" in meta and len(value) > meta["max"]:
             problems.append(
                 _constraint(value, path, f"Member must have length less than or equal to {meta['max']}")
             )
         for key, item in value.items():
-            problems.extend(_server_constraint_errors(key, shape.key, f"{path}.key"))
-            problems.extend(_server_constraint_errors(item, shape.value, f"{path}.value"))
+            problems.extend(server_constraint_errors(key, shape.key, f"{path}.key", enums=enums))
+            problems.extend(server_constraint_errors(item, shape.value, f"{path}.value", enums=enums))
     elif type_name == "string" and isinstance(value, str):
         if "max" in meta and len(value) > meta["max"]:
             problems.append(
@@ -224,6 +227,10 @@ def _server_constraint_errors(value: Any, shape: Shape, path: str = "") -> list[
         if pattern and not _pattern_matches(pattern, value):
             problems.append(
                 _constraint(value, path, f"Member must satisfy regular expression pattern: {pattern}")
+            )
+        if enums and shape.enum and value not in shape.enum:
+            problems.append(
+                _constraint(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
             )
     elif (
         type_name in {"integer", "long", "float", "double"}

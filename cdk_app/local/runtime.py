@@ -15,9 +15,14 @@ with ``stopReason`` ``max_tokens``); tokens are estimated from text length; ``me
 is simulated per model (seeded, so deterministic) and nothing sleeps. Client-side timings come
 from :meth:`OfflineBedrockRuntime.timer`, a per-thread simulated clock that each Converse call
 advances by its simulated latency. Each answer derives from the seed and the request itself (not
-from call order), so concurrent callers and retries get the same answer. A test may script
-throttling, transport faults and defective teacher answers (:class:`cdk_app.local.account.Script`);
-the call log records each Converse call's kind ("teacher", "routing" or "other").
+from call order), so concurrent callers and retries get the same answer.
+
+A test may script (:class:`cdk_app.local.account.Script`) throttling, transport faults, defective
+teacher answers, and per model id: its answers to routing prompts (any id: a scripted model is not
+looked up), the seconds its calls take on the simulated clock and the error codes its first calls
+raise (the real client's modeled exceptions, with the status code of the service model). The call
+log records each Converse call's kind ("teacher", "routing" or "other"); the account counts the
+calls in flight per model id (``in_flight``, ``max_in_flight``).
 """
 
 from __future__ import annotations
@@ -62,12 +67,25 @@ class OfflineBedrockRuntime(OfflineClient):
         return float(getattr(self.account.model_time, "seconds", 0.0))
 
     def _converse(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self.account.converse_in_flight(request["modelId"]):
+            return self._answer(request)
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.account.take_throttle():
             raise self._error(
                 "Converse", "ThrottlingException", "Too many requests, please wait before trying again.", 429
             )
-        kind = self._model_kind(request["modelId"])
+        model_id = request["modelId"]
+        code = self.account.take_converse_error(model_id)
+        if code is not None:
+            raise self._error("Converse", code, f"{OFFLINE_LABEL} scripted {code}", self._status_of(code))
         system, user = _prompt_text(request)
+        scripted = self.account.script.routing_answers.get(model_id)
+        if scripted is not None and routing_modalities(system) is not None:
+            response = dict(scripted(_routing_query(request)))
+            self._advance_clock(model_id, response["metrics"]["latencyMs"])
+            return response
+        kind = self._model_kind(model_id)
         seed = seed_of(
             self.account.settings.seed,
             request["modelId"],
@@ -88,12 +106,8 @@ class OfflineBedrockRuntime(OfflineClient):
         else:
             names = routing_modalities(system)
             if names is not None:
-                last_user = request["messages"][-1]
-                query = " ".join(
-                    block.get("text", "") for block in last_user.get("content", []) if isinstance(block, dict)
-                )
                 profile = PROFILES[kind]
-                text, stop_reason = routing_answer(rng, profile, query.strip(), names)
+                text, stop_reason = routing_answer(rng, profile, _routing_query(request).strip(), names)
                 latency_profile = (
                     profile.base_latency_ms,
                     profile.ms_per_output_token,
@@ -112,7 +126,7 @@ class OfflineBedrockRuntime(OfflineClient):
         output_tokens = estimate_tokens(text)
         base, per_token, spread = latency_profile
         latency_ms = int((base + per_token * output_tokens) * math.exp(rng.gauss(0.0, spread)))
-        self.account.model_time.seconds = self.timer() + latency_ms / 1000.0
+        self._advance_clock(model_id, latency_ms)
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
             "stopReason": stop_reason,
@@ -123,6 +137,17 @@ class OfflineBedrockRuntime(OfflineClient):
             },
             "metrics": {"latencyMs": latency_ms},
         }
+
+    def _advance_clock(self, model_id: str, latency_ms: float) -> None:
+        """This thread's simulated clock moves on by the call's latency, or by the script's delay for the model."""
+        seconds = self.account.script.converse_delays.get(model_id, latency_ms / 1000.0)
+        self.account.model_time.seconds = self.timer() + seconds
+
+    def _status_of(self, code: str) -> int:
+        """The HTTP status Bedrock answers an error code with (the service model's), 400 for codes it does not model."""
+        if code not in {shape.name for shape in self._service_model.error_shapes}:
+            return 400
+        return int(self._service_model.shape_for(code).metadata["error"]["httpStatusCode"])
 
     def _model_kind(self, model_id: str) -> str:
         """Which answer profile a model id gets; raises Bedrock's error for ids it would refuse."""
@@ -185,6 +210,14 @@ def _prompt_text(request: dict[str, Any]) -> tuple[str, str]:
         if isinstance(block, dict)
     )
     return system, user
+
+
+def _routing_query(request: dict[str, Any]) -> str:
+    """The query of a routing request: the text of its last user turn."""
+    last_user = request["messages"][-1]
+    return " ".join(
+        block.get("text", "") for block in last_user.get("content", []) if isinstance(block, dict)
+    )
 
 
 def _prompt_kind(request: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """`Operator`: the AWS access of the operator CLI (`vsr`) for one deployment (configuration + region).
 
 It composes the concern modules of `cdk_app.operator` (outputs, executions, progress, reports,
-router client, promotion, clean-up) and discovers everything they need from the stacks'
+router client, promotion, clean-up, gold set) and discovers everything they need from the stacks'
 CloudFormation outputs, so the user never types an ARN or a bucket name. Every AWS call sits in
 one of those modules' small functions, which take their client; `Operator` creates the clients
 (through the factory it is given, so tests pass stubs) and caches them and the outputs.
@@ -20,7 +20,7 @@ from routing.active_model import ActiveModel
 from routing.evaluation.promotion import read_active_model
 
 from cdk_app.config import AppConfig
-from cdk_app.operator import cleanup, promotion
+from cdk_app.operator import cleanup, gold, promotion
 from cdk_app.operator.errors import OperatorError, ReportNotReady, RunNotFound, StackNotDeployed
 from cdk_app.operator.executions import (
     LATEST,
@@ -205,6 +205,21 @@ class Operator:
 
     def rollback(self) -> promotion.Promotion:
         return promotion.rollback(self.client("ssm"), self.active_model_parameter)
+
+    # --- gold set
+    def teacher_suggestions(self, queries: list[str], **options: Any) -> list[gold.Suggestion]:
+        """The configured teacher's suggestion for each query (`gold.teacher_suggestions` options)."""
+        return gold.teacher_suggestions(
+            self.client("bedrock-runtime"), queries, region=self.region, **options
+        )
+
+    def read_s3_texts(self, uri: str) -> list[tuple[str, str]]:
+        """(URI, text) of an S3 object, or of every `.jsonl` under a prefix (a URI ending in /)."""
+        return gold.read_s3_texts(self.client("s3"), uri)
+
+    def upload_gold(self, name: str, text: str, overwrite: bool = False) -> str:
+        """Put a gold set at s3://<data bucket>/imports/gold/<name>.jsonl; its URI (for `vsr start --gold`)."""
+        return gold.upload_gold(self.client("s3"), self.bucket, name, text, overwrite=overwrite)
 
     # --- clean-up
     def plan_cleanup(self, include_data: bool = False) -> cleanup.CleanupPlan:

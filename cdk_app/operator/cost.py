@@ -1,4 +1,5 @@
-"""Cost model of a distillation run and of serving, for `vsr cost` and `vsr start`.
+"""Cost model of a distillation run, of the held-out size the gate's tolerance needs, and of serving,
+for `vsr cost` and `vsr start`.
 
 Pure functions of an `AppConfig` (prices, models, sizes) and `CostAssumptions` (typical
 token counts that no configuration knows). Every figure is an estimate: the assumptions
@@ -14,7 +15,9 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from routing.evaluation.intervals import detectable_difference, size_needed
 from routing.pipeline.planning import EXAMPLES_PER_CALL_BUDGET, GENERATION_OVERSHOOT
+from routing.settings import MAX_HOLDOUT
 
 from cdk_app.config import AppConfig
 
@@ -47,6 +50,10 @@ class CostAssumptions:
     judge_output_tokens: int = 120
     # Months a custom model is kept (custom model storage is billed monthly).
     storage_months: float = 1.0
+    # Standard deviation of the per-query rubric-score difference distilled - baseline: what the
+    # held-out size needed for the gate's tolerance depends on. A past report's `resolution.sd` is
+    # the figure to use; 1.0 is typical of a distilled model close to its baseline on a 1-5 scale.
+    paired_score_sd: float = 1.0
 
     def answer_tokens(self, modalities: int) -> int:
         return self.answer_overhead_tokens + self.tokens_per_modality * modalities + self.reasoning_tokens
@@ -188,24 +195,35 @@ def estimate_run(config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS) ->
             tokens * config.prices.training_per_1m_tokens / MILLION,
         )
     )
+    lines += evaluation_lines(config, a, config.holdout)
 
+    return RunEstimate(
+        lines=lines,
+        storage_per_month_usd=config.prices.custom_model_storage_per_month,
+        storage_months=a.storage_months,
+    )
+
+
+def evaluation_lines(config: AppConfig, a: CostAssumptions, holdout: int) -> list[CostLine]:
+    """Every candidate answering `holdout` queries, and the judge scoring each answer when it is on."""
+    answer = a.answer_tokens(len(config.modalities))
+    lines = []
     for candidate in config.evaluation_candidates:
         model_id = candidate_model_id(config, candidate)
-        ev_in = config.holdout * a.routing_input_tokens()
-        ev_out = config.holdout * answer
+        ev_in = holdout * a.routing_input_tokens()
+        ev_out = holdout * answer
         lines.append(
             CostLine(
                 f"evaluation: {candidate}",
                 model_id,
-                config.holdout,
+                holdout,
                 ev_in,
                 ev_out,
                 token_cost(config, model_id, ev_in, ev_out),
             )
         )
-
     if config.judge:
-        judged = config.holdout * len(config.evaluation_candidates)
+        judged = holdout * len(config.evaluation_candidates)
         j_in = judged * a.judge_input_tokens
         j_out = judged * a.judge_output_tokens
         lines.append(
@@ -218,12 +236,34 @@ def estimate_run(config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS) ->
                 token_cost(config, config.judge_model_id, j_in, j_out),
             )
         )
+    return lines
 
-    return RunEstimate(
-        lines=lines,
-        storage_per_month_usd=config.prices.custom_model_storage_per_month,
-        storage_months=a.storage_months,
-    )
+
+@dataclass(frozen=True)
+class ResolutionEstimate:
+    """The held-out size the gate's tolerance needs (80 % power at 5 %) and what evaluating it costs."""
+
+    tolerance: float
+    sd: float
+    configured_holdout: int
+    holdout_needed: int | None  # None: a tolerance of 0 is resolved by no size
+    holdout_limit: int
+    usd: float | None  # the evaluation (candidates and judge) at that size; None if a price is missing
+
+    @property
+    def detectable_at_configured(self) -> float | None:
+        return detectable_difference(self.sd, self.configured_holdout)
+
+
+def estimate_resolution(config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS) -> ResolutionEstimate:
+    """The held-out size for `gate.max_score_drop` at `a.paired_score_sd` (see intervals.size_needed), priced."""
+    tolerance = config.gate.max_score_drop
+    needed = size_needed(a.paired_score_sd, tolerance)
+    usd = None
+    if needed is not None:
+        lines = evaluation_lines(config, a, needed)
+        usd = sum(line.usd or 0.0 for line in lines) if all(line.usd is not None for line in lines) else None
+    return ResolutionEstimate(tolerance, a.paired_score_sd, config.holdout, needed, MAX_HOLDOUT, usd)
 
 
 def estimate_serving(
@@ -274,6 +314,11 @@ def assumption_lines(config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS
         )
     else:
         lines.append("LLM judge: off")
+    lines.append(
+        f"resolution: per-query score differences (distilled - baseline) with a standard deviation of "
+        f"{a.paired_score_sd:g} (a past report's resolution.sd); held-out size = (2.80 x sd / max_score_drop)^2 "
+        "for 80 % power at 5 %"
+    )
     lines.append("serving: every query reaches the model (no cache hits), same tokens as evaluation")
     lines.append("prices: the configured price table (cdk.json `prices`), USD, on-demand, no free tier")
     lines.append("not counted: Step Functions, Lambda, S3, CloudWatch (cents per run)")

@@ -47,6 +47,10 @@ class RouterCallFailed(OperatorError):
     pass
 
 
+class TeacherUnavailable(OperatorError):
+    """The teacher cannot answer at all (credentials, model access, an unknown model): `vsr gold sheet`."""
+
+
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 _BAD_CREDENTIALS = {
     "UnrecognizedClientException",

@@ -32,8 +32,10 @@ __all__ = [
     "RESERVED_KEYS",
     "SEED_SYSTEM_PROMPT",
     "WEIGHT_DECIMALS",
+    "WEIGHT_SUM_TOLERANCE",
     "LabelledExample",
     "RoutingDecision",
+    "clean_query",
     "clean_reasoning",
     "encodable_text",
     "example_from_dict",
@@ -55,6 +57,8 @@ _PROMPT_TEMPLATE = (
 )
 
 WEIGHT_DECIMALS = 3
+# How far from 1.0 the weights of a decision may sum (float error, not a person's rounding).
+WEIGHT_SUM_TOLERANCE = 1e-6
 # Rounding each weight moves it by at most half a unit of WEIGHT_DECIMALS; the
 # residual lands on the largest weight, which is >= 1/n. Capping n keeps that
 # correction far smaller than the largest weight (and prompts short).
@@ -269,7 +273,7 @@ class RoutingDecision:
 
     Construct through :meth:`from_weights` unless the weights are already
     normalised: the constructor only checks them (each in [0, 1], sum 1 within
-    1e-6, valid modality names) and freezes them. Reasoning is kept encodable
+    WEIGHT_SUM_TOLERANCE, valid modality names) and freezes them. Reasoning is kept encodable
     (:func:`encodable_text`) however the decision was made.
     """
 
@@ -288,8 +292,8 @@ class RoutingDecision:
                 raise ValueError(f"weight for {name!r} must be in [0, 1], got {number!r}")
             frozen[name] = number
         total = math.fsum(frozen.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"weights must sum to 1.0, got {total!r} (use from_weights)")
+        if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+            raise ValueError(f"weights must sum to 1.0 (within {WEIGHT_SUM_TOLERANCE:g}), got {total:.9g}")
         if not isinstance(self.reasoning, str):
             raise ValueError(f"reasoning must be a string, got {type(self.reasoning).__name__}")
         object.__setattr__(self, "weights", _FrozenWeights(frozen))
@@ -359,14 +363,7 @@ def example_from_dict(
     names = validate_modalities(modalities)
     if not isinstance(obj, Mapping):
         raise ValueError(f"example must be a JSON object, got {type(obj).__name__}")
-    query = obj.get("query")
-    if not isinstance(query, str):
-        raise ValueError("example has no 'query' string")
-    query = query.strip()
-    if not query:
-        raise ValueError("example 'query' is empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ValueError(f"example 'query' is longer than {MAX_QUERY_CHARS} characters")
+    query = clean_query(obj.get("query"))
     missing = [name for name in names if name not in obj]
     if missing:
         raise ValueError(f"example is missing weights for {', '.join(missing)}")
@@ -375,6 +372,22 @@ def example_from_dict(
             raise ValueError(f"weight for {name!r} is negative")
     decision = RoutingDecision.from_weights(obj, obj.get("reasoning"), names)
     return LabelledExample(query, decision)
+
+
+def clean_query(value: object) -> str:
+    """The query of a labelled example: a string, trimmed, not empty, at most MAX_QUERY_CHARS.
+
+    Raises ``ValueError`` with the reason (the rule :func:`example_from_dict` applies, for
+    files that hold queries without labels).
+    """
+    if not isinstance(value, str):
+        raise ValueError("example has no 'query' string")
+    query = value.strip()
+    if not query:
+        raise ValueError("example 'query' is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"example 'query' is longer than {MAX_QUERY_CHARS} characters")
+    return query
 
 
 def normalise_query(q: str) -> str:

@@ -31,6 +31,8 @@ from typing import ClassVar
 
 RUNS_PREFIX = "runs/"
 IMPORTS_PREFIX = "imports/"
+# Gold sets labelled with `vsr gold import --upload` (the execution input's gold_s3_uri).
+GOLD_IMPORTS_PREFIX = f"{IMPORTS_PREFIX}gold/"
 # Bedrock model invocation logging delivers here (the storage stack lets Bedrock write and the
 # distillation role read it): the source of "distil from invocation logs" runs.
 INVOCATION_LOGS_PREFIX = "invocation-logs/"

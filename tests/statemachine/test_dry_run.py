@@ -66,6 +66,22 @@ def test_the_report_says_offline_stand_in_and_has_a_gate_decision(dry_run) -> No
     assert "OFFLINE STAND-IN" in result.report_file("html").read_text().upper()
 
 
+def test_the_dry_runs_report_shows_intervals_and_verdicts(dry_run) -> None:
+    result, _, _ = dry_run
+    report = result.report
+    for name in ("distilled", "student", "baseline"):
+        assert report["candidates"][name]["intervals"]["mean_score"]["n"] == 30
+    for name in ("distilled_vs_baseline", "distilled_vs_student"):
+        difference = report["comparisons"][name]["mean_score"]
+        assert difference["verdict"] in {"better", "not worse", "worse", "undecided"}
+        assert difference["n"] == 30 and len(difference["ci95"]) == 2
+    assert report["resolution"]["comparison"] == "distilled_vs_baseline"
+    markdown = result.report_file("md").read_text()
+    assert "## How sure: 95 % intervals" in markdown and "## Paired comparisons" in markdown
+    page = result.report_file("html").read_text()
+    assert '<svg id="chart-interval-mean_score"' in page and '<svg id="chart-differences"' in page
+
+
 def test_every_progress_line_and_the_notification_are_labelled(dry_run) -> None:
     result, lines, _ = dry_run
     assert lines
@@ -89,6 +105,7 @@ def test_an_identical_dry_run_gives_identical_numbers_and_gate_decision(dry_run,
     assert again.succeeded, f"{again.error}: {again.cause}"
     assert again.report["models"] == first.report["models"]
     assert again.report["gate"] == first.report["gate"]
+    assert again.report["comparisons"] == first.report["comparisons"]  # seeded by the run id
     results = (first.run_dir / "evaluation" / "results.jsonl").read_text().splitlines()
     timed = [record for record in map(json.loads, results) if record["latency_ms"] is not None]
     assert {record["candidate"] for record in timed} == {"distilled", "student", "baseline"}

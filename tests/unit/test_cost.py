@@ -8,12 +8,15 @@ from types import SimpleNamespace
 import pytest
 
 from cdk_app.config import AppConfig, load_config
+from cdk_app.operator.commands.cost import resolution_lines
 from cdk_app.operator.cost import (
     DEFAULT_ASSUMPTIONS,
     CostAssumptions,
     assumption_lines,
+    estimate_resolution,
     estimate_run,
     estimate_serving,
+    evaluation_lines,
     generation_calls,
     generation_target,
     training_tokens,
@@ -149,3 +152,31 @@ def test_every_assumption_is_printed(config: AppConfig) -> None:
         "not counted",
     ):
         assert fragment in text
+
+
+def test_the_held_out_size_the_gate_needs_is_priced(config: AppConfig) -> None:
+    found = estimate_resolution(config)
+    # (2.80 x sd 1.0 / tolerance 0.25)^2 = 125.6 -> 126 queries; 100 detect 2.80 / sqrt(100) = 0.28
+    assert (found.tolerance, found.sd, found.holdout_needed) == (0.25, 1.0, 126)
+    assert found.detectable_at_configured == pytest.approx(0.28016, abs=1e-5)
+    at_size = evaluation_lines(config, A, 126)
+    assert [line.calls for line in at_size] == [126, 126, 126, 378]  # three candidates, the judge
+    assert found.usd == pytest.approx(sum(line.usd for line in at_size))
+    assert _line(estimate_run(config), "evaluation: baseline").calls == 100  # the run itself is unchanged
+    text = " ".join(resolution_lines(found))
+    assert "100 held-out queries detect a score difference of 0.28" in text
+    assert "Held-out size needed for the tolerance 0.25: 126 queries; evaluating them costs $0.3479." in text
+
+
+def test_a_noisier_model_needs_more_than_a_run_can_hold_out(config: AppConfig) -> None:
+    noisy = estimate_resolution(config, A.with_overrides({"paired_score_sd": "2.5"}))
+    assert noisy.holdout_needed == 785  # (2.8016 x 2.5 / 0.25)^2 = 784.9
+    strict = config.model_copy(update={"gate": config.gate.model_copy(update={"max_score_drop": 0.1})})
+    found = estimate_resolution(strict)
+    assert found.holdout_needed == 785 and found.holdout_needed < found.holdout_limit
+    tighter = estimate_resolution(strict, A.with_overrides({"paired_score_sd": "1.5"}))
+    assert tighter.holdout_needed > 1_000
+    assert "more than the 1,000 a run can hold out" in " ".join(resolution_lines(tighter))
+    zero = config.model_copy(update={"gate": config.gate.model_copy(update={"max_score_drop": 0.0})})
+    assert estimate_resolution(zero).holdout_needed is None
+    assert "resolved by no held-out size" in " ".join(resolution_lines(estimate_resolution(zero)))

@@ -28,7 +28,8 @@ from routing.pipeline.planning import POLL_BUDGETS
 from routing.settings import CheckJudgeEnv, StartJudgeEnv
 from routing.state import CheckJudgeEvent, StartJudgeEvent
 
-from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN, check_constraints
+from cdk_app.local.client import server_constraint_errors
+from tests.evaluation_support import JUDGE_ID, MODALITIES, ROLE_ARN
 from tests.pipeline_support import run_state
 
 JOB_ARN = "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghij12"
@@ -82,12 +83,14 @@ def test_request_matches_the_service_model_and_is_sent_as_built() -> None:
     }
 
     shape = bedrock.meta.service_model.operation_model("CreateEvaluationJob").input_shape
-    problems = check_constraints(expected, shape)
+    problems = server_constraint_errors(expected, shape, enums=True)
     # The one deliberate deviation: LLM-as-a-judge jobs use taskType "General" (Bedrock user guide),
     # which botocore's enum list (Summarization, Classification, ...) does not name.
+    automated_shape = shape.members["evaluationConfig"].members["automated"]
+    task_types = automated_shape.members["datasetMetricConfigs"].member.members["taskType"].enum
     assert problems == [
-        f".evaluationConfig.automated.datasetMetricConfigs[0].taskType: 'General' not in "
-        f"{shape.members['evaluationConfig'].members['automated'].members['datasetMetricConfigs'].member.members['taskType'].enum}"
+        "Value 'General' at 'evaluationConfig.automated.datasetMetricConfigs.1.member.taskType' failed to "
+        f"satisfy constraint: Member must satisfy enum value set: [{', '.join(task_types)}]"
     ]
     automated = expected["evaluationConfig"]["automated"]
     assert automated["datasetMetricConfigs"][0]["metricNames"] == ["OverallQuality"]
@@ -113,7 +116,7 @@ def test_job_names_fit_bedrock_and_stay_unique(run_id: str) -> None:
     shape = (
         _bedrock().meta.service_model.operation_model("CreateEvaluationJob").input_shape.members["jobName"]
     )
-    assert check_constraints(name, shape) == []
+    assert server_constraint_errors(name, shape) == []
     assert judge_job_name("vsr-dev", run_id) == name  # deterministic: a retry finds its job
 
 

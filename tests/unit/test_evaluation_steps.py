@@ -390,3 +390,59 @@ def test_every_candidate_and_the_teacher_answer_the_gold_set_and_the_gate_may_de
     assert "FAILED min_mean_score" in result["message"]
     markdown = s3.get_object(Bucket=BUCKET, Key=result["markdown_key"])["Body"].read().decode()
     assert "The gate decided on gold accuracy." in markdown
+
+
+# ------------------------------------------------------------------------------- the gate on evidence
+
+
+def _noisy(worse_on: int):
+    """Exact, except on the queries whose number is `worse_on` modulo 10: 0.12 of weight moved (scores 3)."""
+
+    def answer(model_id: str, query: str, reference: dict[str, float] | None) -> dict:
+        number = int(query.split()[1])
+        return (shifted(0.12) if number % 10 == worse_on else exact)(model_id, query, reference)
+
+    return answer
+
+
+def _report_on(s3, answers: dict, count: int) -> tuple[dict, dict]:
+    s3.put_object(Bucket=BUCKET, Key=HOLDOUT_KEY, Body=holdout_jsonl(count))
+    runtime = FakeRuntime(answers, reference_by_query(count), delays={BASELINE_ID: 0.05})
+    event = EvaluateEvent.model_validate({
+        "run": run_state(bucket=BUCKET, judge=False, evaluation_candidates=["distilled", "baseline"]),
+        "dataset": dataset_state(holdout_key=HOLDOUT_KEY, train_count=200, holdout_count=count),
+        "deployment": deployment_state(DEPLOYMENT_ARN),
+    })  # fmt: skip
+    evaluation = _evaluate(event, EvaluateEnv(concurrency=4), s3=s3, runtime=runtime, should_stop=lambda: False,
+                           clock=runtime.timer)  # fmt: skip
+    report_event = ReportEvent.model_validate({
+        "run": event.run, "dataset": event.dataset, "evaluation": evaluation,
+        "judge": {"job_arn": None, "status": "Skipped"},
+    })  # fmt: skip
+    result = report_step(report_event, settings=ReportEnv(), s3=s3, region="us-east-1")
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read())
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    return result, report
+
+
+def test_a_noisy_but_clearly_not_worse_model_passes_the_gate(s3) -> None:
+    # 200 queries: the distilled model loses 2 points on 20 of them and the baseline on 20 others. Mean
+    # difference 0, its interval about +-0.12: inside the 0.25 tolerance, so not worse, and promoted.
+    result, report = _report_on(s3, {DEPLOYMENT_ARN: _noisy(3), BASELINE_ID: _noisy(7)}, 200)
+    difference = report["comparisons"]["distilled_vs_baseline"]["mean_score"]
+    assert difference["estimate"] == 0.0 and difference["n"] == 200
+    assert -0.25 < difference["ci95"][0] < -0.05 and difference["verdict"] == "not worse"
+    assert result["gate"]["passed"], result["gate"]["reasons"]
+    resolution = report["resolution"]
+    assert resolution["pairs"] == 200 and 0.1 < resolution["detectable_difference"] < 0.25
+    assert resolution["pairs_needed"] < 200
+    assert report["candidates"]["distilled"]["intervals"]["mean_score"]["estimate"] == 4.8
+    assert set(report["breakdown"]) == {"visual", "audio", "transcription", "metadata"}
+
+
+def test_the_same_answers_give_the_same_intervals(s3) -> None:
+    answers = {DEPLOYMENT_ARN: _noisy(3), BASELINE_ID: _noisy(7)}
+    _, first = _report_on(s3, answers, 40)
+    _, second = _report_on(s3, answers, 40)
+    for key in ("candidates", "comparisons", "resolution", "breakdown"):
+        assert first[key] == second[key]

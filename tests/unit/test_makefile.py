@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -48,10 +49,11 @@ def test_context_becomes_one_c_flag_per_setting() -> None:
     assert "cdk synth --quiet -c 'examples=500' -c 'api_auth=api_key'" in planned.stdout
 
 
-def test_deploy_without_credentials_says_what_to_do() -> None:
+def test_deploy_without_credentials_says_what_to_do(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A throwaway HOME: no ~/.aws, and npm's cache (~/.npm) is not written into the repository.
     env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true",
-               HOME=str(REPO / "tests"))  # fmt: skip
+               HOME=str(tmp_path))  # fmt: skip
     result = _make("check-credentials", env=env)
     assert result.returncode != 0
     assert "no AWS credentials found" in result.stderr and "aws configure" in result.stderr

@@ -709,6 +709,70 @@ def test_scripted_throttling_faults_and_failures_are_the_real_clients_errors_and
     assert account.calls[-1].request == {"modelIdentifier": "amazon.nova-micro-v1:0"}
 
 
+def test_a_script_answers_routing_prompts_per_model_with_its_delay_and_first_errors() -> None:
+    runtime = offline_clients()["bedrock-runtime"]
+    account, routing = runtime.account, system_prompt(MODALITIES)
+    canned = {
+        "output": {"message": {"role": "assistant", "content": [{"text": '{"visual": 1}'}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 60, "outputTokens": 40, "totalTokens": 100},
+        "metrics": {"latencyMs": 100},
+    }
+    asked: list[str] = []
+    account.script.routing_answers = {"model-a.v1": lambda query: asked.append(query) or canned}
+    account.script.converse_delays = {"model-a.v1": 0.25}
+    account.script.converse_errors = {"model-a.v1": ["ServiceUnavailableException", "ThrottlingException"]}
+    with pytest.raises(runtime.exceptions.ServiceUnavailableException) as unavailable:
+        converse(runtime, "model-a.v1", "jazz", system=routing)
+    assert (
+        unavailable.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    )  # the service model's status
+    with pytest.raises(runtime.exceptions.ThrottlingException):
+        converse(runtime, "model-a.v1", "jazz", system=routing)
+    assert runtime.timer() == 0.0  # a refused call takes no model time
+
+    response = converse(runtime, "model-a.v1", "jazz", system=routing)  # not in the catalogue: not looked up
+    assert answer_text(response) == '{"visual": 1}' and response["usage"]["outputTokens"] == 40
+    assert asked == ["jazz"] and runtime.timer() == pytest.approx(0.25)  # the script's delay, not latencyMs
+    simulated = converse(runtime, BASELINE, "jazz", system=routing)  # other models: the simulation
+    assert OFFLINE_LABEL in answer_text(simulated)
+    assert runtime.timer() == pytest.approx(0.25 + simulated["metrics"]["latencyMs"] / 1000.0)
+    with pytest.raises(runtime.exceptions.ValidationException, match="model identifier is invalid"):
+        converse(
+            runtime, "model-a.v1", "jazz", system="Say hello."
+        )  # a scripted model's other prompts: simulated
+    assert account.count("Converse", "routing") == 4 and account.script.converse_errors == {"model-a.v1": []}
+
+
+def test_the_account_counts_converse_calls_in_flight_per_model() -> None:
+    runtime = offline_clients()["bedrock-runtime"]
+    routing, inside = system_prompt(MODALITIES), threading.Barrier(3)
+
+    def answer(query: str) -> dict:
+        inside.wait(timeout=10)  # the three calls are in flight at once
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": "{}"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1},
+        }
+
+    runtime.account.script.routing_answers = {"model-a.v1": answer}
+    threads = [
+        threading.Thread(
+            target=converse, args=(runtime, "model-a.v1", f"q{index}"), kwargs={"system": routing}
+        )
+        for index in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    converse(runtime, BASELINE, "jazz", system=routing)
+    assert runtime.account.max_in_flight == {"model-a.v1": 3, BASELINE: 1}
+    assert runtime.account.in_flight == {"model-a.v1": 0, BASELINE: 0}
+
+
 def test_each_account_has_its_own_catalogue_a_test_may_retire_a_model_in() -> None:
     retired, untouched = offline_clients(), offline_clients()
     model = retired["bedrock"].account.foundation_models["amazon.nova-pro-v1:0"]

@@ -11,6 +11,7 @@ import pytest
 from routing import LabelledExample, RoutingDecision, system_prompt
 from routing.converse import ConverseResult
 from routing.evaluation.answering import CallOutcome, Candidate
+from routing.evaluation.evidence import gather
 from routing.evaluation.gate import evaluate_gate
 from routing.evaluation.html import latency_bins, render_html
 from routing.evaluation.markdown import OFFLINE_BANNER, render_markdown
@@ -31,15 +32,17 @@ def _answer(weights: dict[str, float]) -> str:
     return "{" + ", ".join(f'"{k}": {v}' for k, v in weights.items()) + ', "reasoning": "r"}'
 
 
-def _summaries(
-    count: int = 40, *, judge: bool = True, candidates=("distilled", "student", "baseline"), price=True
-):
-    summaries = []
+def _records(count: int = 40, candidates=("distilled", "student", "baseline"), *, shift: float = 0.0):
+    """Every candidate's answer records: the distilled model and the baseline exact (the distilled model
+    moves `shift` of weight from the dominant modality to the next), the base student prose on every
+    third query and throttled on every seventh."""
+    by_candidate = {}
     for name in candidates:
         records = []
         for index in range(count):
             dominant = MODALITIES[index % 4]
-            reference = {m: (0.55 if m == dominant else 0.15) for m in MODALITIES}
+            dominant_weight = 0.55
+            reference = {m: (dominant_weight if m == dominant else 0.15) for m in MODALITIES}
             example = LabelledExample(f"query {index}", RoutingDecision.from_weights(reference))
             if name == "student" and index % 3 == 0:
                 outcome = CallOutcome(
@@ -53,25 +56,46 @@ def _summaries(
                 outcome = CallOutcome(None, "ThrottlingException: rate exceeded", 8)
             else:
                 latency = {"distilled": 300.0, "student": 700.0, "baseline": 1700.0}[name] + index * 5
+                answer = dict(reference)
+                if name == "distilled" and shift:
+                    following = MODALITIES[(index + 1) % 4]
+                    answer[dominant], answer[following] = dominant_weight - shift, 0.15 + shift
                 outcome = CallOutcome(
-                    ConverseResult(_answer(reference), "end_turn", 60, 45, latency, latency - 20), None, 1
+                    ConverseResult(_answer(answer), "end_turn", 60, 45, latency, latency - 20), None, 1
                 )
             records.append(make_record(Candidate(name, MODEL_IDS[name]), index, example, outcome, MODALITIES))
+        by_candidate[name] = records
+    return by_candidate
+
+
+def _summaries(
+    count: int = 40, *, judge: bool = True, candidates=("distilled", "student", "baseline"), price=True,
+    records=None,
+):  # fmt: skip
+    summaries = []
+    for name, own in (records or _records(count, candidates)).items():
         judge_scores = (
             {"distilled": [4.0] * 10, "student": [2.0] * 10, "baseline": [4.0] * 10}[name] if judge else ()
         )
         summaries.append(
-            summarise(
-                name, MODEL_IDS[name], records, MODALITIES, PRICES[name] if price else None, judge_scores
-            )
+            summarise(name, MODEL_IDS[name], own, MODALITIES, PRICES[name] if price else None, judge_scores)
         )
     return summaries
 
 
-def _report(summaries=None, *, offline=False, judge_status="Completed", warnings=()):
+def _report(summaries=None, *, records=None, offline=False, judge_status="Completed", warnings=()):
+    """The report of these summaries; its evidence from `records` (default: `_records` of the same
+    candidates and size, which is what `_summaries` summarised)."""
     summaries = summaries if summaries is not None else _summaries()
     by_name = {s.candidate: s for s in summaries}
-    gate = evaluate_gate(by_name.get("distilled"), by_name.get("baseline"), GateThresholds())
+    records = records if records is not None else _records(summaries[0].answers, list(by_name))
+    evidence = gather(records, modalities=MODALITIES, tolerances={"mean_score": 0.25}, seed="run-42",
+                      holdout_limit=1000)  # fmt: skip
+    gate = evaluate_gate(
+        by_name.get("distilled"), by_name.get("baseline"), GateThresholds(),
+        score_difference=evidence.comparison("distilled_vs_baseline", "mean_score"),
+        intervals=evidence.candidates.get("distilled"),
+    )  # fmt: skip
     return build_report(
         run_id="run-42",
         dataset={"train_count": 9900, "holdout_count": 40},
@@ -79,6 +103,7 @@ def _report(summaries=None, *, offline=False, judge_status="Completed", warnings
         judge={"status": judge_status, "job_arn": None, "job_name": "vsr-judge-run-42", "failure": None,
                "prompts_per_candidate": 40, "metric": "OverallQuality"},
         gate=gate,
+        evidence=evidence.to_dict(),
         warnings=list(warnings),
         offline_stand_in=offline,
         modalities=MODALITIES,
@@ -187,15 +212,17 @@ def test_offline_runs_say_so_everywhere() -> None:
 
 
 def test_notification_names_the_failed_thresholds() -> None:
-    summaries = _summaries()
-    distilled = summaries[0]
-    slow = type(distilled)(**{**distilled.__dict__, "mean_score": 3.0})
-    report = _report([slow, *summaries[1:]])
+    shifted = _records(shift=0.12)  # every distilled weight 0.12 off: each answer scores 3
+    report = _report(_summaries(records=shifted), records=shifted)
     assert not report["gate"]["passed"]
     subject, message = notification(report, link="https://console/report.html", model_id=DEPLOYMENT_ARN)
     assert subject == "Router distillation run-42: gate failed"
     assert "The active model is unchanged" in message
-    assert "FAILED min_mean_score: distilled mean score 3.00 < minimum 3.50" in message
+    assert "FAILED min_mean_score: distilled mean score 3.00 (95 % CI 3.00 to 3.00) < minimum 3.50" in message
+    assert (
+        "FAILED max_score_drop: distilled - baseline mean score -2.00 (95 % CI -2.00 to -2.00, 40 paired"
+        in message
+    )
     assert message.rstrip().endswith("Report: https://console/report.html")
     _, passed = notification(_report(), link="l", model_id=DEPLOYMENT_ARN)
     assert f"The router switches to {DEPLOYMENT_ARN}" in passed

@@ -1,4 +1,5 @@
-"""`vsr cost`: what a run costs before starting it, and the serving cost per queries (no AWS calls).
+"""`vsr cost`: what a run costs before starting it, the held-out size its gate needs, and the serving
+cost per queries (no AWS calls).
 
 The figures come from `cdk_app.operator.cost` (pure); this module lays them out, readable at
 80 columns.
@@ -65,6 +66,8 @@ def show_cost(config: AppConfig, assumptions: costing.CostAssumptions, queries: 
     label = f"Total (run + {estimate.storage_months:g} month of storage)"
     table.add_row(Text(label, style="bold"), "", "", "", Text(total, style="bold"))
     say(table)
+    for line in resolution_lines(costing.estimate_resolution(config, assumptions)):
+        say(Text(line))
 
     say(Text(f"Serving cost per {queries:,} routed queries", style="bold"))
     serving = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
@@ -92,6 +95,32 @@ def show_cost(config: AppConfig, assumptions: costing.CostAssumptions, queries: 
     for line in costing.assumption_lines(config, assumptions):
         notes.add_row("  -", Text(line))
     say(notes)
+
+
+def resolution_lines(found: costing.ResolutionEstimate) -> list[str]:
+    """The held-out size the gate's tolerance needs, and its evaluation cost, as sentences."""
+    detectable = found.detectable_at_configured
+    lines = [
+        f"Resolution: {found.configured_holdout:,} held-out queries detect a score difference of "
+        f"{detectable:.2f} (80 % power at 5 %, paired score sd {found.sd:g})."
+        if detectable is not None
+        else "Resolution: no held-out queries configured."
+    ]
+    if found.holdout_needed is None:
+        lines.append("A tolerance (gate.max_score_drop) of 0 is resolved by no held-out size.")
+        return lines
+    beyond = (
+        f" (more than the {found.holdout_limit:,} a run can hold out)"
+        if found.holdout_needed > found.holdout_limit
+        else ""
+    )
+    lines.append(
+        f"Held-out size needed for the tolerance {found.tolerance:g}: {found.holdout_needed:,} queries{beyond}; "
+        f"evaluating them costs {usd(found.usd)}"
+        + ("" if found.usd is not None else " (a price is missing)")
+        + "."
+    )
+    return lines
 
 
 def cost(

@@ -78,9 +78,7 @@ def start(
     ] = None,
     gold: Annotated[
         str | None,
-        typer.Option(
-            help="s3:// URI of a gold set (labelled JSONL written by people) every model also answers."
-        ),
+        typer.Option(help="s3:// URI of a gold set labelled by people (`vsr gold import --upload`)."),
     ] = None,
     run_id: Annotated[
         str | None, typer.Option(help="Run id (default: UTC timestamp + random suffix).")

@@ -11,8 +11,11 @@ Each step's logic has its own module, as in `routing.pipeline`: `evaluate` (Eval
 * `answering`: Converse calls with bounded concurrency, retries and a time budget;
 * `records`: one scored answer (a line of results.jsonl); the rubric is `routing.rubric`;
 * `metrics`, `pricing`: per-candidate aggregates, percentiles, cost per 1M queries;
+* `intervals`, `evidence`: the statistics (bootstrap and Wilson intervals, verdicts, resolution;
+  stdlib only) and their application to answer records (per-candidate intervals, paired
+  comparisons, the per-modality breakdown);
 * `judge`: the Bedrock LLM-judge job request, its input lines, its scores;
-* `gate`: the quality gate;
+* `gate`: the quality gate (non-inferiority on the paired score difference);
 * `report`, `markdown`, `html`: report.json (schema in report.schema.json), .md, .html;
 * `events`: the steps' typed environments.
 

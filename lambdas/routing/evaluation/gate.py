@@ -4,23 +4,31 @@ Four checks on the distilled candidate, thresholds from configuration (`gate` in
 overridable per run through the execution input):
 
 * `min_mean_score`: its mean rubric score is at least `min_mean_score`;
-* `max_score_drop`: its mean score is at least the baseline's minus `max_score_drop`;
+* `max_score_drop`: non-inferiority against the baseline: the lower bound of the 95 %
+  interval of the paired score difference (distilled - baseline, same queries, same
+  references; `evidence.compare`) is at least -`max_score_drop`. A difference whose interval
+  straddles -`max_score_drop` is "undecided" and fails closed; its message says how many
+  held-out queries would decide it;
 * `min_json_validity`: its JSON validity is at least `min_json_validity`;
 * `max_p95_latency_ratio`: its p95 latency is at most the baseline's times this ratio
   (1.0 = no worse than the baseline).
 
 The gate passes only when every check that can be evaluated passes. The two comparisons
 with the baseline are skipped (and the report says so) when the baseline is not among the
-candidates; when it is but produced no successful answer they fail, because "as good as
-the incumbent" cannot be shown. Comparisons allow 1e-9 so that equality passes.
+candidates; when it is but produced no successful answer (latency) or no paired query
+(score) they fail, because "as good as the incumbent" cannot be shown. Messages quote the
+95 % intervals they were given. Comparisons allow 1e-9 so that equality passes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..settings import GateThresholds
+from ..settings import MAX_HOLDOUT, GateThresholds
+from .evidence import Comparison
+from .intervals import Interval
 from .metrics import ModelSummary
 
 _EPS = 1e-9
@@ -61,15 +69,25 @@ class GateDecision:
 
 
 def evaluate_gate(
-    distilled: ModelSummary | None, baseline: ModelSummary | None, thresholds: GateThresholds
+    distilled: ModelSummary | None,
+    baseline: ModelSummary | None,
+    thresholds: GateThresholds,
+    *,
+    score_difference: Comparison | None = None,
+    intervals: Mapping[str, Interval] | None = None,
 ) -> GateDecision:
-    """Run the four checks; `reasons` are the failed checks' messages, or every message on a pass."""
+    """Run the four checks; `reasons` are the failed checks' messages, or every message on a pass.
+
+    `score_difference` is the paired mean-score comparison distilled vs baseline (`evidence`);
+    `intervals` the distilled candidate's own intervals, quoted in the messages.
+    """
     checks: list[GateCheck] = []
     if distilled is None:
         checks.append(
             GateCheck("distilled_present", False, None, None, "the distilled model was not evaluated")
         )
         return _decide(checks, thresholds)
+    intervals = intervals or {}
 
     mean = distilled.mean_score
     checks.append(
@@ -78,8 +96,8 @@ def evaluate_gate(
             mean >= thresholds.min_mean_score - _EPS,
             mean,
             thresholds.min_mean_score,
-            f"distilled mean score {mean:.2f} {'>=' if mean >= thresholds.min_mean_score - _EPS else '<'} "
-            f"minimum {thresholds.min_mean_score:.2f}",
+            f"distilled mean score {mean:.2f}{_ci(intervals.get('mean_score'))} "
+            f"{'>=' if mean >= thresholds.min_mean_score - _EPS else '<'} minimum {thresholds.min_mean_score:.2f}",
         )
     )
     if baseline is None:
@@ -87,18 +105,7 @@ def evaluate_gate(
             GateCheck("max_score_drop", None, mean, None, "score drop not checked: no baseline candidate")
         )
     else:
-        floor = round(baseline.mean_score - thresholds.max_score_drop, 6)
-        ok = mean >= floor - _EPS
-        checks.append(
-            GateCheck(
-                "max_score_drop",
-                ok,
-                mean,
-                floor,
-                f"distilled mean score {mean:.2f} {'>=' if ok else '<'} baseline {baseline.mean_score:.2f} "
-                f"- tolerance {thresholds.max_score_drop:.2f} = {floor:.2f}",
-            )
-        )
+        checks.append(_non_inferiority_check(score_difference, thresholds.max_score_drop))
     validity = distilled.json_validity
     ok = validity >= thresholds.min_json_validity - _EPS
     checks.append(
@@ -107,11 +114,53 @@ def evaluate_gate(
             ok,
             validity,
             thresholds.min_json_validity,
-            f"distilled JSON validity {validity:.1%} {'>=' if ok else '<'} minimum {thresholds.min_json_validity:.1%}",
+            f"distilled JSON validity {validity:.1%}{_ci(intervals.get('json_validity'), '{:.1%}')} "
+            f"{'>=' if ok else '<'} minimum {thresholds.min_json_validity:.1%}",
         )
     )
     checks.append(_latency_check(distilled, baseline, thresholds))
     return _decide(checks, thresholds)
+
+
+def _ci(interval: Interval | None, pattern: str = "{:.2f}") -> str:
+    if interval is None or interval.low is None or interval.high is None:
+        return ""
+    return f" (95 % CI {pattern.format(interval.low)} to {pattern.format(interval.high)})"
+
+
+def _non_inferiority_check(comparison: Comparison | None, tolerance: float) -> GateCheck:
+    """Passes on "better" or "not worse": the interval's lower bound is at least -tolerance."""
+    floor = -tolerance
+    if comparison is None or comparison.difference.low is None or comparison.difference.high is None:
+        return GateCheck(
+            "max_score_drop", False, None, floor, "no held-out query answered by both the distilled model and "
+            "the baseline: the score difference cannot be estimated",
+        )  # fmt: skip
+    difference = comparison.difference
+    low, high, pairs = difference.low, difference.high, difference.n
+    stated = (
+        f"distilled - baseline mean score {difference.estimate:+.2f} (95 % CI {low:+.2f} to {high:+.2f}, "
+        f"{pairs} paired queries)"
+    )
+    passed = comparison.verdict in ("better", "not worse")
+    if passed:
+        detail = f"lower bound {low:+.2f} >= -tolerance {floor:+.2f}: {comparison.verdict}"
+    elif comparison.verdict == "worse":
+        detail = f"upper bound {high:+.2f} < -tolerance {floor:+.2f}: worse"
+    else:
+        detail = (
+            f"lower bound {low:+.2f} < -tolerance {floor:+.2f} <= upper bound {high:+.2f}: undecided, "
+            + (_more_needed(comparison.pairs_to_decide(), pairs))
+        )
+    return GateCheck("max_score_drop", passed, round(low, 4), floor, f"{stated}: {detail}")
+
+
+def _more_needed(needed: int | None, pairs: int) -> str:
+    if needed is None:
+        return "more held-out queries would not decide it: the observed difference is the tolerance itself"
+    more = max(needed - pairs, 1)
+    beyond = f", beyond the {MAX_HOLDOUT:,} a run can hold out" if needed > MAX_HOLDOUT else ""
+    return f"about {more:,} more held-out queries would decide it ({needed:,} in all{beyond})"
 
 
 def _latency_check(

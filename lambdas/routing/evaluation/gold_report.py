@@ -3,9 +3,9 @@
 Two references measure a candidate. The held-out set's are the teacher's own labels: its
 numbers (report.json `models`) say how faithfully a candidate reproduces the teacher
 ("teacher fidelity"). The gold set's are labels written by people (`gold_s3_uri`): the same
-summaries over its queries (`gold.models`, built by `metrics.summarise` like `models`, so
-whatever the held-out summaries carry the gold ones carry too) say how accurate a candidate
-is ("gold accuracy"); the teacher answers the gold set as well (unless `gold_teacher` is off),
+summaries over its queries (`gold.models`, built by `metrics.summarise` like `models`, and
+`gold.evidence`, built by `evidence.gather` like the held-out intervals, comparisons,
+resolution and breakdown) say how accurate a candidate is ("gold accuracy"); the teacher answers the gold set as well (unless `gold_teacher` is off),
 which says how good the labels the student learnt from are. `gate_reference` names the set
 the gate decided on.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 from ..settings import GateReference
 from .metrics import ModelSummary
+from .report import EVIDENCE_KEYS
 
 # What each reference is, as the report says it.
 REFERENCES: Mapping[str, str] = {
@@ -27,22 +28,33 @@ REFERENCES: Mapping[str, str] = {
 COMPARED = ("mean_score", "dominant_accuracy", "mae", "json_validity")
 
 
-def _numbers(summary: ModelSummary | None) -> dict[str, Any] | None:
+def _numbers(summary: ModelSummary | None, evidence: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One answerer's compared figures under one reference, each metric's 95 % interval beside them."""
     if summary is None:
         return None
     values = summary.to_dict()
-    return {"answers": summary.answers, **{name: values[name] for name in COMPARED}}
+    intervals = (evidence.get("candidates") or {}).get(summary.candidate, {}).get("intervals", {})
+    return {
+        "answers": summary.answers,
+        **{name: values[name] for name in COMPARED},
+        "ci95": {name: (intervals.get(name) or {}).get("ci95") for name in COMPARED},
+    }
 
 
 def gold_section(
     held_out: Sequence[ModelSummary],
     gold: Sequence[ModelSummary],
+    held_out_evidence: Mapping[str, Any],
+    gold_evidence: Mapping[str, Any],
     *,
     s3_uri: str | None,
     count: int,
     gate_reference: GateReference,
 ) -> dict[str, Any]:
-    """report.json `gold`: the gold-set summaries and, per answerer, both references' numbers."""
+    """report.json `gold`: the gold-set summaries and evidence and, per answerer, both references' numbers.
+
+    The evidence arguments are `evidence.Evidence.to_dict()` of each query set.
+    """
     by_held_out = {summary.candidate: summary for summary in held_out}
     names = list(dict.fromkeys([*by_held_out, *(summary.candidate for summary in gold)]))
     by_gold = {summary.candidate: summary for summary in gold}
@@ -52,11 +64,12 @@ def gold_section(
         "gate_reference": gate_reference,
         "references": dict(REFERENCES),
         "models": [summary.to_dict() for summary in gold],
+        "evidence": {key: gold_evidence.get(key) for key in EVIDENCE_KEYS},
         "side_by_side": [
             {
                 "candidate": name,
-                "teacher_fidelity": _numbers(by_held_out.get(name)),
-                "gold_accuracy": _numbers(by_gold.get(name)),
+                "teacher_fidelity": _numbers(by_held_out.get(name), held_out_evidence),
+                "gold_accuracy": _numbers(by_gold.get(name), gold_evidence),
             }
             for name in names
         ],

@@ -2,7 +2,9 @@
 
 Charts: score distribution per model, latency distribution per model (shared bins, p50 and
 p95 marked, with a visible legend), cost per one million routed queries, confusion of the
-dominant modality; the side-by-side table of the write-up; a few invalid raw answers per model
+dominant modality, interval bars (each model's mean score and dominant accuracy with its 95 %
+interval; each paired difference with its interval against 0 and the tolerance); the
+side-by-side table of the write-up, the interval, comparison and per-modality tables; a few invalid raw answers per model
 (escaped). Everything is rendered from report.json plus the per-call latencies (which
 report.json summarises but does not list).
 
@@ -21,14 +23,22 @@ from html import escape
 from typing import Any
 
 from .markdown import (
+    COMPARISON_COLUMNS,
+    INTERVAL_METRICS,
+    INTERVALS_NOTE,
     OFFLINE_BANNER,
     REFERENCE_COLUMNS,
     REFERENCE_ROWS,
     TABLE_COLUMNS,
+    breakdown_rows,
+    candidate_label,
+    comparison_rows,
     headline_sentences,
+    interval_rows,
     label,
     leak_sentence,
     references_sentence,
+    resolution_sentence,
 )
 
 COLOURS = {"distilled": "#2563eb", "student": "#9ca3af", "baseline": "#d97706", "teacher": "#7c3aed"}
@@ -55,7 +65,8 @@ svg{max-width:100%;height:auto}
 .verdict{font-size:1.2rem;padding:.8rem;border-radius:6px;background:#f3f4f6}
 .charts{display:flex;flex-wrap:wrap;gap:1.5rem}.chart{flex:1 1 420px;min-width:0}
 code{background:#f3f4f6;padding:0 .2rem;border-radius:3px}small{color:#6b7280}
-.legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
+.legend span{display:inline-block;margin-right:1rem}
+td.ci small{color:#6b7280}.better,.notworse{color:#047857}.worse{color:#b91c1c}.undecided{color:#b45309}.swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
 """
 
 
@@ -237,6 +248,151 @@ def confusion_chart(model: Mapping[str, Any]) -> str:
     )
 
 
+VERDICT_COLOURS = {"better": "#047857", "not worse": "#047857", "worse": "#b91c1c", "undecided": "#b45309"}
+
+
+def _whisker(x0: float, x1: float, xm: float, y: float, ink: str, tip: str) -> str:
+    """An interval bar: a line from low to high with end caps and a dot at the estimate."""
+    return (
+        f'<g><title>{escape(tip)}</title><line x1="{x0:.1f}" y1="{y:.1f}" x2="{x1:.1f}" y2="{y:.1f}" stroke="{ink}" '
+        f'stroke-width="3"/><line x1="{x0:.1f}" y1="{y - 6:.1f}" x2="{x0:.1f}" y2="{y + 6:.1f}" stroke="{ink}" '
+        f'stroke-width="2"/><line x1="{x1:.1f}" y1="{y - 6:.1f}" x2="{x1:.1f}" y2="{y + 6:.1f}" stroke="{ink}" '
+        f'stroke-width="2"/><circle cx="{xm:.1f}" cy="{y:.1f}" r="4.5" fill="{ink}"/></g>'
+    )
+
+
+def interval_chart(report: Mapping[str, Any], key: str, low: float, high: float, pattern: str) -> str:
+    """One interval bar per candidate for one metric over the axis [low, high]."""
+    rows = [(name, entry["intervals"][key]) for name, entry in (report.get("candidates") or {}).items()]
+    row_h, left, width = 34, 130, 520
+    plot_w = width - left - 20
+    height = row_h * max(len(rows), 1) + 28
+
+    def x(value: float) -> float:
+        return left + plot_w * (min(max(value, low), high) - low) / ((high - low) or 1)
+
+    body: list[str] = []
+    for row, (name, entry) in enumerate(rows):
+        y = row * row_h + row_h / 2 + 4
+        body.append(_text(left - 6, y + 4, candidate_label(name), anchor="end"))
+        if entry["estimate"] is None or not entry["ci95"]:
+            body.append(_text(left + 4, y + 4, "no data", anchor="start", size=10))
+            continue
+        lo, hi = entry["ci95"]
+        tip = f"{candidate_label(name)}: {pattern.format(entry['estimate'])} (95 % CI {pattern.format(lo)} to {pattern.format(hi)}, n {entry['n']})"
+        body.append(_whisker(x(lo), x(hi), x(entry["estimate"]), y, colour(name), tip))
+    base = row_h * len(rows) + 4
+    body.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#9ca3af"/>')
+    for fraction in (0, 0.25, 0.5, 0.75, 1.0):
+        value = low + (high - low) * fraction
+        body.append(_text(x(value), base + 16, pattern.format(value), size=10))
+    title = next(t for t, k, *_ in INTERVAL_METRICS if k == key)
+    return _svg(width, height, body, f"{title} per model with its 95 % interval", f"chart-interval-{key}")
+
+
+def difference_chart(report: Mapping[str, Any]) -> str:
+    """Each comparison's paired mean-score difference with its interval, against 0 (solid) and -tolerance (dashed)."""
+    rows = [(name, metrics["mean_score"]) for name, metrics in (report.get("comparisons") or {}).items()]
+    rows = [(name, entry) for name, entry in rows if entry["ci95"]]
+    row_h, left, width = 40, 170, 520
+    plot_w = width - left - 20
+    height = row_h * max(len(rows), 1) + 30
+    reach = max([abs(v) for _, entry in rows for v in (*entry["ci95"], entry["tolerance"])] + [0.5]) * 1.1
+
+    def x(value: float) -> float:
+        return left + plot_w * (value + reach) / (2 * reach)
+
+    body: list[str] = []
+    tolerances = {entry["tolerance"] for _, entry in rows}
+    base = row_h * len(rows) + 4
+    body.append(f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{base}" stroke="#111827"/>')
+    for tolerance in sorted(tolerances):
+        body.append(f'<line x1="{x(-tolerance):.1f}" y1="0" x2="{x(-tolerance):.1f}" y2="{base}" stroke="#b91c1c" '
+                    f'stroke-dasharray="4 3"><title>-tolerance {tolerance:g}</title></line>')  # fmt: skip
+    for row, (name, entry) in enumerate(rows):
+        a, _, b = name.partition("_vs_")
+        y = row * row_h + row_h / 2 + 2
+        body.append(_text(left - 6, y - 2, f"{candidate_label(a)} -", anchor="end", size=10))
+        body.append(_text(left - 6, y + 10, candidate_label(b), anchor="end", size=10))
+        lo, hi = entry["ci95"]
+        tip = f"{candidate_label(a)} - {candidate_label(b)}: {entry['estimate']:+.2f} (95 % CI {lo:+.2f} to {hi:+.2f}): {entry['verdict']}"
+        body.append(_whisker(x(lo), x(hi), x(entry["estimate"]), y, VERDICT_COLOURS[entry["verdict"]], tip))
+    body.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#9ca3af"/>')
+    for value in (-reach, -reach / 2, 0.0, reach / 2, reach):
+        body.append(_text(x(value), base + 16, f"{value:+.2f}", size=10))
+    return _svg(
+        width, height, body, "Paired mean-score difference with its 95 % interval", "chart-differences"
+    ) + (
+        '<p class="chart-legend"><span>solid: no difference</span><span>dashed red: minus the tolerance '
+        "(the gate passes when the whole bar is right of it)</span></p>"
+    )
+
+
+def _ci_cell(text: str) -> str:
+    """ "4.12 [3.98, 4.25]" as the estimate over its interval (a number never splits)."""
+    estimate, _, rest = text.partition(" ")
+    return (
+        f'<td class="num ci">{escape(estimate)}'
+        + (f"<br><small>{escape(rest)}</small>" if rest else "")
+        + "</td>"
+    )
+
+
+def evidence_section(report: Mapping[str, Any]) -> str:
+    """The interval table, the paired comparisons, the resolution and the per-modality breakdown."""
+    candidates = report.get("candidates") or {}
+    if not candidates:
+        return ""
+    head = "".join(f"<th>{_header(title)}</th>" for title, *_ in INTERVAL_METRICS)
+    body = "".join(
+        f"<tr><td>{escape(candidate_label(name))}</td>{''.join(_ci_cell(cell) for cell in cells)}</tr>"
+        for name, cells in interval_rows(report)
+    )
+    parts = [f"<h2>How sure: 95 % intervals</h2><p><small>{escape(INTERVALS_NOTE)}</small></p>",
+             f'<div class="table-wrap"><table id="intervals"><thead><tr><th>Model</th>{head}</tr></thead>'
+             f"<tbody>{body}</tbody></table></div>",
+             '<div class="charts">',
+             f'<div class="chart"><h3>Mean score</h3>{interval_chart(report, "mean_score", 1.0, 5.0, "{:.2f}")}</div>',
+             '<div class="chart"><h3>Dominant accuracy</h3>'
+             f'{interval_chart(report, "dominant_accuracy", 0.0, 1.0, "{:.0%}")}</div></div>']  # fmt: skip
+    rows = comparison_rows(report)
+    if rows:
+        head = "".join(f"<th>{_header(title)}</th>" for title in COMPARISON_COLUMNS)
+        cells = "".join(
+            f"<tr><td>{escape(row[0])}</td><td>{escape(row[1])}</td>"
+            + "".join(f'<td class="num">{escape(value)}</td>' for value in row[2:5])
+            + f'<td class="{row[5].replace(" ", "")}">{escape(row[5])}</td></tr>'
+            for row in rows
+        )
+        parts.append(
+            "<h2>Paired comparisons</h2><p><small>Per held-out query, the first model's value minus the second's "
+            "(same queries, same references). Better: lower bound &gt; 0; not worse: lower bound &ge; -tolerance; "
+            "worse: upper bound &lt; -tolerance; otherwise undecided at this size. The mean score's tolerance is "
+            "the gate's <code>max_score_drop</code>; the other metrics have none (0).</small></p>"
+            f'<div class="chart">{difference_chart(report)}</div>'
+            f'<div class="table-wrap"><table id="comparisons"><thead><tr>{head}</tr></thead><tbody>{cells}'
+            "</tbody></table></div>"
+        )
+    sentence = resolution_sentence(report)
+    if sentence:
+        parts.append(f'<p id="resolution">{escape(sentence)}</p>')
+    for title, key, pattern, _ in INTERVAL_METRICS[::2]:
+        names, breakdown = breakdown_rows(report, key, pattern)
+        if not breakdown:
+            continue
+        head = "".join(f"<th>{_header(candidate_label(name))}</th>" for name in names)
+        body = "".join(
+            f"<tr><td>{escape(row[0])}</td>{''.join(_ci_cell(cell) for cell in row[1:])}</tr>"
+            for row in breakdown
+        )
+        parts.append(
+            f"<h3>{escape(title)} by reference dominant modality (queries)</h3>"
+            f'<div class="table-wrap"><table id="breakdown-{key}"><thead><tr><th>Modality</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>"
+        )
+    return "".join(parts)
+
+
 def cell_colours(value: int, row_total: int, *, correct: bool) -> tuple[str, str]:
     """(fill, text colour) of a confusion cell: shaded by its share of the row (the reference modality).
 
@@ -307,20 +463,25 @@ def gate_section(gate: Mapping[str, Any]) -> str:
         )
     t = gate["thresholds"]
     return (
-        f"<p>Thresholds: mean score &ge; {t['min_mean_score']}, at most {t['max_score_drop']} below the baseline, "
+        f"<p>Thresholds: mean score &ge; {t['min_mean_score']}, the paired score difference's 95 % lower bound at "
+        f"least -{t['max_score_drop']} (non-inferiority to the baseline), "
         f"JSON validity &ge; {t['min_json_validity']:.0%}, p95 latency &le; {t['max_p95_latency_ratio']:g} &times; the "
         f"baseline's.</p><ul>{''.join(items)}</ul>"
     )
 
 
-def references_section(report: Mapping[str, Any]) -> str:
-    """Which references the numbers use; with a gold set, teacher fidelity and gold accuracy side by side."""
+def references_paragraph(report: Mapping[str, Any]) -> str:
+    """Which references the numbers use, and what was kept out of training."""
     leaks = leak_sentence(report)
     html = f'<p id="references"><small>{escape(references_sentence(report))}'
-    html += f" {escape(leaks)}</small></p>" if leaks else "</small></p>"
+    return html + (f" {escape(leaks)}</small></p>" if leaks else "</small></p>")
+
+
+def gold_section_html(report: Mapping[str, Any]) -> str:
+    """With a gold set: teacher fidelity and gold accuracy side by side (95 % intervals in brackets)."""
     gold = report.get("gold")
     if not gold:
-        return html
+        return ""
     head = "".join(f"<th>{_header(title)}</th>" for title, _ in REFERENCE_COLUMNS)
     rows = []
     for row in gold["side_by_side"]:
@@ -335,7 +496,7 @@ def references_section(report: Mapping[str, Any]) -> str:
                 f"{escape(label(row))}</td><td>{escape(title)}</td>{cells}</tr>"
             )
     return (
-        html + "<h2>Teacher fidelity and gold accuracy</h2>"
+        "<h2>Teacher fidelity and gold accuracy</h2>"
         f'<div class="table-wrap"><table id="gold"><thead><tr><th>Model</th><th>Reference</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
@@ -363,7 +524,9 @@ def render_html(report: Mapping[str, Any], latencies: Mapping[str, Sequence[floa
         "(5 = every weight within 0.05 of the reference ... 1 = unusable).</small></p>"
     )
     parts.append("<h2>Side by side</h2>" + side_by_side_table(models))
-    parts.append(references_section(report))
+    parts.append(references_paragraph(report))
+    parts.append(evidence_section(report))
+    parts.append(gold_section_html(report))
     parts.append("<h2>Charts</h2>" + legend(models) + '<div class="charts">')
     parts.append(f'<div class="chart"><h3>Score distribution</h3>{score_chart(models)}</div>')
     parts.append(f'<div class="chart"><h3>Latency distribution</h3>{latency_chart(models, latencies)}</div>')

@@ -1,4 +1,8 @@
-"""report.md: the report as Markdown (rendered from report.json alone)."""
+"""report.md: the report as Markdown (rendered from report.json alone).
+
+Also the text both renderings share (html imports it): the side-by-side columns, the headline
+sentences, and the evidence tables (intervals, paired comparisons, resolution, breakdown).
+"""
 
 from __future__ import annotations
 
@@ -51,6 +55,103 @@ TABLE_COLUMNS: tuple[tuple[str, Any], ...] = (
 )
 
 
+# The metrics with intervals: (title, key, format of a value, format of a difference).
+INTERVAL_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    ("Mean score", "mean_score", "{:.2f}", "{:+.2f}"),
+    ("MAE", "mae", "{:.3f}", "{:+.3f}"),
+    ("Dominant accuracy", "dominant_accuracy", "{:.1%}", "{:+.1%}"),
+    ("JSON validity", "json_validity", "{:.1%}", "{:+.1%}"),
+)
+INTERVALS_NOTE = (
+    "95 % intervals: percentile bootstrap over the held-out queries (2,000 resamples, seeded by the run id) "
+    "for the mean score and MAE, Wilson score intervals for the proportions."
+)
+
+
+def ci_text(entry: Mapping[str, Any] | None, pattern: str = "{:.2f}") -> str:
+    """ "4.12 [3.98, 4.25]", or "n/a" without data."""
+    if not entry or entry.get("estimate") is None or not entry.get("ci95"):
+        return "n/a"
+    low, high = entry["ci95"]
+    return f"{pattern.format(entry['estimate'])} [{pattern.format(low)}, {pattern.format(high)}]"
+
+
+def candidate_label(name: str) -> str:
+    return CANDIDATE_LABELS.get(name, name)
+
+
+def interval_rows(report: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """(candidate, one "estimate [low, high]" per INTERVAL_METRICS) for every candidate with intervals."""
+    rows = []
+    for name, entry in (report.get("candidates") or {}).items():
+        intervals = entry["intervals"]
+        rows.append((name, [ci_text(intervals[key], value) for _, key, value, _ in INTERVAL_METRICS]))
+    return rows
+
+
+COMPARISON_COLUMNS = ("Comparison", "Metric", "Difference", "95 % CI", "Tolerance", "Verdict")
+
+
+def comparison_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """One row per comparison and metric: the paired difference a - b, its interval, tolerance, verdict."""
+    rows = []
+    for name, metrics in (report.get("comparisons") or {}).items():
+        a, _, b = name.partition("_vs_")
+        for title, key, _, difference in INTERVAL_METRICS:
+            entry = metrics[key]
+            low_high = (
+                f"{difference.format(entry['ci95'][0])} to {difference.format(entry['ci95'][1])}"
+                if entry["ci95"]
+                else "n/a"
+            )
+            estimate = "n/a" if entry["estimate"] is None else difference.format(entry["estimate"])
+            better = "" if entry["better"] == "higher" else " (lower is better)"
+            tolerance = difference.format(entry["tolerance"]).lstrip("+") if entry["tolerance"] else "0"
+            rows.append([f"{candidate_label(a)} vs {candidate_label(b)}", title + better, estimate, low_high,
+                         tolerance, entry["verdict"]])  # fmt: skip
+    return rows
+
+
+def resolution_sentence(report: Mapping[str, Any]) -> str | None:
+    """What the held-out size can tell apart on the gate's comparison, and the size the tolerance needs."""
+    found = report.get("resolution")
+    if not found or found.get("sd") is None:
+        return None
+    a, _, b = found["comparison"].partition("_vs_")
+    if not found["sd"]:
+        return (
+            f"Resolution: every one of the {found['pairs']} paired queries scored the same for "
+            f"{candidate_label(a)} and {candidate_label(b)}; with no spread in the differences this run "
+            "cannot estimate the held-out size a tolerance needs."
+        )
+    needed = found["pairs_needed"]
+    sentence = (
+        f"Resolution: {found['pairs']} paired queries ({candidate_label(a)} vs {candidate_label(b)}, standard "
+        f"deviation of the per-query score differences {found['sd']:.2f}) detect a true difference of "
+        f"{found['detectable_difference']:.2f} with 80 % power at 5 %"
+    )
+    if needed is not None:
+        sentence += f"; the tolerance {found['tolerance']:g} needs {needed:,} held-out queries"
+        if needed > found["holdout_limit"]:
+            sentence += f", more than the {found['holdout_limit']:,} a run can hold out"
+        sentence += f"; vsr cost --assume paired_score_sd={found['sd']:.2f} prices that size"
+    return sentence + "."
+
+
+def breakdown_rows(report: Mapping[str, Any], key: str, pattern: str) -> tuple[list[str], list[list[str]]]:
+    """(candidates, rows of [modality, then "n: estimate [low, high]" per candidate]) for one metric."""
+    found = report.get("breakdown") or {}
+    candidates = list(next(iter(found.values()), {}))
+    rows = []
+    for modality, per_candidate in found.items():
+        cells = []
+        for name in candidates:
+            entry = per_candidate[name]
+            cells.append(ci_text(entry["intervals"][key], pattern) if entry["n"] else "-")
+        rows.append([f"{modality} ({next(iter(per_candidate.values()))['n']})", *cells])
+    return candidates, rows
+
+
 def headline_sentences(report: Mapping[str, Any]) -> list[str]:
     """Plain answers to "as good as the baseline? how much faster? how much cheaper?"."""
     models = {model["candidate"]: model for model in report["models"]}
@@ -58,10 +159,18 @@ def headline_sentences(report: Mapping[str, Any]) -> list[str]:
     if not distilled or not baseline:
         return ["No baseline was evaluated, so there is no comparison with the incumbent."]
     head = report.get("headline") or {}
-    out = [
+    quality = (
         f"Quality: distilled mean score {distilled['mean_score']:.2f}/5 vs baseline {baseline['mean_score']:.2f}/5 "
-        f"({head.get('score_delta') or 0.0:+.2f})"
-    ]
+        f"({head.get('score_delta') or 0.0:+.2f}"
+    )
+    difference = (report.get("comparisons") or {}).get("distilled_vs_baseline", {}).get("mean_score")
+    if difference and difference["ci95"]:
+        low, high = difference["ci95"]
+        quality += (
+            f", paired 95 % CI {low:+.2f} to {high:+.2f} over {difference['n']} queries: {difference['verdict']}"
+            f" at a tolerance of {difference['tolerance']:g}"
+        )
+    out = [quality + ")"]
     if distilled["judge_mean_score"] is not None and baseline["judge_mean_score"] is not None:
         out.append(
             f"LLM judge: {distilled['judge_mean_score']:.2f}/5 vs {baseline['judge_mean_score']:.2f}/5"
@@ -133,6 +242,39 @@ def invalid_answer_lines(models: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> list[str]:
+    """A Markdown table: the first `text_columns` columns left-aligned, the numbers right-aligned."""
+    align = "|" + "---|" * text_columns + "---:|" * (len(header) - text_columns)
+    return ["| " + " | ".join(header) + " |", align, *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def evidence_lines(report: Mapping[str, Any]) -> list[str]:
+    """Intervals, paired comparisons with verdicts, resolution and the per-modality breakdown."""
+    rows = interval_rows(report)
+    if not rows:
+        return []
+    lines = ["", "## How sure: 95 % intervals", "", INTERVALS_NOTE, ""]
+    lines += _table(["Model", *(title for title, *_ in INTERVAL_METRICS)],
+                    [[candidate_label(name), *cells] for name, cells in rows])  # fmt: skip
+    comparisons = comparison_rows(report)
+    if comparisons:
+        lines += ["", "## Paired comparisons", "",
+                  "Per held-out query, the first model's value minus the second's (same queries, same references). "
+                  "Verdicts: better (lower bound > 0), not worse (lower bound >= -tolerance), worse (upper bound < "
+                  "-tolerance), otherwise undecided at this size. The mean score's tolerance is the gate's "
+                  "`max_score_drop`; the other metrics have none (0).", ""]  # fmt: skip
+        lines += _table(COMPARISON_COLUMNS, comparisons, text_columns=2)
+    sentence = resolution_sentence(report)
+    if sentence:
+        lines += ["", sentence]
+    for title, key, pattern, _ in INTERVAL_METRICS[::2]:  # mean score and dominant accuracy
+        candidates, breakdown = breakdown_rows(report, key, pattern)
+        if breakdown:
+            lines += ["", f"## {title} by reference dominant modality (queries)", ""]
+            lines += _table(["Modality", *(candidate_label(name) for name in candidates)], breakdown)
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) -> str:
     lines: list[str] = []
     if report.get("offline_stand_in"):
@@ -160,6 +302,8 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
         cells = " | ".join(render(model) for _, render in TABLE_COLUMNS)
         lines.append(f"| {label(model)} (`{model['model_id']}`) | {cells} |")
     lines += reference_lines(report)
+    lines += evidence_lines(report)
+    lines += gold_lines(report)
     lines += [
         "",
         "## Score distribution",
@@ -175,8 +319,8 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     lines += ["", "## Quality gate", ""]
     thresholds = gate["thresholds"]
     lines.append(
-        f"Thresholds: mean score >= {thresholds['min_mean_score']}, at most {thresholds['max_score_drop']} below the "
-        f"baseline, JSON validity >= {thresholds['min_json_validity']:.0%}, p95 latency <= "
+        f"Thresholds: mean score >= {thresholds['min_mean_score']}, the paired score difference's 95 % lower bound "
+        f"at least -{thresholds['max_score_drop']} (non-inferiority to the baseline), JSON validity >= {thresholds['min_json_validity']:.0%}, p95 latency <= "
         f"{thresholds['max_p95_latency_ratio']:g} x the baseline's."
     )
     lines.append("")
@@ -209,12 +353,19 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
 
 
 # The gold section: each number with the references it was measured against.
+def _with_ci(numbers: Mapping[str, Any], metric: str, pattern: str) -> str:
+    """The figure, and its 95 % interval in brackets when the report has one."""
+    text = fmt_number(numbers[metric], pattern)
+    ci = (numbers.get("ci95") or {}).get(metric)
+    return f"{text} [{pattern.format(ci[0])}, {pattern.format(ci[1])}]" if ci else text
+
+
 REFERENCE_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("Queries", lambda n: str(n["answers"])),
-    ("Mean score (1-5)", lambda n: fmt_number(n["mean_score"])),
-    ("Dominant accuracy", lambda n: fmt_pct(n["dominant_accuracy"])),
-    ("MAE", lambda n: fmt_number(n["mae"], "{:.3f}")),
-    ("JSON validity", lambda n: fmt_pct(n["json_validity"])),
+    ("Mean score (1-5)", lambda n: _with_ci(n, "mean_score", "{:.2f}")),
+    ("Dominant accuracy", lambda n: _with_ci(n, "dominant_accuracy", "{:.1%}")),
+    ("MAE", lambda n: _with_ci(n, "mae", "{:.3f}")),
+    ("JSON validity", lambda n: _with_ci(n, "json_validity", "{:.1%}")),
 )
 REFERENCE_ROWS = (("teacher_fidelity", "Teacher fidelity"), ("gold_accuracy", "Gold accuracy"))
 
@@ -242,17 +393,22 @@ def leak_sentence(report: Mapping[str, Any]) -> str | None:
 
 
 def reference_lines(report: Mapping[str, Any]) -> list[str]:
-    """The references sentence; with a gold set, teacher fidelity and gold accuracy side by side."""
+    """Which references the numbers use, and what was kept out of training."""
     lines = ["", references_sentence(report)]
     leaks = leak_sentence(report)
-    if leaks:
-        lines += ["", leaks]
+    return [*lines, "", leaks] if leaks else lines
+
+
+def gold_lines(report: Mapping[str, Any]) -> list[str]:
+    """With a gold set: teacher fidelity and gold accuracy side by side, each figure with its 95 % interval."""
     gold = report.get("gold")
     if not gold:
-        return lines
-    lines += [
+        return []
+    lines = [
         "",
         "## Teacher fidelity and gold accuracy",
+        "",
+        "Each figure under both references, with its 95 % interval in brackets (same methods as above).",
         "",
         "| Model | Reference | " + " | ".join(title for title, _ in REFERENCE_COLUMNS) + " |",
         "|---|---|" + "---:|" * len(REFERENCE_COLUMNS),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..settings import ModelPrice
+from .intervals import percentile
 from .pricing import cost_per_million_queries
 from .records import AnswerRecord
 
@@ -33,20 +34,6 @@ MAX_ERROR_SAMPLES = 3
 # Invalid answers shown per model (report.json `invalid_samples`), each raw answer cut at this length.
 MAX_INVALID_SAMPLES = 3
 MAX_SAMPLE_CHARS = 400
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) with linear interpolation between closest ranks; None if empty."""
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile must be within [0, 100], got {q}")
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
 @dataclass(frozen=True)

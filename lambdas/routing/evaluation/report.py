@@ -20,6 +20,7 @@ from .metrics import ModelSummary
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+EVIDENCE_KEYS = ("candidates", "comparisons", "resolution", "breakdown")
 CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline",
                     "teacher": "Teacher"}  # fmt: skip
 
@@ -60,6 +61,7 @@ def build_report(
     models: Sequence[ModelSummary],
     judge: Mapping[str, Any],
     gate: GateDecision,
+    evidence: Mapping[str, Any] | None = None,
     warnings: Sequence[str],
     offline_stand_in: bool,
     modalities: Sequence[str],
@@ -67,7 +69,11 @@ def build_report(
     artifacts: Mapping[str, str],
     generated_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The report.json document (see report.schema.json for every key)."""
+    """The report.json document (see report.schema.json for every key).
+
+    `evidence` is `evidence.Evidence.to_dict()`: its candidates, comparisons, resolution and
+    breakdown become top-level keys.
+    """
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -84,6 +90,7 @@ def build_report(
         "headline": headline(models),
         "judge": dict(judge),
         "gate": gate.to_dict(),
+        **{key: evidence[key] for key in EVIDENCE_KEYS if evidence and key in evidence},
         "warnings": list(warnings),
         "artifacts": dict(artifacts),
     }
@@ -100,6 +107,10 @@ def summary_line(report: Mapping[str, Any]) -> str:
     parts = [f"distilled mean score {distilled['mean_score']:.2f}/5"]
     if baseline:
         parts[0] += f" vs baseline {baseline['mean_score']:.2f}/5"
+        difference = (report.get("comparisons") or {}).get("distilled_vs_baseline", {}).get("mean_score")
+        if difference and difference["ci95"]:
+            low, high = difference["ci95"]
+            parts[0] += f" (difference 95 % CI {low:+.2f} to {high:+.2f}: {difference['verdict']})"
         p50_d, p50_b = distilled["latency_ms"]["p50"], baseline["latency_ms"]["p50"]
         if p50_d is not None and p50_b is not None:
             parts.append(f"p50 latency {p50_d:.0f} ms vs {p50_b:.0f} ms")

@@ -2,24 +2,27 @@
 
 Reads results.jsonl and the evaluation manifest (written by Evaluate) and, when the judge
 completed, its output; summarises each candidate (`metrics`, `pricing`) on the held-out set
-and, with a gold set, every answerer on the gold set (`gold_report`), evaluates the quality
-gate (`gate`) on the references `gate_reference` names, and writes report.json (built by
-`report`, its gold section by `gold_report`), report.md (`markdown`) and report.html (`html`). Returns `$.report`: the keys, the links, the gate and the
+and, with a gold set, every answerer on the gold set; weighs the evidence of each set
+(`evidence`: intervals, paired comparisons, resolution, breakdown, seeded by the run id),
+evaluates the quality gate on the set `gate_reference` names (`gate`), and writes report.json
+(built by `report`, its gold section by `gold_report`), report.md (`markdown`) and report.html
+(`html`). Returns `$.report`: the keys, the links, the gate and the
 notification's subject and message. The Report handler logs the gate and emits its metric.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..errors import ResultsMissing
 from ..layout import console_url, s3_uri
-from ..settings import ReportEnv, tightest_gate
+from ..settings import MAX_HOLDOUT, GateReference, GateThresholds, ReferenceSet, ReportEnv, tightest_gate
 from ..state import CandidateRef, DatasetState, ReportEvent
 from ..storage import get_text, iter_jsonl, list_keys, put, put_json
+from .evidence import GATE_COMPARISON, Evidence, gather
 from .gate import GateDecision, evaluate_gate
 from .gold_report import gold_reasons, gold_section, with_gold
 from .html import render_html
@@ -57,39 +60,70 @@ def _dataset_warnings(dataset: DatasetState) -> list[str]:
     ]
 
 
+def records_by_answerer(
+    answerers: Sequence[CandidateRef], records: Sequence[AnswerRecord], reference_set: ReferenceSet
+) -> dict[str, list[AnswerRecord]]:
+    """Each answerer's records of one query set ("holdout" or "gold"), in the answerers' order."""
+    return {
+        answerer.candidate: [
+            record
+            for record in records
+            if record.candidate == answerer.candidate and record.reference_set == reference_set
+        ]
+        for answerer in answerers
+    }
+
+
 def summarise_set(
     answerers: Sequence[CandidateRef],
-    records: Sequence[AnswerRecord],
-    reference_set: str,
+    by_candidate: Mapping[str, Sequence[AnswerRecord]],
     *,
     settings: ReportEnv,
     student_model_id: str,
     modalities: Sequence[str],
-    scores: dict[str, list[float]],
+    scores: Mapping[str, Sequence[float]],
 ) -> list[ModelSummary]:
-    """One summary per answerer of one query set ("holdout" or "gold"), in the answerers' order."""
+    """One summary per answerer of one query set, in the answerers' order."""
     summaries = []
     for answerer in answerers:
-        own = [r for r in records if r.candidate == answerer.candidate and r.reference_set == reference_set]
         price = price_for(settings.prices, answerer.model_id, custom_model_base=student_model_id)
-        summaries.append(
-            summarise(answerer.candidate, answerer.model_id, own, modalities, price,
-                      scores.get(answerer.candidate, ()))
-        )  # fmt: skip
+        summaries.append(summarise(answerer.candidate, answerer.model_id, by_candidate[answerer.candidate],
+                                   modalities, price, scores.get(answerer.candidate, ())))  # fmt: skip
     return summaries
 
 
+def weigh(
+    by_candidate: Mapping[str, Sequence[AnswerRecord]],
+    *,
+    modalities: Sequence[str],
+    thresholds: GateThresholds,
+    seed: str,
+) -> Evidence:
+    """The evidence of one query set (intervals, comparisons, resolution, breakdown), seeded by `seed`."""
+    return gather(
+        dict(by_candidate),
+        modalities=modalities,
+        tolerances={"mean_score": thresholds.max_score_drop},
+        seed=seed,
+        holdout_limit=MAX_HOLDOUT,
+    )
+
+
 def decide_gate(
-    held_out: Sequence[ModelSummary], gold: Sequence[ModelSummary], event: ReportEvent, settings: ReportEnv
+    summaries: Sequence[ModelSummary],
+    found: Evidence | None,
+    thresholds: GateThresholds,
+    reference: GateReference,
 ) -> GateDecision:
-    """The gate on the references `gate_reference` names: the held-out set, or the gold set (no gold
-    answers: the distilled model was not evaluated there, and the gate fails)."""
-    reference = event.run.settings.gate_reference
-    by_name = {summary.candidate: summary for summary in (gold if reference == "gold" else held_out)}
+    """The gate on one query set's summaries and evidence; decided on the gold set, each reason says so
+    (no gold answers: the distilled model was not evaluated there, and the gate fails)."""
+    by_name = {summary.candidate: summary for summary in summaries}
     gate = evaluate_gate(
         by_name.get("distilled"),
         by_name.get("baseline"),
-        tightest_gate(settings.gate, event.run.settings.gate),
+        thresholds,
+        score_difference=found.comparison(GATE_COMPARISON, "mean_score") if found else None,
+        intervals=found.candidates.get("distilled") if found else None,
     )
     return replace(gate, reasons=gold_reasons(gate.reasons, reference))
 
@@ -129,13 +163,26 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
             )
 
     student = run.settings.student_model_id
-    summaries = summarise_set(event.evaluation.candidates, records, "holdout", settings=settings,
-                              student_model_id=student, modalities=modalities, scores=scores)  # fmt: skip
+    held_out = records_by_answerer(event.evaluation.candidates, records, "holdout")
+    summaries = summarise_set(event.evaluation.candidates, held_out, settings=settings, student_model_id=student,
+                              modalities=modalities, scores=scores)  # fmt: skip
     # The judge's references are the teacher's: gold answers carry no judge score.
-    gold = summarise_set(event.evaluation.gold_candidates, records, "gold", settings=settings,
+    gold_records = records_by_answerer(event.evaluation.gold_candidates, records, "gold")
+    gold = summarise_set(event.evaluation.gold_candidates, gold_records, settings=settings,
                          student_model_id=student, modalities=modalities, scores={})  # fmt: skip
     by_name = {summary.candidate: summary for summary in summaries}
-    gate = decide_gate(summaries, gold, event, settings)
+    thresholds = tightest_gate(settings.gate, run.settings.gate)
+    found = weigh(held_out, modalities=modalities, thresholds=thresholds, seed=run.run_id)
+    found_gold = (
+        weigh(gold_records, modalities=modalities, thresholds=thresholds, seed=f"{run.run_id}/gold")
+        if gold
+        else None
+    )
+    reference = run.settings.gate_reference
+    if reference == "gold":
+        gate = decide_gate(gold, found_gold, thresholds, reference)
+    else:
+        gate = decide_gate(summaries, found, thresholds, reference)
     offline = event.evaluation.offline_stand_in or any(record.offline_stand_in for record in records)
     report = build_report(
         run_id=run.run_id,
@@ -147,6 +194,7 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
         models=summaries,
         judge=judge_info,
         gate=gate,
+        evidence=found.to_dict(),
         warnings=[*run.warnings, *_dataset_warnings(event.dataset)],
         offline_stand_in=offline,
         modalities=modalities,
@@ -161,11 +209,11 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
     )
     report = with_gold(
         report,
-        gold_section(summaries, gold, s3_uri=run.settings.gold_s3_uri, count=event.dataset.gold_count,
-                     gate_reference=run.settings.gate_reference) if gold else None,
+        gold_section(summaries, gold, found.to_dict(), found_gold.to_dict(), s3_uri=run.settings.gold_s3_uri,
+                     count=event.dataset.gold_count, gate_reference=reference) if found_gold else None,
         gold_count=event.dataset.gold_count,
         leaks=event.dataset.leaks.model_dump(),
-        gate_reference=run.settings.gate_reference,
+        gate_reference=reference,
     )  # fmt: skip
     put_json(s3, run.bucket, layout.report_json_key, report)
     put(
