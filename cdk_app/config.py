@@ -36,6 +36,7 @@ from routing.settings import (
     EvaluationConcurrency,
     EvaluationDeadlineHours,
     ExamplesPerCall,
+    GateReference,
     GateThresholds,
     GenerationChecks,
     GenerationConcurrency,
@@ -44,6 +45,7 @@ from routing.settings import (
     MaxResponseLength,
     ModelId,
     ModelPrice,
+    S3Uri,
     WaitSeconds,
     shortest_waits,
 )
@@ -151,6 +153,12 @@ class AppConfig(_Strict):
     evaluation_concurrency: EvaluationConcurrency = 4
     judge: bool = True
     gate: GateThresholds = Field(default_factory=GateThresholds)
+    # A gold set (labelled JSONL written by people, under imports/ of the data bucket) every run also
+    # answers; the teacher answers it too unless gold_teacher is false; the gate decides on it when
+    # gate_reference is "gold" (docs/evaluation.md, "A gold set").
+    gold_s3_uri: S3Uri | None = None
+    gold_teacher: bool = True
+    gate_reference: GateReference = "teacher"
     prices: PriceTable = Field(default_factory=PriceTable)
 
     # Router API.
@@ -240,6 +248,11 @@ class AppConfig(_Strict):
                     f"in {POLL_BUDGETS[loop]} polls (Step Functions' 25,000 history events): every run would "
                     "fail at Plan"
                 )
+        if self.gate_reference == "gold" and not self.gold_s3_uri:
+            raise ValueError(
+                "gate_reference 'gold' needs a gold set: set gold_s3_uri (s3://<data bucket>/imports/...), "
+                "or keep gate_reference 'teacher'"
+            )
         if self.api_throttle_burst < self.api_throttle_rate // 10:
             raise ValueError("api_throttle_burst is too small for api_throttle_rate (at least a tenth of it)")
         return self

@@ -1,8 +1,9 @@
-"""Evaluate step: the candidates answer the held-out queries, resumably, within this invocation's time.
+"""Evaluate step: the candidates answer the held-out (and gold) queries, resumably, within this invocation's time.
 
 Input: the execution state (reads `$.run`, `$.dataset`, `$.deployment`).
 Output: `{"results_key", "judge_input_key", "candidates", "answers", "done", "complete", "judge_prompts",
-"offline_stand_in"}` (`$.evaluation`); the state machine calls it again while `complete` is false.
+"offline_stand_in", "gold_candidates", "gold_answers"}` (`$.evaluation`); the state machine calls it again
+while `complete` is false.
 Raises HoldoutInvalid (no usable held-out dataset) and EvaluationStalled (an invocation finished no answer).
 Logic: routing.evaluation.evaluate.evaluate_step.
 """
@@ -65,6 +66,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "answered": result.answered,
             "done": result.done,
             "answers": result.answers,
+            "gold_answers": result.gold_answers,
             "complete": result.complete,
         },
     )

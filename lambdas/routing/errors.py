@@ -54,6 +54,11 @@ class DatasetInvalid(PipelineError):
     """A bring-your-own dataset is missing or has lines that are not labelled examples."""
 
 
+class GoldSetInvalid(PipelineError):
+    """The gold set (gold_s3_uri) is missing, outside imports/, or has lines that are not labelled examples
+    (each bad line numbered), or repeats a query."""
+
+
 class DatasetTooSmall(PipelineError):
     """Fewer valid examples than Bedrock (100 training records) or the held-out split need."""
 
@@ -170,6 +175,7 @@ __all__ = [
     "GateNotPassed",
     "GenerationAborted",
     "GenerationIncomplete",
+    "GoldSetInvalid",
     "HoldoutInvalid",
     "InvalidEvent",
     "InvalidInput",

@@ -7,6 +7,7 @@ Everything of a run lives under `runs/<run_id>/` in the data bucket:
     runs/<run_id>/dataset/train.jsonl           Prepare dataset: bedrock-conversation-2024 records
     runs/<run_id>/dataset/holdout.jsonl         Prepare dataset: labelled JSONL (evaluation)
     runs/<run_id>/dataset/stats.json            Prepare dataset: counts and histograms
+    runs/<run_id>/dataset/gold.jsonl            Prepare dataset: the run's copy of its gold set (if any)
     runs/<run_id>/distillation-output/          Bedrock: job output (metrics)
     runs/<run_id>/evaluation/parts/<n>.jsonl    Evaluate: answers of one invocation (scratch)
     runs/<run_id>/evaluation/results.jsonl      Evaluate: every answer record, query-major
@@ -15,7 +16,7 @@ Everything of a run lives under `runs/<run_id>/` in the data bucket:
     runs/<run_id>/evaluation/output/<job>/...   Bedrock: what the judge job writes
     runs/<run_id>/report/report.json|.md|.html  Report
 
-Bring-your-own datasets are read from `imports/` in the same bucket. Scratch objects are
+Bring-your-own datasets and gold sets are read from `imports/` in the same bucket. Scratch objects are
 tagged `lifecycle=scratch` so the bucket's lifecycle rule expires them.
 
 `RunLayout.ANY` is the layout of every run (`*` for the run id): its keys are the IAM
@@ -82,6 +83,10 @@ class RunLayout:
     @property
     def stats_key(self) -> str:
         return f"{self.dataset_prefix}stats.json"
+
+    @property
+    def gold_key(self) -> str:
+        return f"{self.dataset_prefix}gold.jsonl"
 
     @property
     def distillation_output_prefix(self) -> str:

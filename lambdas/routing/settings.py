@@ -7,7 +7,8 @@ function's runtime model from the `AppConfig` and writes it with `to_environ()`;
 back once with `from_environ(os.environ)`. A variable's name and format are written once, in the
 model's `ENVIRON` table:
 
-* a `str` as is, an `int`/`float` as its decimal text, a `bool` as "true"/"false";
+* a `str` as is, an `int`/`float` as its decimal text, a `bool` as "true"/"false"; an unset optional
+  value (None) is not written, which reads back as unset;
 * a list or tuple as comma-separated text (MODALITIES, EVALUATION_CANDIDATES);
 * a nested model or a mapping as compact JSON (GATE, WAIT_SECONDS, GENERATION_CHECKS, MODEL_PRICES),
   or, when `ENVIRON` maps it to a table of its own, one variable per field (the deadlines).
@@ -20,7 +21,8 @@ overrides a run's values with the same models, every field optional.
         DISTILLATION_ROLE_ARN, TEACHER_MODEL_ID, STUDENT_MODEL_ID, BASELINE_MODEL_ID, JUDGE_MODEL_ID,
         MODALITIES, EXAMPLES, HOLDOUT, EXAMPLES_PER_CALL, GENERATION_CONCURRENCY, MAX_RESPONSE_LENGTH,
         JUDGE, GATE, WAIT_SECONDS, JOB_DEADLINE_HOURS, DEPLOYMENT_DEADLINE_MINUTES,
-        EVALUATION_DEADLINE_HOURS, EVALUATION_CANDIDATES, GENERATION_CHECKS, ROUTER_APP_TAG
+        EVALUATION_DEADLINE_HOURS, EVALUATION_CANDIDATES, GENERATION_CHECKS, ROUTER_APP_TAG, GOLD_S3_URI,
+        GOLD_TEACHER, GATE_REFERENCE
     EvaluateEnv: EVALUATION_CONCURRENCY, EVALUATION_MAX_TOKENS, JUDGE_MAX_PROMPTS,
         EVALUATION_RESERVE_SECONDS, OFFLINE_STAND_IN
     StartJudgeEnv: EVALUATION_ROLE_ARN, JUDGE_JOB_NAME_PREFIX
@@ -49,6 +51,15 @@ from .errors import InvalidSettings
 Candidate = Literal["distilled", "student", "baseline"]
 # The evaluation always lists its candidates in this order (answers, results, report).
 CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+# Who answers the gold set: the candidates, and the teacher (its labels are the held-out references,
+# so only human labels can say how accurate it is).
+Answerer = Literal["distilled", "student", "baseline", "teacher"]
+TEACHER: Answerer = "teacher"
+# The references a number is measured against: the held-out set's are the teacher's labels
+# (teacher fidelity), the gold set's are people's (gold accuracy). The gate decides on one of them.
+GateReference = Literal["teacher", "gold"]
+# The query sets an answer record belongs to: the held-out set (teacher labels) or the gold set (human labels).
+ReferenceSet = Literal["holdout", "gold"]
 
 # A Bedrock model id, inference profile id or ARN; strict enough to catch typos and spaces.
 MODEL_ID_PATTERN = (
@@ -87,6 +98,11 @@ DeploymentDeadlineMinutes = Annotated[int, Field(ge=5, le=24 * 60)]
 EvaluationDeadlineHours = Annotated[int, Field(ge=1, le=72)]
 EvaluationConcurrency = Annotated[int, Field(ge=1, le=32)]
 PollSeconds = Annotated[int, Field(ge=0, le=3600)]
+# Bedrock's S3Uri shape (CreateModelCustomizationJob), which every URI of a run ends up in.
+S3_URI_PATTERN = (
+    r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?$"
+)
+S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, max_length=1024)]
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
 AppTag = Annotated[str, Field(pattern=r"^[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}$")]
 
@@ -210,7 +226,7 @@ class EnvironmentSettings(_Frozen):
         dumped = self.model_dump(mode="json")
         variables: dict[str, str] = {}
         for field, variable in self.ENVIRON.items():
-            if field in self.SET_BY_LAMBDA:
+            if field in self.SET_BY_LAMBDA or dumped[field] is None:
                 continue
             if isinstance(variable, Mapping):
                 variables.update({name: _encode(dumped[field][part]) for part, name in variable.items()})
@@ -317,6 +333,11 @@ class PipelineSettings(EnvironmentSettings):
         # The requestMetadata "app" value the router tags its Bedrock calls with (the router's
         # ROUTER_APP_TAG): distilling from invocation logs keeps only those calls.
         "router_app_tag": "ROUTER_APP_TAG",
+        # The deployment's gold set (human labels), whether the teacher answers it too, and which
+        # references the gate decides on (docs/evaluation.md, "A gold set").
+        "gold_s3_uri": "GOLD_S3_URI",
+        "gold_teacher": "GOLD_TEACHER",
+        "gate_reference": "GATE_REFERENCE",
     }
     SET_BY_LAMBDA: ClassVar[frozenset[str]] = frozenset({"region"})
 
@@ -344,6 +365,9 @@ class PipelineSettings(EnvironmentSettings):
     evaluation_candidates: tuple[Candidate, ...] = CANDIDATE_ORDER
     generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
     router_app_tag: AppTag = "router"
+    gold_s3_uri: S3Uri | None = None
+    gold_teacher: bool = True
+    gate_reference: GateReference = "teacher"
 
     @field_validator("modalities")
     @classmethod

@@ -20,7 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InvalidEvent, validation_details
 from .layout import RunLayout
-from .settings import Candidate, Deadlines, GateThresholds, GenerationChecks, WaitSeconds
+from .settings import (
+    Answerer,
+    Candidate,
+    Deadlines,
+    GateReference,
+    GateThresholds,
+    GenerationChecks,
+    WaitSeconds,
+)
 
 Mode = Literal["generate", "dataset", "invocation_logs"]
 Focus = str  # a modality name, or MIXED_FOCUS
@@ -54,6 +62,11 @@ class RunSettings(_State):
     max_response_length: int
     deadlines: Deadlines
     generation_checks: GenerationChecks = Field(default_factory=GenerationChecks)
+    # The gold set (human labels) every candidate also answers, whether the teacher answers it too, and
+    # which references the gate decides on ("teacher": the held-out set; "gold": the gold set).
+    gold_s3_uri: str | None = None
+    gold_teacher: bool = True
+    gate_reference: GateReference = "teacher"
 
     @field_validator("evaluation_candidates")
     @classmethod
@@ -100,6 +113,14 @@ class Batch(_State):
     count: Annotated[int, Field(ge=1, le=100)]
 
 
+class LeakCounts(_State):
+    """Examples Prepare dataset kept out of training because their normalised query is a gold query
+    (`gold`) or a held-out query (`holdout`)."""
+
+    gold: int = 0
+    holdout: int = 0
+
+
 class DatasetState(_State):
     """`$.dataset`, written by Prepare dataset. `train_key` is None when distilling from invocation logs."""
 
@@ -110,6 +131,10 @@ class DatasetState(_State):
     holdout_count: int
     # Teacher batches that failed after their retries and were tolerated (generation_checks).
     failed_batches: int = 0
+    # The run's copy of its gold set (None without one), and the examples kept out of training.
+    gold_key: str | None = None
+    gold_count: int = 0
+    leaks: LeakCounts = Field(default_factory=lambda: LeakCounts())
 
 
 class DistillationState(_State):
@@ -134,7 +159,7 @@ class DeploymentState(_State):
 
 
 class CandidateRef(_State):
-    candidate: Candidate
+    candidate: Answerer
     model_id: str
 
 
@@ -149,6 +174,10 @@ class EvaluationState(_State):
     done: int = 0
     judge_prompts: int = 0
     offline_stand_in: bool = False
+    # Who answered the gold set (the candidates, and the teacher when gold_teacher), and how many
+    # gold answers `answers` includes.
+    gold_candidates: list[CandidateRef] = Field(default_factory=list)
+    gold_answers: int = 0
 
 
 class JudgeState(_State):

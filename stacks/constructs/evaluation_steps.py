@@ -4,7 +4,7 @@ Written like the distillation steps (pipeline_steps.py), with these permissions:
 
 | step        | S3 (data bucket)                                                        | Bedrock / IAM / SSM |
 |-------------|-------------------------------------------------------------------------|---------------------|
-| Evaluate    | read runs/*/dataset/*, parts; write runs/*/evaluation/parts, results.jsonl, manifest.json, input/ (lists parts) | InvokeModel on the candidate models and this account's custom model deployments |
+| Evaluate    | read runs/*/dataset/* (held-out and gold sets), parts; write runs/*/evaluation/parts, results.jsonl, manifest.json, input/ (lists parts) | InvokeModel on the candidate models, this account's custom model deployments and (gold_teacher) the teacher |
 | StartJudge  | -                                                                       | Create/Get/ListEvaluationJobs; iam:PassRole on the evaluation role, to bedrock.amazonaws.com only |
 | CheckJudge  | -                                                                       | Get/StopEvaluationJob (past the evaluation deadline) |
 | Report      | read runs/*/evaluation/results, manifest, input, output; write runs/*/report/* (lists output) | - |
@@ -55,6 +55,9 @@ class EvaluateStep(PipelineStep):
             models.append(on_demand_model_id(config.student_model_id))
         if "baseline" in config.evaluation_candidates:
             models.append(config.baseline_model_id)
+        if config.gold_teacher:
+            # The teacher answers a run's gold set too (its accuracy against human labels).
+            models.append(config.teacher_model_id)
         deployments = self._bedrock_arn("custom-model-deployment/*")
         add_model_statements(self.role, model_statements(
             self, "InvokeCandidates", ["bedrock:InvokeModel"], models, extra_resources=[deployments],

@@ -62,6 +62,9 @@ def pipeline_settings(config: AppConfig, *, bucket_name: str, distillation_role_
         generation_checks=config.generation_checks,
         # The router's own tag (RouterSettings.app_tag): distilling from invocation logs keeps its calls.
         router_app_tag=config.router_app_tag,
+        gold_s3_uri=config.gold_s3_uri,
+        gold_teacher=config.gold_teacher,
+        gate_reference=config.gate_reference,
     )
 
 

@@ -8,7 +8,7 @@ same way. `PipelineSteps` builds one group of them; the state machine wires in `
 
 | step               | S3 (data bucket)                                  | Bedrock / IAM                              |
 |--------------------|---------------------------------------------------|--------------------------------------------|
-| Plan               | read/write runs/*/manifest.json (lists the rest)  | GetFoundationModel                         |
+| Plan               | read/write runs/*/manifest.json; read imports/* (the gold set) (lists the rest) | GetFoundationModel |
 | Generate           | read/write runs/*/generated/* (+ object tagging)  | InvokeModel on the configured teacher      |
 | PrepareDataset     | read generated, imports; write runs/*/dataset/*   | -                                          |
 | StartDistillation  | -                                                 | Create/GetModelCustomizationJob, TagResource; iam:PassRole on the distillation role, to bedrock.amazonaws.com only |
@@ -136,7 +136,7 @@ class PipelineStep(Construct):
 
 _RUN_OBJECTS_REASON = (
     "Object keys carry the run id (runs/<run_id>/...), known only at run time: access is scoped to this "
-    "step's files of every run (imports/ for brought datasets), the narrowest prefixes that cover them."
+    "step's files of every run (imports/ for brought datasets and gold sets), the narrowest prefixes that cover them."
 )
 _BEDROCK_IDS_REASON = (
     "Bedrock names jobs (customization, evaluation), custom models and deployments with service-generated "
@@ -153,13 +153,15 @@ class PlanStep(PipelineStep):
         self._allow_listing()
         # Whether the prepared dataset or a brought dataset exists is asked by listing, not reading.
         self._allow("ReadWriteManifest", ["s3:GetObject", "s3:PutObject"], self._objects(MANIFEST_KEYS))
+        # A gold set is read and checked before anything is paid for (routing.gold): read only.
+        self._allow("ReadGoldSet", ["s3:GetObject"], self._objects(IMPORT_KEYS))
         # Model metadata only (lifecycle, customizations): any foundation model the input may name.
         self._allow(
             "ReadModelLifecycle",
             ["bedrock:GetFoundationModel"],
             [self._bedrock_arn("foundation-model/*", account=False)],
         )
-        self._acknowledge_objects(MANIFEST_KEYS)
+        self._acknowledge_objects(MANIFEST_KEYS, IMPORT_KEYS)
         self._acknowledge_wildcards(
             [self._bedrock_arn("foundation-model/*", account=False)],
             "GetFoundationModel returns public model metadata (lifecycle, supported customizations); "

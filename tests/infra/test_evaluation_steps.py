@@ -130,7 +130,7 @@ def test_no_statement_grants_every_action(synthesized: Synthesized) -> None:
             )
 
 
-def test_evaluate_invokes_only_the_candidate_models(synthesized: Synthesized) -> None:
+def test_evaluate_invokes_only_the_candidate_models_and_the_teacher(synthesized: Synthesized) -> None:
     invoke = synthesized.by_sid("Evaluate")["InvokeCandidates"]
     assert _actions(invoke) == ["bedrock:InvokeModel"]
     resources = _text(_resources(invoke))
@@ -144,7 +144,11 @@ def test_evaluate_invokes_only_the_candidate_models(synthesized: Synthesized) ->
     )
     assert "inference-profile/us.anthropic.claude-haiku" in _text(routed["Condition"])
     assert ":custom-model-deployment/*" in resources
-    assert "nova-pro" not in resources  # not the teacher or the judge
+    # The teacher (through its profile only) answers a run's gold set (gold_teacher, on by default).
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in resources
+    assert "foundation-model/amazon.nova-pro" not in resources
+    teacher = synthesized.by_sid("Evaluate")["InvokeCandidatesViaProfile2"]
+    assert teacher["Resource"] == "arn:aws:bedrock:*::foundation-model/amazon.nova-pro-v1:0"
     for name in ("StartJudge", "CheckJudge", "Report", "Promote"):
         assert not any("bedrock:InvokeModel" in _actions(s) for s in synthesized.statements(name)), name
 

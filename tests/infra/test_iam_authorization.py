@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from routing.evaluation.evaluate import candidates_of
+from routing.evaluation.evaluate import candidates_of, gold_candidates_of
 from routing.evaluation.judge import create_job_request, judge_job_name
 from routing.layout import RunLayout
 from routing.model_ids import on_demand_model_id
@@ -120,6 +120,7 @@ def _plan(w: World) -> list[Request]:
         s3_object(w.bucket, layout.manifest_key, "s3:PutObject"),
         s3_listing(w.bucket, layout.dataset_prefix),
         s3_listing(w.bucket, "imports/my-labels.jsonl"),
+        s3_object(w.bucket, "imports/gold.jsonl", "s3:GetObject"),  # the gold set is read and checked
     ]
 
 
@@ -139,7 +140,9 @@ def _prepare_dataset(w: World) -> list[Request]:
     return [
         s3_object(w.bucket, layout.part_key(7), "s3:GetObject"),
         s3_object(w.bucket, "imports/my-labels.jsonl", "s3:GetObject"),
+        s3_object(w.bucket, "imports/gold.jsonl", "s3:GetObject"),
         s3_object(w.bucket, layout.train_key, "s3:PutObject"),
+        s3_object(w.bucket, layout.gold_key, "s3:PutObject"),
         s3_object(w.bucket, layout.stats_key, "s3:GetObject"),
         s3_listing(w.bucket, layout.generated_prefix),
     ]
@@ -182,12 +185,14 @@ def _check_deployment(w: World) -> list[Request]:
 
 def _evaluate(w: World) -> list[Request]:
     layout = RunLayout(w.run.run_id)
-    invocations = [
-        r for c in candidates_of(w.run, w.deployment) for r in model_invocations(c.model_id, w.region)
-    ]
+    answerers = gold_candidates_of(
+        w.run, candidates_of(w.run, w.deployment)
+    )  # the candidates and the teacher
+    invocations = [r for c in answerers for r in model_invocations(c.model_id, w.region)]
     return [
         *invocations,
         s3_object(w.bucket, RunLayout(w.run.run_id).holdout_key, "s3:GetObject"),
+        s3_object(w.bucket, RunLayout(w.run.run_id).gold_key, "s3:GetObject"),
         s3_object(w.bucket, layout.evaluation_part_key("student"), "s3:GetObject"),
         *(
             s3_object(w.bucket, key, "s3:PutObject")

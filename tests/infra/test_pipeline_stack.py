@@ -184,8 +184,9 @@ def test_s3_access_is_per_run_prefix_and_listing_is_conditioned(resources) -> No
                 assert suffix.startswith(("/runs/*/", "/imports/")), suffix
 
 
-def test_plan_reads_and_writes_only_the_manifest(resources) -> None:
-    """Plan asks whether a prepared or brought dataset exists by listing; it reads no dataset object."""
+def test_plan_reads_and_writes_only_the_manifest_and_reads_the_gold_set(resources) -> None:
+    """Plan asks whether a prepared or brought dataset exists by listing; of imports/ it only reads (a gold
+    set, checked before anything is paid for)."""
     role = step_role(resources, "Plan")
     objects = [
         s
@@ -193,12 +194,17 @@ def test_plan_reads_and_writes_only_the_manifest(resources) -> None:
         if r == role and any(a.startswith("s3:") and a != "s3:ListBucket" for a in actions(s))
     ]
     assert objects
+    granted_actions: dict[str, set[str]] = {}
     for statement in objects:
-        assert set(actions(statement)) <= {"s3:GetObject", "s3:PutObject"}
         granted = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         )
-        assert {resource["Fn::Join"][1][-1] for resource in granted} == {"/runs/*/manifest.json"}
+        for resource in granted:
+            granted_actions.setdefault(resource["Fn::Join"][1][-1], set()).update(actions(statement))
+    assert granted_actions == {
+        "/runs/*/manifest.json": {"s3:GetObject", "s3:PutObject"},
+        "/imports/*": {"s3:GetObject"},
+    }
 
 
 # ---------------------------------------------------------------------------------- the definition

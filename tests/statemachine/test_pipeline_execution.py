@@ -7,7 +7,6 @@ they end, what they wrote, what they asked Bedrock for, and what they notified.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -19,7 +18,7 @@ from routing.pipeline.planning import EVENTS_PER_BATCH, EVENTS_PER_POLL
 
 from cdk_app.local.catalogue import FOUNDATION_MODELS, FoundationModel
 
-from .pipeline_support import Environment, Sandbox, environment, sandbox
+from .pipeline_support import Sandbox
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 
@@ -31,18 +30,6 @@ HAPPY_PATH = [
     "Evaluate", "IsEvaluationComplete", "StartJudge", "IsJudgeRunning", "Report", "IsGatePassed",
 ]  # fmt: skip
 SMALL = {"examples": 300, "judge": False}  # 13 teacher batches of up to 25; the judge has its own tests
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with environment() as shared:
-        yield shared
-
-
-@pytest.fixture
-def box(env: Environment) -> Iterator[Sandbox]:
-    with sandbox(env) as one:
-        yield one
 
 
 def top_level(states: list[str]) -> list[str]:

@@ -358,6 +358,8 @@ def test_start_sends_only_the_overrides_and_prints_id_and_console_link(env: Depl
         "min_mean_score=3.8",
         "--wait-seconds",
         "job=300",
+        "--gold",
+        "s3://vsr-dev-data/imports/gold.jsonl",
         "--run-id",
         "first-run",
     )
@@ -377,6 +379,7 @@ def test_start_sends_only_the_overrides_and_prints_id_and_console_link(env: Depl
         "teacher_model_id": "us.amazon.nova-premier-v1:0",
         "gate": {"min_mean_score": 3.8},
         "wait_seconds": {"job": 300},
+        "gold_s3_uri": "s3://vsr-dev-data/imports/gold.jsonl",
     }
     parse_execution_input(sent)  # what Plan accepts (strict types, no unknown keys)
 
@@ -406,6 +409,7 @@ def test_start_generates_a_run_id_and_refuses_a_duplicate(env: Deployed) -> None
         (["--gate", "nonsense"], "expected KEY=VALUE"),
         (["--run-id", "bad id"], "invalid run id"),
         (["--dataset", "/local/file.jsonl"], "not an s3://bucket/prefix URI"),
+        (["--gold", "gold.jsonl"], "not an s3://bucket/prefix URI"),
     ],
 )
 def test_start_usage_errors_exit_2_before_any_call(env: Deployed, args: list[str], fragment: str) -> None:
@@ -1090,6 +1094,9 @@ def test_watch_a_run_of_the_real_definition_failing_in_check_distillation(
             "train_count": 9900,
             "holdout_count": 100,
             "failed_batches": 0,
+            "gold_key": None,
+            "gold_count": 0,
+            "leaks": {"gold": 0, "holdout": 0},
         },
         "StartDistillation": {**job, "status": "InProgress"},
     }

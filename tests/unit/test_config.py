@@ -195,3 +195,33 @@ def test_waits_of_zero_or_long_enough_are_accepted() -> None:
     load_config(
         {"evaluation_deadline_hours": 30, "wait_seconds": {"job": 0, "deployment": 24, "evaluation": 360}}
     )
+
+
+def test_a_gate_on_the_gold_set_needs_a_gold_set() -> None:
+    with pytest.raises(ConfigError, match="gate_reference 'gold' needs a gold set"):
+        load_config({"gate_reference": "gold"})
+    config = load_config({"gate_reference": "gold", "gold_s3_uri": "s3://vsr-dev-data/imports/gold.jsonl"})
+    assert (config.gate_reference, config.gold_teacher) == ("gold", True)
+    with pytest.raises(ConfigError, match="gold_s3_uri"):
+        load_config({"gold_s3_uri": "imports/gold.jsonl"})
+    with pytest.raises(ConfigError, match="gate_reference"):
+        load_config({"gate_reference": "human"})
+
+
+def test_the_gold_settings_reach_every_step_and_read_back() -> None:
+    from routing.settings import PipelineSettings
+
+    from stacks.constructs.function_environment import pipeline_environment
+
+    role = "arn:aws:iam::123456789012:role/distillation"
+    for context, expected in (
+        ({}, (None, True, "teacher")),
+        (
+            {"gold_s3_uri": "s3://data/imports/gold.jsonl", "gold_teacher": False, "gate_reference": "gold"},
+            ("s3://data/imports/gold.jsonl", False, "gold"),
+        ),
+    ):
+        variables = pipeline_environment(load_config(context), bucket_name="data", distillation_role_arn=role)
+        assert ("GOLD_S3_URI" in variables) is bool(context)  # unset: not written
+        parsed = PipelineSettings.from_environ({**variables, "AWS_REGION": "us-east-1"})
+        assert (parsed.gold_s3_uri, parsed.gold_teacher, parsed.gate_reference) == expected

@@ -23,6 +23,7 @@ from routing.storage import get_text
 from tests.evaluation_support import (
     BASELINE_ID,
     DEPLOYMENT_ARN,
+    MODALITIES,
     STUDENT_ID,
     FakeRuntime,
     converse_response,
@@ -310,6 +311,85 @@ def test_a_403_on_a_key_that_exists_or_cannot_be_listed_is_a_real_denial(listing
     with pytest.raises(ClientError, match="AccessDenied"):
         get_text(s3, BUCKET, HOLDOUT_KEY)
     stubber.assert_no_pending_responses()
+
+
+# ------------------------------------------------------------------------------------------ a gold set
+
+GOLD_KEY = "runs/run-1/dataset/gold.jsonl"
+GOLD_COUNT = 5
+GOLD_URI = f"s3://{BUCKET}/imports/gold.jsonl"
+
+
+def _gold_rows() -> list[dict]:
+    """People's labels; every model (the teacher too) puts the weight on the next modality instead."""
+    rows = []
+    for index in range(GOLD_COUNT):
+        dominant = MODALITIES[index % 4]
+        rows.append({"query": f"gold query {index}", **{n: 0.55 if n == dominant else 0.15 for n in MODALITIES},
+                     "reasoning": "labelled by a person"})  # fmt: skip
+    return rows
+
+
+def _models_view() -> dict[str, dict[str, float]]:
+    view = {}
+    for row in _gold_rows():
+        human = max(MODALITIES, key=row.__getitem__)
+        theirs = MODALITIES[(MODALITIES.index(human) + 1) % 4]
+        view[row["query"]] = {name: 0.55 if name == theirs else 0.15 for name in MODALITIES}
+    return view
+
+
+def test_every_candidate_and_the_teacher_answer_the_gold_set_and_the_gate_may_decide_on_it(s3) -> None:
+    s3.put_object(Bucket=BUCKET, Key=GOLD_KEY, Body="".join(json.dumps(row) + "\n" for row in _gold_rows()))
+    teacher = run_state().settings.teacher_model_id
+    runtime = FakeRuntime({DEPLOYMENT_ARN: exact, STUDENT_ID: garbage, BASELINE_ID: exact, teacher: exact},
+                          {**reference_by_query(COUNT), **_models_view()}, delays={BASELINE_ID: 0.05})  # fmt: skip
+    dataset = dataset_state(holdout_key=HOLDOUT_KEY, train_count=200, holdout_count=COUNT, gold_key=GOLD_KEY,
+                            gold_count=GOLD_COUNT, leaks={"gold": 2, "holdout": 0})  # fmt: skip
+    event = EvaluateEvent(run=run_state(bucket=BUCKET, gold_s3_uri=GOLD_URI), dataset=dataset,
+                          deployment=deployment_state(DEPLOYMENT_ARN))  # fmt: skip
+    total = 3 * COUNT + 4 * GOLD_COUNT
+    budget = itertools.count()
+    env = EvaluateEnv(concurrency=1)
+    first = _evaluate(
+        event, env, s3=s3, runtime=runtime, should_stop=lambda: next(budget) >= 30, clock=runtime.timer
+    )
+    assert not first["complete"] and first["answers"] == total
+    evaluation = _evaluate(event, env, s3=s3, runtime=runtime, should_stop=lambda: False, clock=runtime.timer)
+    assert evaluation["complete"] and evaluation["done"] == total and len(runtime.calls) == total
+    assert evaluation["gold_answers"] == 4 * GOLD_COUNT
+    assert [c["candidate"] for c in evaluation["gold_candidates"]] == [
+        "distilled",
+        "student",
+        "baseline",
+        "teacher",
+    ]
+    results = _lines(s3, evaluation["results_key"])
+    assert [r["reference_set"] for r in results] == ["holdout"] * 3 * COUNT + ["gold"] * 4 * GOLD_COUNT
+    assert {r["query"] for r in results if r["candidate"] == "teacher"} == {
+        row["query"] for row in _gold_rows()
+    }
+    # The judge's references are the teacher's: it sees held-out answers only.
+    assert len(_lines(s3, evaluation["judge_input_key"])) == evaluation["judge_prompts"] == 3 * COUNT
+
+    for reference, passed in (("teacher", True), ("gold", False)):
+        run = run_state(bucket=BUCKET, gold_s3_uri=GOLD_URI, gate_reference=reference)
+        report_event = ReportEvent(run=run, dataset=dataset, evaluation=evaluation)
+        result = report_step(report_event, settings=ReportEnv(), s3=s3, region="us-east-1")
+        report = json.loads(s3.get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read())
+        jsonschema.Draft202012Validator(report_schema()).validate(report)
+        assert result["gate"]["passed"] is passed, result["gate"]["reasons"]
+        assert report["references"]["gate"] == report["gold"]["gate_reference"] == reference
+        assert report["dataset"]["leaks"] == {"gold": 2, "holdout": 0}
+        rows = {row["candidate"]: row for row in report["gold"]["side_by_side"]}
+        assert rows["distilled"]["teacher_fidelity"]["mean_score"] == 5
+        assert rows["distilled"]["gold_accuracy"]["dominant_accuracy"] == 0
+        assert rows["teacher"]["gold_accuracy"]["answers"] == GOLD_COUNT
+    # Decided on the gold set, every reason says so (the notification quotes them).
+    assert all(reason.startswith("[gold set, human labels] ") for reason in result["gate"]["reasons"])
+    assert "FAILED min_mean_score" in result["message"]
+    markdown = s3.get_object(Bucket=BUCKET, Key=result["markdown_key"])["Body"].read().decode()
+    assert "The gate decided on gold accuracy." in markdown
 
 
 # ------------------------------------------------------------------------------- the gate on evidence

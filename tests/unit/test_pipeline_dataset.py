@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
-from routing import example_from_dict, system_prompt
-from routing.errors import DatasetInvalid, DatasetTooSmall, GenerationIncomplete
+from routing import example_from_dict, normalise_query, system_prompt
+from routing.errors import DatasetInvalid, DatasetTooSmall, GenerationIncomplete, GoldSetInvalid
 from routing.pipeline.dataset import (
     CONVERSATION_SCHEMA,
     check_conversation_record,
@@ -102,6 +102,9 @@ def test_generated_parts_become_train_holdout_and_stats(s3) -> None:
         "train_count": 200,
         "holdout_count": 100,
         "failed_batches": 0,
+        "gold_key": None,
+        "gold_count": 0,
+        "leaks": {"gold": 0, "holdout": 0},
     }
     train = read_lines(s3, result["train_key"])
     holdout = read_lines(s3, result["holdout_key"])
@@ -154,9 +157,13 @@ def test_stats_make_a_rerun_return_the_same_result_without_work(s3) -> None:
         }
     }
     s3.put_object(Bucket=BUCKET, Key="runs/run-1/dataset/stats.json", Body=json.dumps(stored).encode())
+    # A result stored before gold sets existed gets their keys (the definition selects them).
     assert prepare_dataset(PrepareDatasetEvent(run=run_state()), s3=s3) == {
         **stored["result"],
         "failed_batches": 0,
+        "gold_key": None,
+        "gold_count": 0,
+        "leaks": {"gold": 0, "holdout": 0},
     }
 
 
@@ -216,3 +223,51 @@ def test_failed_batches_within_the_tolerated_share_are_counted_and_reported(s3) 
     stats = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/run-1/dataset/stats.json")["Body"].read())
     assert stats["source"]["failed_batches"] == [2] and stats["source"]["planned_batches"] == 4
     assert any("1 of 4 teacher batches failed" in warning for warning in stats["warnings"])
+
+
+def test_gold_and_held_out_queries_never_reach_training_and_are_counted(s3) -> None:
+    """A gold query, however it is written (case, spaces), is neither trained on nor held out."""
+    brought = [example(n) for n in range(300)]
+    s3.put_object(Bucket=BUCKET, Key="imports/mine.jsonl", Body=jsonl(brought))
+    gold = [example(n, "audio", query=f"  QUERY   Number {n} ") for n in range(0, 60, 4)]  # 15 of the brought
+    gold += [example(n, "audio", query=f"a query only people labelled {n}") for n in range(5)]
+    s3.put_object(Bucket=BUCKET, Key="imports/gold.jsonl", Body=jsonl(gold))
+    state = run_state(
+        examples=250,
+        dataset_s3_uri=f"s3://{BUCKET}/imports/mine.jsonl",
+        gold_s3_uri=f"s3://{BUCKET}/imports/gold.jsonl",
+    )
+    result = prepare_dataset(PrepareDatasetEvent(run=state), s3=s3)
+    assert result["leaks"] == {"gold": 15, "holdout": 0}
+    assert (result["gold_key"], result["gold_count"]) == ("runs/run-1/dataset/gold.jsonl", 20)
+    assert (result["train_count"], result["holdout_count"]) == (150, 100)  # 285 left: the sizes asked for
+    gold_queries = {normalise_query(item["query"]) for item in gold}
+    train = {
+        normalise_query(r["messages"][0]["content"][0]["text"]) for r in read_lines(s3, result["train_key"])
+    }
+    holdout = {normalise_query(item["query"]) for item in read_lines(s3, result["holdout_key"])}
+    assert not train & gold_queries and not holdout & gold_queries and not train & holdout
+    # The run's copy of its gold set is what Evaluate answers: the same examples, in the flat shape.
+    assert [example_from_dict(item) for item in read_lines(s3, result["gold_key"])] == [
+        example_from_dict(item) for item in gold
+    ]
+    stats = json.loads(s3.get_object(Bucket=BUCKET, Key=result["stats_key"])["Body"].read())
+    assert stats["leak_prevention"] == {
+        "gold_s3_uri": f"s3://{BUCKET}/imports/gold.jsonl",
+        "gold_queries": 20,
+        "dropped_gold": 15,
+        "dropped_holdout": 0,
+    }
+    assert stats["result"] == result
+
+
+def test_a_gold_set_broken_since_plan_stops_prepare_dataset(s3) -> None:
+    s3.put_object(Bucket=BUCKET, Key="imports/mine.jsonl", Body=jsonl([example(n) for n in range(300)]))
+    s3.put_object(Bucket=BUCKET, Key="imports/gold.jsonl", Body=b'{"query": "x"}\n')
+    state = run_state(
+        examples=250,
+        dataset_s3_uri=f"s3://{BUCKET}/imports/mine.jsonl",
+        gold_s3_uri=f"s3://{BUCKET}/imports/gold.jsonl",
+    )
+    with pytest.raises(GoldSetInvalid, match="line 1: example is missing weights"):
+        prepare_dataset(PrepareDatasetEvent(run=state), s3=s3)

@@ -36,7 +36,7 @@ def test_every_key_is_optional() -> None:
 def test_the_public_keys() -> None:
     assert set(INPUT_KEYS) == {
         "run_id", "examples", "holdout", "teacher_model_id", "student_model_id", "baseline_model_id", "judge",
-        "dataset_s3_uri", "invocation_logs_s3_uri", "wait_seconds", "gate",
+        "dataset_s3_uri", "invocation_logs_s3_uri", "gold_s3_uri", "wait_seconds", "gate",
     }  # fmt: skip
     request = parse_execution_input(
         {

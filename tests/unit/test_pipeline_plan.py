@@ -13,6 +13,7 @@ from moto import mock_aws
 from routing import DEFAULT_MODALITIES
 from routing.errors import (
     BedrockThrottled,
+    GoldSetInvalid,
     InvalidInput,
     ModelEndOfLife,
     ModelNotAvailable,
@@ -458,3 +459,85 @@ def test_every_poll_loop_at_its_budget_fits_the_history_limit_with_the_largest_g
     check_history_budget("run-1", len(largest))
     with pytest.raises(InvalidInput, match="more than Step Functions' 25,000"):
         check_history_budget("run-1", 2_000)
+
+
+# ---------------------------------------------------------------------------------- the gold set
+
+GOLD_URI = f"s3://{BUCKET}/imports/gold.jsonl"
+
+
+def gold_line(query: str, **weights: float) -> str:
+    values = {"visual": 0.4, "audio": 0.2, "transcription": 0.2, "metadata": 0.2, **weights}
+    return json.dumps({"query": query, **values, "reasoning": "Labelled by a person."})
+
+
+def test_plan_refuses_a_bad_gold_set_numbering_every_bad_line_before_any_bedrock_call(s3) -> None:
+    lines = [
+        gold_line("a red car at night"),
+        "{not json",
+        gold_line("a dog barking", audio=-0.5),
+        "",
+        json.dumps({"query": "no weights at all"}),
+        gold_line("  A RED car  at night "),  # the first query again, once normalised
+    ]
+    s3.put_object(Bucket=BUCKET, Key="imports/gold.jsonl", Body="\n".join(lines).encode())
+    bedrock, _ = stubbed("bedrock")  # nothing stubbed: a Bedrock call would fail differently
+    with pytest.raises(GoldSetInvalid) as raised:
+        plan_run(event({"gold_s3_uri": GOLD_URI}), settings=settings(), bedrock=bedrock, s3=s3, now=NOW)
+    message = str(raised.value)
+    assert "4 lines are not distinct labelled examples" in message
+    assert "line 2: " in message and "line 3: weight for 'audio' is negative" in message
+    assert (
+        "line 5: example is missing weights" in message and "line 6: repeats the query of line 1" in message
+    )
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")
+
+
+def test_plan_refuses_a_missing_gold_set(s3) -> None:
+    bedrock, _ = stubbed("bedrock")
+    with pytest.raises(GoldSetInvalid, match="no such object"):
+        plan_run(event({"gold_s3_uri": GOLD_URI}), settings=settings(), bedrock=bedrock, s3=s3, now=NOW)
+
+
+def test_a_good_gold_set_is_recorded_in_the_manifest_and_the_run(s3) -> None:
+    body = "\n".join(gold_line(f"gold query {n}") for n in range(12)) + "\n"
+    s3.put_object(Bucket=BUCKET, Key="imports/gold.jsonl", Body=body.encode())
+    bedrock, stubber = stubbed("bedrock")
+    expect_models(stubber)
+    result = plan_run(event({"gold_s3_uri": GOLD_URI}), settings=settings(), bedrock=bedrock, s3=s3, now=NOW)
+    assert result["run"]["settings"]["gold_s3_uri"] == GOLD_URI
+    assert result["run"]["settings"]["gate_reference"] == "teacher"
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/run-1/manifest.json")["Body"].read())
+    assert manifest["gold"] == {"s3_uri": GOLD_URI, "examples": 12}
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"s3://{BUCKET}/runs/other/gold.jsonl",
+        "s3://another-bucket/imports/gold.jsonl",
+        f"s3://{BUCKET}/imports/",
+    ],
+)
+def test_a_gold_set_must_be_one_object_under_imports(uri: str) -> None:
+    with pytest.raises(
+        InvalidInput, match="'gold_s3_uri' must name one object under s3://vsr-test-data/imports/"
+    ):
+        resolve({"gold_s3_uri": uri})
+
+
+def test_a_gate_on_gold_needs_a_gold_set_and_a_run_cannot_bring_another() -> None:
+    with pytest.raises(InvalidInput, match=r"gate_reference 'gold'.*has none"):
+        resolve(GATE_REFERENCE="gold")
+    configured = {"GATE_REFERENCE": "gold", "GOLD_S3_URI": GOLD_URI}
+    assert resolve(**configured).gate_reference == "gold"
+    assert resolve({"gold_s3_uri": GOLD_URI}, **configured).gold_s3_uri == GOLD_URI
+    with pytest.raises(InvalidInput, match="the gate decides on the configured gold set"):
+        resolve({"gold_s3_uri": f"s3://{BUCKET}/imports/easier.jsonl"}, **configured)
+
+
+def test_a_resumed_run_keeps_its_gold_set() -> None:
+    previous = {"gold_s3_uri": GOLD_URI}
+    assert resolve(previous=previous).gold_s3_uri == GOLD_URI
+    with pytest.raises(InvalidInput, match="'gold_s3_uri': run run-1 was started with"):
+        resolve({"gold_s3_uri": f"s3://{BUCKET}/imports/other.jsonl"}, previous=previous)

@@ -1,4 +1,4 @@
-"""Candidates answer the held-out queries through Bedrock Converse.
+"""Candidates answer the held-out (and gold) queries through Bedrock Converse.
 
 Every candidate gets the same request (`routing.converse.converse_request`): the training
 system prompt, the query as the only user message, `maxTokens` always set, temperature 0.
@@ -26,6 +26,7 @@ from typing import Any
 from ..contract import LabelledExample
 from ..converse import BEDROCK_ERRORS, ConverseResult, classify, converse, converse_request
 from ..model_ids import on_demand_model_id  # noqa: F401 (the evaluation's candidates use it)
+from ..settings import ReferenceSet
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
@@ -36,8 +37,11 @@ MAX_ANSWER_CHARS = 20_000
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
+    """A model answering one query set (its calls share the model's pool whatever the set)."""
+
     name: str
     model_id: str
+    reference_set: ReferenceSet = "holdout"
 
 
 @dataclass(frozen=True, slots=True)

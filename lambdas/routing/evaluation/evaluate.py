@@ -1,9 +1,13 @@
 """The Evaluate step: the candidates answer the held-out queries, resumably, within one invocation's budget.
 
-Each invocation answers what earlier ones left unanswered (their answers are parts under
-`evaluation/parts/`), keeps whatever finished even when it stops early, and once every
-candidate has answered every query merges the parts into results.jsonl, writes the judge's
-input lines and the evaluation manifest. The Evaluate handler logs the outcome and emits the
+With a gold set (`$.dataset.gold_key`) every candidate answers its queries too, and so does the
+teacher unless `gold_teacher` is off; the held-out queries come first, then the gold ones, and
+every record says which set it belongs to (`reference_set`). Each invocation answers what
+earlier ones left unanswered (their answers are parts under `evaluation/parts/`), keeps
+whatever finished even when it stops early, and once every answerer has answered every query
+merges the parts into results.jsonl (held-out records, then gold records), writes the judge's
+input lines (held-out answers only: the judge's references are the teacher's) and the
+evaluation manifest. The Evaluate handler logs the outcome and emits the
 metrics from the `EvaluateResult` returned here; `summary()` is `$.evaluation`.
 """
 
@@ -13,14 +17,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ..contract import LabelledExample, example_from_dict, system_prompt
 from ..errors import EvaluationStalled, HoldoutInvalid
 from ..layout import RunLayout
-from ..settings import CANDIDATE_ORDER, EvaluateEnv
+from ..settings import CANDIDATE_ORDER, TEACHER, EvaluateEnv, ReferenceSet
 from ..state import EvaluateEvent, RunState
 from ..storage import get_text, iter_jsonl, list_keys, put_json, put_jsonl
 from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
@@ -37,13 +41,15 @@ class EvaluateResult:
     results_key: str
     judge_input_key: str
     candidates: list[Candidate]
-    answers: int  # candidates x held-out queries
+    answers: int  # candidates x held-out queries + gold answerers x gold queries
     done: int  # answers finished so far, by every invocation
     complete: bool
     judge_prompts: int
     offline_stand_in: bool
     pending: int  # answers still to do when this invocation started
     answered: int  # answers this invocation finished
+    gold_candidates: list[Candidate] = field(default_factory=list)
+    gold_answers: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -55,6 +61,8 @@ class EvaluateResult:
             "complete": self.complete,
             "judge_prompts": self.judge_prompts,
             "offline_stand_in": self.offline_stand_in,
+            "gold_candidates": [{"candidate": c.name, "model_id": c.model_id} for c in self.gold_candidates],
+            "gold_answers": self.gold_answers,
         }
 
 
@@ -69,10 +77,21 @@ def candidates_of(run: RunState, deployment_arn: str) -> list[Candidate]:
     return [Candidate(name, model_ids[name]) for name in CANDIDATE_ORDER if name in chosen]
 
 
-def load_holdout(s3: Any, bucket: str, key: str, modalities: Sequence[str]) -> list[LabelledExample]:
+def gold_candidates_of(run: RunState, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Who answers the gold set: every candidate, then the teacher (unless `gold_teacher` is off)."""
+    gold = [replace(candidate, reference_set="gold") for candidate in candidates]
+    if run.settings.gold_teacher:
+        gold.append(Candidate(TEACHER, run.settings.teacher_model_id, "gold"))
+    return gold
+
+
+def load_holdout(
+    s3: Any, bucket: str, key: str, modalities: Sequence[str], *, what: str = "held-out dataset"
+) -> list[LabelledExample]:
+    """The labelled examples of the run's held-out (or, `what`, gold) file; HoldoutInvalid naming a bad line."""
     text = get_text(s3, bucket, key)
     if text is None:
-        raise HoldoutInvalid(f"held-out dataset s3://{bucket}/{key} does not exist")
+        raise HoldoutInvalid(f"{what} s3://{bucket}/{key} does not exist")
     examples = []
     try:
         for number, value in iter_jsonl(text):
@@ -83,13 +102,13 @@ def load_holdout(s3: Any, bucket: str, key: str, modalities: Sequence[str]) -> l
     except ValueError as exc:
         raise HoldoutInvalid(f"s3://{bucket}/{key}: {exc}") from None
     if not examples:
-        raise HoldoutInvalid(f"held-out dataset s3://{bucket}/{key} is empty")
+        raise HoldoutInvalid(f"{what} s3://{bucket}/{key} is empty")
     return examples
 
 
-def load_parts(s3: Any, bucket: str, layout: RunLayout) -> dict[tuple[str, int], AnswerRecord]:
+def load_parts(s3: Any, bucket: str, layout: RunLayout) -> dict[tuple[str, str, int], AnswerRecord]:
     """Answers finished by earlier invocations (a repeated answer keeps the latest part's)."""
-    records: dict[tuple[str, int], AnswerRecord] = {}
+    records: dict[tuple[str, str, int], AnswerRecord] = {}
     for key in list_keys(s3, bucket, layout.evaluation_parts_prefix):
         for _, value in iter_jsonl(get_text(s3, bucket, key) or ""):
             record = AnswerRecord.model_validate(value)
@@ -122,8 +141,18 @@ def evaluate_step(
     inference = InferenceSettings(system_prompt=system_prompt(modalities), max_tokens=settings.max_tokens)
     candidates = candidates_of(run, event.deployment.deployment_arn)
     examples = load_holdout(s3, run.bucket, event.dataset.holdout_key, modalities)
+    gold_key = event.dataset.gold_key
+    gold = load_holdout(s3, run.bucket, gold_key, modalities, what="gold set") if gold_key else []
+    gold_candidates = gold_candidates_of(run, candidates) if gold else []
     records = load_parts(s3, run.bucket, layout)
-    pending = pending_work(candidates, examples, set(records))
+
+    def still_pending() -> list[Any]:
+        return [
+            *pending_work(candidates, examples, _done(records, "holdout")),
+            *pending_work(gold_candidates, gold, _done(records, "gold")),
+        ]
+
+    pending = still_pending()
 
     new: list[AnswerRecord] = []
     cut_short: list[str | None] = []
@@ -164,14 +193,16 @@ def evaluate_step(
     for record in new:
         records[record.key] = record
 
-    total = len(candidates) * len(examples)
-    complete = not pending_work(candidates, examples, set(records))
+    gold_answers = len(gold_candidates) * len(gold)
+    total = len(candidates) * len(examples) + gold_answers
+    complete = not still_pending()
     per_candidate = judge_prompt_limit(len(candidates), len(examples), settings.judge_max_prompts)
     if complete:
-        ordered = [
-            records[(candidate.name, index)] for index in range(len(examples)) for candidate in candidates
-        ]
-        put_jsonl(s3, run.bucket, layout.results_key, (record.model_dump() for record in ordered))
+        ordered = _query_major(records, "holdout", candidates, len(examples))
+        gold_ordered = _query_major(records, "gold", gold_candidates, len(gold))
+        put_jsonl(
+            s3, run.bucket, layout.results_key, (record.model_dump() for record in [*ordered, *gold_ordered])
+        )
         lines = judge_lines(ordered, inference.system_prompt, [c.name for c in candidates], per_candidate)
         put_jsonl(s3, run.bucket, layout.judge_input_key, (line.line for line in lines))
         put_json(s3, run.bucket, layout.evaluation_manifest_key, {
@@ -181,6 +212,12 @@ def evaluate_step(
             "holdout": len(examples),
             "answers": total,
             "judge_prompts_per_candidate": per_candidate,
+            "gold": {
+                "key": gold_key,
+                "examples": len(gold),
+                "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in gold_candidates],
+                "answers": gold_answers,
+            } if gold else None,
             "offline_stand_in": settings.offline_stand_in,
             "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
@@ -195,4 +232,25 @@ def evaluate_step(
         offline_stand_in=settings.offline_stand_in,
         pending=len(pending),
         answered=len(new),
+        gold_candidates=gold_candidates,
+        gold_answers=gold_answers,
     )
+
+
+def _done(
+    records: dict[tuple[str, str, int], AnswerRecord], reference_set: ReferenceSet
+) -> set[tuple[str, int]]:
+    """(candidate, index) of the answers of one query set already finished."""
+    return {(candidate, index) for kind, candidate, index in records if kind == reference_set}
+
+
+def _query_major(
+    records: dict[tuple[str, str, int], AnswerRecord],
+    reference_set: ReferenceSet,
+    candidates: Sequence[Candidate],
+    count: int,
+) -> list[AnswerRecord]:
+    """One query set's records, every answerer for query 0, then query 1... (results.jsonl's order)."""
+    return [
+        records[(reference_set, candidate.name, index)] for index in range(count) for candidate in candidates
+    ]

@@ -27,6 +27,8 @@ from .markdown import (
     INTERVAL_METRICS,
     INTERVALS_NOTE,
     OFFLINE_BANNER,
+    REFERENCE_COLUMNS,
+    REFERENCE_ROWS,
     TABLE_COLUMNS,
     breakdown_rows,
     candidate_label,
@@ -34,10 +36,12 @@ from .markdown import (
     headline_sentences,
     interval_rows,
     label,
+    leak_sentence,
+    references_sentence,
     resolution_sentence,
 )
 
-COLOURS = {"distilled": "#2563eb", "student": "#9ca3af", "baseline": "#d97706"}
+COLOURS = {"distilled": "#2563eb", "student": "#9ca3af", "baseline": "#d97706", "teacher": "#7c3aed"}
 FALLBACK_COLOUR = "#6b7280"
 LATENCY_BINS = 20
 
@@ -466,6 +470,38 @@ def gate_section(gate: Mapping[str, Any]) -> str:
     )
 
 
+def references_paragraph(report: Mapping[str, Any]) -> str:
+    """Which references the numbers use, and what was kept out of training."""
+    leaks = leak_sentence(report)
+    html = f'<p id="references"><small>{escape(references_sentence(report))}'
+    return html + (f" {escape(leaks)}</small></p>" if leaks else "</small></p>")
+
+
+def gold_section_html(report: Mapping[str, Any]) -> str:
+    """With a gold set: teacher fidelity and gold accuracy side by side (95 % intervals in brackets)."""
+    gold = report.get("gold")
+    if not gold:
+        return ""
+    head = "".join(f"<th>{_header(title)}</th>" for title, _ in REFERENCE_COLUMNS)
+    rows = []
+    for row in gold["side_by_side"]:
+        for key, title in REFERENCE_ROWS:
+            numbers = row[key]
+            cells = "".join(
+                f'<td class="num">{escape(render(numbers) if numbers else "n/a")}</td>'
+                for _, render in REFERENCE_COLUMNS
+            )
+            rows.append(
+                f'<tr><td class="model"><i class="swatch" style="background:{colour(row["candidate"])}"></i>'
+                f"{escape(label(row))}</td><td>{escape(title)}</td>{cells}</tr>"
+            )
+    return (
+        "<h2>Teacher fidelity and gold accuracy</h2>"
+        f'<div class="table-wrap"><table id="gold"><thead><tr><th>Model</th><th>Reference</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
 def render_html(report: Mapping[str, Any], latencies: Mapping[str, Sequence[float]]) -> str:
     models = report["models"]
     gate = report["gate"]
@@ -488,7 +524,9 @@ def render_html(report: Mapping[str, Any], latencies: Mapping[str, Sequence[floa
         "(5 = every weight within 0.05 of the reference ... 1 = unusable).</small></p>"
     )
     parts.append("<h2>Side by side</h2>" + side_by_side_table(models))
+    parts.append(references_paragraph(report))
     parts.append(evidence_section(report))
+    parts.append(gold_section_html(report))
     parts.append("<h2>Charts</h2>" + legend(models) + '<div class="charts">')
     parts.append(f'<div class="chart"><h3>Score distribution</h3>{score_chart(models)}</div>')
     parts.append(f'<div class="chart"><h3>Latency distribution</h3>{latency_chart(models, latencies)}</div>')

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .gold_report import REFERENCES
 from .report import CANDIDATE_LABELS
 
 OFFLINE_BANNER = (
@@ -300,7 +301,9 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     for model in report["models"]:
         cells = " | ".join(render(model) for _, render in TABLE_COLUMNS)
         lines.append(f"| {label(model)} (`{model['model_id']}`) | {cells} |")
+    lines += reference_lines(report)
     lines += evidence_lines(report)
+    lines += gold_lines(report)
     lines += [
         "",
         "## Score distribution",
@@ -347,3 +350,77 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     if html_link:
         lines += ["", f"Charts: [report.html]({html_link})"]
     return "\n".join(lines) + "\n"
+
+
+# The gold section: each number with the references it was measured against.
+def _with_ci(numbers: Mapping[str, Any], metric: str, pattern: str) -> str:
+    """The figure, and its 95 % interval in brackets when the report has one."""
+    text = fmt_number(numbers[metric], pattern)
+    ci = (numbers.get("ci95") or {}).get(metric)
+    return f"{text} [{pattern.format(ci[0])}, {pattern.format(ci[1])}]" if ci else text
+
+
+REFERENCE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("Queries", lambda n: str(n["answers"])),
+    ("Mean score (1-5)", lambda n: _with_ci(n, "mean_score", "{:.2f}")),
+    ("Dominant accuracy", lambda n: _with_ci(n, "dominant_accuracy", "{:.1%}")),
+    ("MAE", lambda n: _with_ci(n, "mae", "{:.3f}")),
+    ("JSON validity", lambda n: _with_ci(n, "json_validity", "{:.1%}")),
+)
+REFERENCE_ROWS = (("teacher_fidelity", "Teacher fidelity"), ("gold_accuracy", "Gold accuracy"))
+
+
+def references_sentence(report: Mapping[str, Any]) -> str:
+    """Which references the numbers use, and which the gate decided on."""
+    gold = report.get("gold")
+    gate = (report.get("references") or {}).get("gate", "teacher")
+    text = f"References: the table above is {REFERENCES['teacher']}."
+    if gold:
+        text += f" The gold set ({gold['count']} queries of {gold['s3_uri']}) gives {REFERENCES['gold']}."
+    else:
+        text += " No gold set was given (gold_s3_uri): no number here is measured against human labels."
+    return text + f" The gate decided on {'gold accuracy' if gate == 'gold' else 'teacher fidelity'}."
+
+
+def leak_sentence(report: Mapping[str, Any]) -> str | None:
+    leaks = report["dataset"].get("leaks")
+    if not leaks:
+        return None
+    return (
+        f"Kept out of training: {leaks.get('gold', 0)} examples whose query is in the gold set, "
+        f"{leaks.get('holdout', 0)} whose query is held out."
+    )
+
+
+def reference_lines(report: Mapping[str, Any]) -> list[str]:
+    """Which references the numbers use, and what was kept out of training."""
+    lines = ["", references_sentence(report)]
+    leaks = leak_sentence(report)
+    return [*lines, "", leaks] if leaks else lines
+
+
+def gold_lines(report: Mapping[str, Any]) -> list[str]:
+    """With a gold set: teacher fidelity and gold accuracy side by side, each figure with its 95 % interval."""
+    gold = report.get("gold")
+    if not gold:
+        return []
+    lines = [
+        "",
+        "## Teacher fidelity and gold accuracy",
+        "",
+        "Each figure under both references, with its 95 % interval in brackets (same methods as above).",
+        "",
+        "| Model | Reference | " + " | ".join(title for title, _ in REFERENCE_COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(REFERENCE_COLUMNS),
+    ]
+    for row in gold["side_by_side"]:
+        name = CANDIDATE_LABELS.get(row["candidate"], row["candidate"])
+        for key, title in REFERENCE_ROWS:
+            numbers = row[key]
+            cells = (
+                " | ".join(render(numbers) for _, render in REFERENCE_COLUMNS)
+                if numbers
+                else " | ".join("n/a" for _ in REFERENCE_COLUMNS)
+            )
+            lines.append(f"| {name} | {title} | {cells} |")
+    return lines

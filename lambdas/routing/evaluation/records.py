@@ -1,4 +1,8 @@
-"""One line of `runs/<id>/evaluation/results.jsonl`: a candidate's answer to one held-out query.
+"""One line of `runs/<id>/evaluation/results.jsonl`: a candidate's answer to one held-out or gold query.
+
+`reference_set` says which references the record is scored against: "holdout" (the held-out
+set, whose references are the teacher's labels) or "gold" (the gold set, labelled by people);
+`index` is the query's line in that set.
 
 The record keeps everything the report needs and everything a person needs to audit a
 score: the raw answer, the parsed decision, the rubric's numbers, latency, tokens, errors.
@@ -16,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from ..contract import LabelledExample
 from ..parser import parse_decision
 from ..rubric import score_answer, score_decision
+from ..settings import ReferenceSet
 from .answering import CallOutcome, Candidate
 
 
@@ -46,10 +51,11 @@ class AnswerRecord(BaseModel):
     error: str | None
     attempts: int
     offline_stand_in: bool = False
+    reference_set: ReferenceSet = "holdout"
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.candidate, self.index)
+    def key(self) -> tuple[str, str, int]:
+        return (self.reference_set, self.candidate, self.index)
 
     @property
     def valid(self) -> bool:
@@ -109,6 +115,7 @@ def make_record(
         error=outcome.error,
         attempts=outcome.attempts,
         offline_stand_in=offline_stand_in,
+        reference_set=candidate.reference_set,
     )
 
 

@@ -21,7 +21,8 @@ from .metrics import ModelSummary
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 EVIDENCE_KEYS = ("candidates", "comparisons", "resolution", "breakdown")
-CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline"}
+CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline",
+                    "teacher": "Teacher"}  # fmt: skip
 
 
 @cache

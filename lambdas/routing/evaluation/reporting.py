@@ -1,29 +1,34 @@
 """The Report step: aggregate the answers and the judge's scores, decide the gate, write the report.
 
 Reads results.jsonl and the evaluation manifest (written by Evaluate) and, when the judge
-completed, its output; summarises each candidate (`metrics`, `pricing`), weighs the evidence
+completed, its output; summarises each candidate (`metrics`, `pricing`) on the held-out set
+and, with a gold set, every answerer on the gold set; weighs the evidence of each set
 (`evidence`: intervals, paired comparisons, resolution, breakdown, seeded by the run id),
-evaluates the quality gate on it (`gate`), and writes report.json (built by `report`), report.md (`markdown`)
-and report.html (`html`). Returns `$.report`: the keys, the links, the gate and the
+evaluates the quality gate on the set `gate_reference` names (`gate`), and writes report.json
+(built by `report`, its gold section by `gold_report`), report.md (`markdown`) and report.html
+(`html`). Returns `$.report`: the keys, the links, the gate and the
 notification's subject and message. The Report handler logs the gate and emits its metric.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ResultsMissing
 from ..layout import console_url, s3_uri
-from ..settings import MAX_HOLDOUT, ReportEnv, tightest_gate
-from ..state import DatasetState, ReportEvent
+from ..settings import MAX_HOLDOUT, GateReference, GateThresholds, ReferenceSet, ReportEnv, tightest_gate
+from ..state import CandidateRef, DatasetState, ReportEvent
 from ..storage import get_text, iter_jsonl, list_keys, put, put_json
-from .evidence import GATE_COMPARISON, gather
-from .gate import evaluate_gate
+from .evidence import GATE_COMPARISON, Evidence, gather
+from .gate import GateDecision, evaluate_gate
+from .gold_report import gold_reasons, gold_section, with_gold
 from .html import render_html
 from .judge import METRIC_NAME, judge_scores
 from .markdown import render_markdown
-from .metrics import summarise
+from .metrics import ModelSummary, summarise
 from .pricing import price_for
 from .records import AnswerRecord
 from .report import build_report, notification, summary_line
@@ -53,6 +58,74 @@ def _dataset_warnings(dataset: DatasetState) -> list[str]:
         f"{dataset.failed_batches} teacher batches failed after their retries and were left out of the "
         "dataset (generation_checks.max_failed_batch_share); dataset/stats.json lists them"
     ]
+
+
+def records_by_answerer(
+    answerers: Sequence[CandidateRef], records: Sequence[AnswerRecord], reference_set: ReferenceSet
+) -> dict[str, list[AnswerRecord]]:
+    """Each answerer's records of one query set ("holdout" or "gold"), in the answerers' order."""
+    return {
+        answerer.candidate: [
+            record
+            for record in records
+            if record.candidate == answerer.candidate and record.reference_set == reference_set
+        ]
+        for answerer in answerers
+    }
+
+
+def summarise_set(
+    answerers: Sequence[CandidateRef],
+    by_candidate: Mapping[str, Sequence[AnswerRecord]],
+    *,
+    settings: ReportEnv,
+    student_model_id: str,
+    modalities: Sequence[str],
+    scores: Mapping[str, Sequence[float]],
+) -> list[ModelSummary]:
+    """One summary per answerer of one query set, in the answerers' order."""
+    summaries = []
+    for answerer in answerers:
+        price = price_for(settings.prices, answerer.model_id, custom_model_base=student_model_id)
+        summaries.append(summarise(answerer.candidate, answerer.model_id, by_candidate[answerer.candidate],
+                                   modalities, price, scores.get(answerer.candidate, ())))  # fmt: skip
+    return summaries
+
+
+def weigh(
+    by_candidate: Mapping[str, Sequence[AnswerRecord]],
+    *,
+    modalities: Sequence[str],
+    thresholds: GateThresholds,
+    seed: str,
+) -> Evidence:
+    """The evidence of one query set (intervals, comparisons, resolution, breakdown), seeded by `seed`."""
+    return gather(
+        dict(by_candidate),
+        modalities=modalities,
+        tolerances={"mean_score": thresholds.max_score_drop},
+        seed=seed,
+        holdout_limit=MAX_HOLDOUT,
+    )
+
+
+def decide_gate(
+    summaries: Sequence[ModelSummary],
+    found: Evidence | None,
+    thresholds: GateThresholds,
+    reference: GateReference,
+) -> GateDecision:
+    """The gate on one query set's summaries and evidence; decided on the gold set, each reason says so
+    (no gold answers: the distilled model was not evaluated there, and the gate fails)."""
+    by_name = {summary.candidate: summary for summary in summaries}
+    gate = evaluate_gate(
+        by_name.get("distilled"),
+        by_name.get("baseline"),
+        thresholds,
+        score_difference=found.comparison(GATE_COMPARISON, "mean_score") if found else None,
+        intervals=found.candidates.get("distilled") if found else None,
+    )
+    return replace(gate, reasons=gold_reasons(gate.reasons, reference))
 
 
 def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str) -> dict[str, Any]:
@@ -89,34 +162,27 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
                 "the judge job completed but no OverallQuality score was found in its output"
             )
 
-    by_candidate = {
-        candidate.candidate: [record for record in records if record.candidate == candidate.candidate]
-        for candidate in event.evaluation.candidates
-    }
-    summaries = []
-    for candidate in event.evaluation.candidates:
-        own = by_candidate[candidate.candidate]
-        price = price_for(
-            settings.prices, candidate.model_id, custom_model_base=run.settings.student_model_id
-        )
-        summaries.append(summarise(candidate.candidate, candidate.model_id, own, modalities, price,
-                                   scores.get(candidate.candidate, ())))  # fmt: skip
+    student = run.settings.student_model_id
+    held_out = records_by_answerer(event.evaluation.candidates, records, "holdout")
+    summaries = summarise_set(event.evaluation.candidates, held_out, settings=settings, student_model_id=student,
+                              modalities=modalities, scores=scores)  # fmt: skip
+    # The judge's references are the teacher's: gold answers carry no judge score.
+    gold_records = records_by_answerer(event.evaluation.gold_candidates, records, "gold")
+    gold = summarise_set(event.evaluation.gold_candidates, gold_records, settings=settings,
+                         student_model_id=student, modalities=modalities, scores={})  # fmt: skip
     by_name = {summary.candidate: summary for summary in summaries}
     thresholds = tightest_gate(settings.gate, run.settings.gate)
-    found = gather(
-        by_candidate,
-        modalities=modalities,
-        tolerances={"mean_score": thresholds.max_score_drop},
-        seed=run.run_id,
-        holdout_limit=MAX_HOLDOUT,
+    found = weigh(held_out, modalities=modalities, thresholds=thresholds, seed=run.run_id)
+    found_gold = (
+        weigh(gold_records, modalities=modalities, thresholds=thresholds, seed=f"{run.run_id}/gold")
+        if gold
+        else None
     )
-    gate = evaluate_gate(
-        by_name.get("distilled"),
-        by_name.get("baseline"),
-        thresholds,
-        score_difference=found.comparison(GATE_COMPARISON, "mean_score"),
-        intervals=found.candidates.get("distilled"),
-    )
+    reference = run.settings.gate_reference
+    if reference == "gold":
+        gate = decide_gate(gold, found_gold, thresholds, reference)
+    else:
+        gate = decide_gate(summaries, found, thresholds, reference)
     offline = event.evaluation.offline_stand_in or any(record.offline_stand_in for record in records)
     report = build_report(
         run_id=run.run_id,
@@ -141,6 +207,14 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
             "report_html": layout.report_html_key,
         },
     )
+    report = with_gold(
+        report,
+        gold_section(summaries, gold, found.to_dict(), found_gold.to_dict(), s3_uri=run.settings.gold_s3_uri,
+                     count=event.dataset.gold_count, gate_reference=reference) if found_gold else None,
+        gold_count=event.dataset.gold_count,
+        leaks=event.dataset.leaks.model_dump(),
+        gate_reference=reference,
+    )  # fmt: skip
     put_json(s3, run.bucket, layout.report_json_key, report)
     put(
         s3,

@@ -6,11 +6,18 @@ query (first occurrence wins), ordered by a hash of (run id, query) and split: t
 `holdout` go to the held-out file, the next `examples - holdout` to training. The split
 depends only on the run id and the queries, so it is the same on every rerun.
 
+Leak prevention: an example whose normalised query (the router cache's rule) is a query of
+the run's gold set is dropped before the split, so it is neither trained on nor held out;
+a training example whose query is held out is dropped too. Both are counted (`leaks` in
+`$.dataset`, stats.json and the report). Distilling from invocation logs, Bedrock reads its
+training data from the logs, which this step does not rewrite: a warning says so.
+
 Outputs (S3 layout contract):
 - `dataset/train.jsonl`: `bedrock-conversation-2024` records with the routing system
   prompt (the same text the router serves with) and the reference answer as JSON;
 - `dataset/holdout.jsonl`: labelled JSONL (flat `{"query", <modalities>, "reasoning"}`);
-- `dataset/stats.json`: counts, drops, dominant modality counts, weight histograms, and
+- `dataset/gold.jsonl`: the run's copy of its gold set (labelled JSONL), what Evaluate answers;
+- `dataset/stats.json`: counts, drops, leaks, dominant modality counts, weight histograms, and
   the step's result, so a rerun returns it without rewriting anything.
 """
 
@@ -26,6 +33,7 @@ from typing import Any
 from routing import LabelledExample, example_from_dict, normalise_query, system_prompt
 
 from ..errors import DatasetInvalid, DatasetTooLarge, DatasetTooSmall, GenerationIncomplete
+from ..gold import keep_out, load_gold, queries_of
 from ..layout import PART_PATTERN, split_s3_uri
 from ..state import PrepareDatasetEvent, RunState
 from ..storage import get, get_json, list_keys, put, put_json
@@ -229,6 +237,11 @@ def failed_batches(run: RunState, collected: Collected, planned: int) -> list[in
     return failed
 
 
+def _labelled_jsonl(examples: Iterable[LabelledExample]) -> str:
+    """The flat labelled JSONL of the held-out and gold files (what example_from_dict reads back)."""
+    return "".join(json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in examples)
+
+
 # ------------------------------------------------------------------------------ the step
 
 
@@ -239,7 +252,9 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
     settings = run.settings
     previous = get_json(s3, run.bucket, layout.stats_key)
     if previous and "result" in previous:
-        return {"failed_batches": 0, **previous["result"]}
+        # A result written before the gold set existed lacks its keys (the definition selects them).
+        return {"failed_batches": 0, "gold_key": None, "gold_count": 0, "leaks": {"gold": 0, "holdout": 0},
+                **previous["result"]}  # fmt: skip
 
     mode = settings.mode
     collected = (
@@ -250,6 +265,8 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
     planned = event.generation.batches if event.generation and mode != "dataset" else 0
     failed = failed_batches(run, collected, planned)
     unique, duplicates = deduplicate(collected.examples)
+    gold = load_gold(s3, settings.gold_s3_uri, settings.modalities) if settings.gold_s3_uri else []
+    unique, gold_leaks = keep_out(unique, queries_of(gold))
     ordered = split_order(run.run_id, unique)
     warnings: list[str] = []
     if failed:
@@ -258,6 +275,12 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
             f"(tolerated up to generation_checks.max_failed_batch_share); resuming the run asks for them again"
         )
 
+    holdout_leaks = 0
+    if gold and mode == "invocation_logs":
+        warnings.append(
+            "distilling from invocation logs, Bedrock trains on the logged prompts, which Prepare dataset does "
+            "not rewrite: gold queries the router was asked are not kept out of training"
+        )
     if mode == "invocation_logs":
         needed = settings.holdout
         if len(ordered) < needed:
@@ -268,7 +291,7 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
         if len(ordered) < needed:
             raise _too_small(run, collected, duplicates, len(ordered), needed)
         holdout = ordered[: settings.holdout]
-        train = ordered[settings.holdout : settings.examples]
+        train, holdout_leaks = keep_out(ordered[settings.holdout : settings.examples], queries_of(holdout))
         if len(train) > MAX_TRAINING_RECORDS:
             raise DatasetTooLarge(
                 f"{len(train)} training records: Bedrock accepts at most {MAX_TRAINING_RECORDS:,}; lower 'examples'"
@@ -293,8 +316,9 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
                 f"the training file is {len(train_body):,} bytes; Bedrock accepts at most 1 GB: lower 'examples'"
             )
         put(s3, run.bucket, layout.train_key, train_body, "application/x-ndjson")
-    holdout_body = "".join(json.dumps(example.to_dict(), ensure_ascii=False) + "\n" for example in holdout)
-    put(s3, run.bucket, layout.holdout_key, holdout_body, "application/x-ndjson")
+    put(s3, run.bucket, layout.holdout_key, _labelled_jsonl(holdout), "application/x-ndjson")
+    if gold:
+        put(s3, run.bucket, layout.gold_key, _labelled_jsonl(gold), "application/x-ndjson")
 
     result = {
         "train_key": layout.train_key if train else None,
@@ -303,6 +327,9 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
         "train_count": len(train),
         "holdout_count": len(holdout),
         "failed_batches": len(failed),
+        "gold_key": layout.gold_key if gold else None,
+        "gold_count": len(gold),
+        "leaks": {"gold": gold_leaks, "holdout": holdout_leaks},
     }
     stats = {
         "schema_version": STATS_SCHEMA_VERSION,
@@ -322,7 +349,15 @@ def prepare_dataset(event: PrepareDatasetEvent, *, s3: Any) -> dict[str, Any]:
         },
         "train_count": len(train),
         "holdout_count": len(holdout),
-        "unused_count": len(ordered) - len(train) - len(holdout),
+        "unused_count": len(ordered) - len(train) - len(holdout) - holdout_leaks,
+        # Examples kept out of training: their normalised query is a gold (dropped before the split) or a
+        # held-out query.
+        "leak_prevention": {
+            "gold_s3_uri": settings.gold_s3_uri,
+            "gold_queries": len(gold),
+            "dropped_gold": gold_leaks,
+            "dropped_holdout": holdout_leaks,
+        },
         "train_bytes": len(train_body),
         "dominant": {
             "train": _dominant_counts(train, settings.modalities),

@@ -8,13 +8,16 @@
       "judge": true,                            LLM-judge evaluation job on/off
       "dataset_s3_uri": "s3://<bucket>/imports/mine.jsonl",   bring your own labelled JSONL
       "invocation_logs_s3_uri": "s3://.../",    distil from Bedrock invocation logs
+      "gold_s3_uri": "s3://<bucket>/imports/gold.jsonl",      a gold set: labelled JSONL written by people
       "wait_seconds": {"job": 600, "deployment": 30, "evaluation": 300},
       "gate": {"min_mean_score": 3.5, "max_score_drop": 0.25,
                "min_json_validity": 0.95, "max_p95_latency_ratio": 1.0}
     }
 
 `gate` may only tighten the configured thresholds (Plan refuses a looser value with
-InvalidInput): loosening the gate is configuration, a deploy.
+InvalidInput): loosening the gate is configuration, a deploy. For the same reason, which
+references the gate decides on (`gate_reference`) is configuration only, and when it is
+"gold" a run may not bring another gold set than the configured one.
 
 Types are strict (JSON numbers, booleans and strings as shown; "500" is not a number).
 `parse_execution_input` raises `InvalidInput` listing every unknown or bad key at once.
@@ -29,14 +32,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InvalidInput
-from ..settings import MODEL_ID_HINT, MODEL_ID_PATTERN, GateThresholds, Holdout, ModelId, WaitSeconds
-
-# Bedrock's S3Uri shape (CreateModelCustomizationJob), which every URI here ends up in.
-S3_URI_PATTERN = (
-    r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?$"
+from ..settings import (
+    MODEL_ID_HINT,
+    MODEL_ID_PATTERN,
+    S3_URI_PATTERN,
+    GateThresholds,
+    Holdout,
+    ModelId,
+    S3Uri,
+    WaitSeconds,
 )
-
-S3Uri = Annotated[str, Field(pattern=S3_URI_PATTERN, max_length=1024)]
 
 _INPUT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -70,6 +75,7 @@ class ExecutionInput(_Input):
     judge: bool | None = None
     dataset_s3_uri: S3Uri | None = None
     invocation_logs_s3_uri: S3Uri | None = None
+    gold_s3_uri: S3Uri | None = None
     wait_seconds: WaitSecondsInput | None = None
     gate: GateInput | None = None
 

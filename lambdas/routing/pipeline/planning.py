@@ -1,8 +1,9 @@
 """Plan: validate a run before anything is paid for, write its manifest, plan the teacher batches.
 
 Order matters: the execution input and the settings it resolves to are checked first
-(no AWS call), then the models through Bedrock's GetFoundationModel (free), and only
-then is anything written. A run that cannot succeed fails here with a named error
+(no AWS call), then a gold set is read and checked (`GoldSetInvalid`, every bad line
+numbered), then the models through Bedrock's GetFoundationModel (free), and only then is
+anything written. A run that cannot succeed fails here with a named error
 naming the configuration key to change, not hours later.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from routing.model_ids import PROFILE_GEOGRAPHIES
 
 from ..errors import InvalidInput, ModelEndOfLife, ModelNotAvailable, ModelNotDistillable
+from ..gold import gold_uri_problem, load_gold
 from ..layout import IMPORTS_PREFIX, INVOCATION_LOGS_PREFIX, RunLayout, split_s3_uri
 from ..settings import (
     ANSWER_OVERHEAD_TOKENS,
@@ -61,6 +63,8 @@ RUN_DEFINING_SETTINGS: tuple[str, ...] = (
     "invocation_logs_s3_uri",
     "examples_per_call",
     "max_response_length",
+    # Prepare dataset kept its queries out of training.
+    "gold_s3_uri",
 )
 
 
@@ -98,6 +102,9 @@ def resolve_settings(
         "max_response_length": settings.max_response_length,
         "deadlines": settings.deadlines.model_dump(),
         "generation_checks": settings.generation_checks.model_dump(),
+        "gold_s3_uri": settings.gold_s3_uri,
+        "gold_teacher": settings.gold_teacher,
+        "gate_reference": settings.gate_reference,
     }
     for key, value in overrides.items():
         resolved[key] = {**resolved[key], **value} if isinstance(value, dict) else value
@@ -148,6 +155,7 @@ def resolve_settings(
                 f"'invocation_logs_s3_uri' must be under s3://{settings.data_bucket}/{INVOCATION_LOGS_PREFIX} "
                 "(the only logs the distillation role may read): point Bedrock's model invocation logging there"
             )
+    problems.extend(_gold_problems(settings, resolved, overrides))
     waits, deadlines = resolved["wait_seconds"], resolved["deadlines"]
     shortest = shortest_waits(
         deadlines["job_hours"], deadlines["deployment_minutes"], deadlines["evaluation_hours"]
@@ -172,6 +180,31 @@ def resolve_settings(
     if problems:
         raise InvalidInput(f"Run {run_id} cannot start: " + "; ".join(problems))
     return RunSettings.model_validate(resolved)
+
+
+def _gold_problems(
+    settings: PipelineSettings, resolved: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> list[str]:
+    """The gold set's rules: one object under imports/; the gate decides on it only when it is configured."""
+    uri = resolved["gold_s3_uri"]
+    problems = []
+    if uri:
+        problem = gold_uri_problem(uri, settings.data_bucket)
+        if problem:
+            problems.append(problem)
+    if settings.gate_reference == "gold":
+        if not uri:
+            problems.append(
+                "the gate decides on the gold set (gate_reference 'gold') but the run has none: configure "
+                "gold_s3_uri, or deploy with -c gate_reference=teacher"
+            )
+        elif "gold_s3_uri" in overrides and overrides["gold_s3_uri"] != settings.gold_s3_uri:
+            # Whoever starts a run would choose the references the gate decides on: that is configuration.
+            problems.append(
+                f"'gold_s3_uri': the gate decides on the configured gold set ({settings.gold_s3_uri}); a run may "
+                "not bring another one (change gold_s3_uri in the configuration, a deploy)"
+            )
+    return problems
 
 
 def worst_case_history_events(batches: int) -> int:
@@ -375,6 +408,9 @@ def plan_run(
     run_settings = resolve_settings(settings, request, run_id, previous_settings)
     if run_settings.dataset_s3_uri:
         _check_dataset_exists(s3, run_settings.dataset_s3_uri)
+    gold = (
+        load_gold(s3, run_settings.gold_s3_uri, run_settings.modalities) if run_settings.gold_s3_uri else []
+    )
 
     models, warnings = check_models(bedrock, run_settings, settings.region, now)
     if tuple(run_settings.modalities) != settings.modalities:
@@ -421,6 +457,7 @@ def plan_run(
             "examples_per_call": run_settings.examples_per_call,
             "dataset_already_prepared": dataset_ready,
         },
+        "gold": {"s3_uri": run_settings.gold_s3_uri, "examples": len(gold)} if gold else None,
     }
     put_json(s3, bucket, layout.manifest_key, manifest)
     return {
