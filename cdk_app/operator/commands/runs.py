@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
-from routing.pipeline.inputs import S3_URI_PATTERN
+from routing.settings import S3_URI_PATTERN
 
 from cdk_app.operator import cost as costing
 from cdk_app.operator.api import Operator
