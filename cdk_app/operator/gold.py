@@ -45,6 +45,7 @@ from routing.contract import (
 )
 from routing.converse import BEDROCK_ERRORS, classify, converse
 from routing.evaluation.answering import InferenceSettings
+from routing.gold import MAX_GOLD_EXAMPLES
 from routing.heuristic import heuristic_decision
 from routing.layout import GOLD_IMPORTS_PREFIX, s3_uri, split_s3_uri
 from routing.parser import parse_decision
@@ -370,6 +371,10 @@ def read_sheet(
             examples.append(example)
     if not examples and not problems:
         problems.append(Problem("sheet", "no labelled rows"))
+    if len(examples) > MAX_GOLD_EXAMPLES:  # the pipeline's own limit (routing.gold): refused now, not at Plan
+        problems.append(
+            Problem("sheet", f"{len(examples)} labelled rows: a gold set holds at most {MAX_GOLD_EXAMPLES}")
+        )
     return Imported(examples, problems, unlabelled)
 
 

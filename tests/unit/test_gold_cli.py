@@ -485,3 +485,15 @@ def test_start_passes_the_gold_set_in_the_execution_input(env: Deployed) -> None
     assert json.loads(execution["input"]) == {"gold_s3_uri": uri}
     bad = run(env, "start", "--gold", "gold.jsonl")
     assert bad.exit_code == 2 and "not an s3://bucket/prefix URI" in bad.output
+
+
+def test_import_refuses_more_rows_than_a_gold_set_holds() -> None:
+    # The pipeline's limit (routing.gold.MAX_GOLD_EXAMPLES), checked here so nobody labels for nothing.
+    from routing.gold import MAX_GOLD_EXAMPLES
+
+    header = "query," + ",".join(MODALITIES) + "\r\n"
+    rows = "".join(f"clip number {i},0.4,0.2,0.3,0.1\r\n" for i in range(MAX_GOLD_EXAMPLES + 1))
+    imported = gold.read_sheet(header + rows, MODALITIES)
+    assert [problem.where for problem in imported.problems] == ["sheet"]
+    assert f"at most {MAX_GOLD_EXAMPLES}" in imported.problems[0].message
+    assert not gold.read_sheet(header + rows.split("\r\n", 1)[1], MODALITIES).problems
