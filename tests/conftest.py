@@ -43,7 +43,9 @@ def _outside_repository_guard(repo: Path):
     def refused(path: str, args: tuple) -> bool:
         first = path[len(parent) :].split(os.sep, 1)[0]
         if not first:
-            return True  # the parent folder itself
+            # The parent folder itself: listed or read, never; opened to create an unnamed file
+            # in it (tempfile.TemporaryFile's O_TMPFILE), yes.
+            return not creates(args)
         if first in siblings_at_start:
             return True
         return not os.path.lexists(parent + first) and not creates(args)

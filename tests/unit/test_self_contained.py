@@ -45,6 +45,7 @@ def test_a_clone_in_the_temp_folder_may_create_scratch_files_beside_itself(tmp_p
     hook("open", (str(scratch / "bin" / "jsii-runtime.js"), "wb", os.O_WRONLY | os.O_CREAT))
     hook("open", (str(tmp_path / "tmpfile"), None, os.O_RDWR | os.O_CREAT | os.O_EXCL))  # mkstemp
     hook("open", (str(tmp_path / "pytest-of-someone" / "x"), "r", os.O_RDONLY))
+    hook("open", (str(tmp_path), "w+b", os.O_RDWR | getattr(os, "O_TMPFILE", 0)))  # TemporaryFile
     assert seen == []
     for path in (tmp_path / "shared" / "DESIGN.md", tmp_path / "missing-sibling" / "a.txt"):
         with pytest.raises(OutsideRepositoryRead):
