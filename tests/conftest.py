@@ -38,7 +38,10 @@ def _outside_repository_guard(repo: Path):
         flags = args[2] if len(args) > 2 else 0
         if isinstance(mode, str):
             return any(letter in mode for letter in "wax")
-        return isinstance(flags, int) and bool(flags & os.O_CREAT)
+        if not isinstance(flags, int):
+            return False
+        unnamed = getattr(os, "O_TMPFILE", 0)  # Linux: includes O_DIRECTORY, so all its bits
+        return bool(flags & os.O_CREAT) or (unnamed != 0 and flags & unnamed == unnamed)
 
     def refused(path: str, args: tuple) -> bool:
         first = path[len(parent) :].split(os.sep, 1)[0]

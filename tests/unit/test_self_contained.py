@@ -46,10 +46,15 @@ def test_a_clone_in_the_temp_folder_may_create_scratch_files_beside_itself(tmp_p
     hook("open", (str(tmp_path / "tmpfile"), None, os.O_RDWR | os.O_CREAT | os.O_EXCL))  # mkstemp
     hook("open", (str(tmp_path / "pytest-of-someone" / "x"), "r", os.O_RDONLY))
     hook("open", (str(tmp_path), "w+b", os.O_RDWR | getattr(os, "O_TMPFILE", 0)))  # TemporaryFile
+    if hasattr(os, "O_TMPFILE"):  # tempfile's own opener: os.open(dir, O_RDWR | O_TMPFILE)
+        hook("open", (str(tmp_path), None, os.O_RDWR | os.O_TMPFILE))
     assert seen == []
     for path in (tmp_path / "shared" / "DESIGN.md", tmp_path / "missing-sibling" / "a.txt"):
         with pytest.raises(OutsideRepositoryRead):
             hook("open", (str(path), "r", os.O_RDONLY))
     with pytest.raises(OutsideRepositoryRead):
         hook("os.listdir", (str(tmp_path),))
-    assert len(seen) == 3
+    if hasattr(os, "O_TMPFILE"):
+        with pytest.raises(OutsideRepositoryRead):  # a directory opened to read it is not a new file
+            hook("open", (str(tmp_path), None, os.O_RDONLY | os.O_DIRECTORY))
+    assert len(seen) == 3 + hasattr(os, "O_TMPFILE")
