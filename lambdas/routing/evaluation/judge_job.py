@@ -49,10 +49,6 @@ def _skipped(reason: str) -> JudgeJob:
     return JudgeJob(job_arn=None, job_name=None, status="Skipped", failure=reason)
 
 
-def _code(exc: ClientError) -> str:
-    return error_code(exc)
-
-
 def _retryable(exc: ClientError) -> BedrockThrottled | None:
     """Throttled or transient (routing.converse's one table): the state machine retries it by name."""
     fault = classify(exc)
@@ -90,7 +86,7 @@ def start_judge_step(event: StartJudgeEvent, *, settings: StartJudgeEnv, bedrock
     except ClientError as exc:
         if retry := _retryable(exc):
             raise retry from None
-        if _code(exc) != "ConflictException":
+        if error_code(exc) != "ConflictException":
             raise
         found = find_job_arn(bedrock, job_name)
         if found is None:
@@ -130,7 +126,7 @@ def check_judge_step(
         try:
             bedrock.stop_evaluation_job(jobIdentifier=judge.job_arn)
         except ClientError as exc:
-            if _code(exc) != "ConflictException":  # already stopping or finished
+            if error_code(exc) != "ConflictException":  # already stopping or finished
                 raise
         status = "TimedOut"
         failure = (
