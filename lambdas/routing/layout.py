@@ -93,6 +93,15 @@ class RunLayout:
         return f"{self.prefix}distillation-output/"
 
     @property
+    def local_model_prefix(self) -> str:
+        """The tier-0 local model of the run (routing.local_model); the router reads it."""
+        return f"{self.prefix}local-model/"
+
+    @property
+    def local_model_key(self) -> str:
+        return f"{self.local_model_prefix}model.json"
+
+    @property
     def evaluation_prefix(self) -> str:
         return f"{self.prefix}evaluation/"
 
