@@ -152,3 +152,37 @@ def test_without_a_deployment_the_defaults_are_used_and_said(tmp_path: Path) -> 
     assert "quotas: defaults (the deployment's could not be read: stack vsr-test-storage is not deployed" in (
         result.output
     )
+
+
+def test_a_runs_report_gives_max_tokens_and_the_answer_length(tmp_path: Path) -> None:
+    import io
+
+    from botocore.response import StreamingBody
+
+    from cdk_app.operator.reports import report_key
+
+    clients, stubs = {}, {}
+    for service in ("cloudformation", "s3"):
+        clients[service], stubs[service] = _stubbed(service)
+    stubs["cloudformation"].add_response(
+        "describe_stacks",
+        {"Stacks": [{"StackName": "vsr-test-storage", "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+                     "StackStatus": "CREATE_COMPLETE",
+                     "Outputs": [{"OutputKey": "DataBucketName", "OutputValue": "data-bucket"}]}]},
+        {"StackName": "vsr-test-storage"},
+    )  # fmt: skip
+    report = {"run_id": "run-7", "recommended_max_tokens": 160,
+              "models": [{"candidate": "distilled", "answers": 100, "errors": 0, "tokens": {"input": 4200, "output": 9050}}]}  # fmt: skip
+    body = json.dumps(report).encode()
+    stubs["s3"].add_response(
+        "get_object",
+        {"Body": StreamingBody(io.BytesIO(body), len(body))},
+        {"Bucket": "data-bucket", "Key": report_key("run-7")},
+    )
+    result = _run(tmp_path, "--offline", *SMALL, "--run", "run-7", "--json", clients=clients)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["recommended_max_tokens"] == 160
+    assert document["scenario"]["output_tokens"] == 91  # 9,050 output tokens over 100 answers, rounded up
+    assert any("recommended maxTokens: 160 (run run-7" in note for note in document["notes"])
+    assert any("maxTokens 160 (now 256)" in line for line in document["recommendations"])
