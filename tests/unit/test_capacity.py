@@ -48,7 +48,7 @@ def test_a_token_bound_model_answers_twice_as_many_calls_at_half_the_reservation
     for max_tokens in (512, 256):
         scenario = Scenario(
             rate=200, mix=UNIQUE, active_quota=Quota(1_000_000, 600_000), fallback_quota=None,
-            input_tokens=0, max_tokens=max_tokens, settlement="none",
+            input_tokens=0, max_tokens=max_tokens, settlement="none", duration_s=30,
         )  # fmt: skip
         result = simulate(scenario)
         assert set(result.throttled["active"]) == {"tokens"}
