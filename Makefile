@@ -57,11 +57,12 @@ format: install ## apply ruff's formatting and fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-bench: install ## benchmarks (in process, no AWS): router overhead, cache hits, cold import; the report's statistics
+bench: install ## benchmarks (in process, no AWS): router overhead, cache hits, cold import; the report's statistics; the capacity table
 	$(PYTHON) bench/bench_router.py
 	$(PYTHON) bench/bench_statistics.py
+	$(PYTHON) bench/bench_capacity.py
 
-docs: install ## regenerate the figures the README and docs print (cost table, dry-run excerpt, benchmark)
+docs: install ## regenerate the figures the README and docs print (cost table, dry-run excerpt, benchmark, capacity)
 	$(PYTHON) docs/figures.py $(FIGURES)
 
 dry-run: install ## whole pipeline locally (moto, OFFLINE STAND-IN for Bedrock, not model results); report in .dry-run/

@@ -176,8 +176,10 @@ class AppConfig(_Strict):
     router_cache_ttl_seconds: RouterCacheTtlSeconds = 300
     router_cache_max_entries: RouterCacheMaxEntries = 10_000
     active_model_max_age_seconds: ActiveModelMaxAgeSeconds = 60
-    # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens.
-    router_max_tokens: RouterMaxTokens = 512
+    # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens, and Bedrock
+    # reserves input + maxTokens against the model's tokens-per-minute quota when a call starts
+    # (docs/capacity.md); a run's report recommends a value from the measured answers.
+    router_max_tokens: RouterMaxTokens = 256
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

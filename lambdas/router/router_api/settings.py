@@ -72,7 +72,7 @@ class RouterSettings:
     cache_ttl_seconds: int = 300
     cache_max_entries: int = 10_000
     active_model_max_age_seconds: int = 60
-    max_tokens: int = 512
+    max_tokens: int = 256
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
     app_tag: str = "router"
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may
