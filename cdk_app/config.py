@@ -113,6 +113,10 @@ class PriceTable(_Strict):
     # Model customization (distillation) of Nova Micro: training tokens, and monthly storage per custom model.
     training_per_1m_tokens: Annotated[float, Field(ge=0)] = 1.0
     custom_model_storage_per_month: Annotated[float, Field(ge=0)] = 1.95
+    # DynamoDB on-demand requests, Standard table class, US East (N. Virginia), for the router's shared
+    # decision cache (`vsr cost`): USD per million read / write request units, as of 2026-12-01.
+    dynamodb_read_per_1m_units: Annotated[float, Field(ge=0)] = 0.125
+    dynamodb_write_per_1m_units: Annotated[float, Field(ge=0)] = 0.625
 
 
 class RouterSharedCache(_Strict):
