@@ -1,10 +1,13 @@
-"""Router benchmark: overhead per request, cache hits, cold import. In process, no AWS.
+"""Router benchmark: overhead per request, cache hits, the shared cache's paths, cold import. In process, no AWS.
 
 Bedrock is replaced by a zero-latency stub (a client whose `converse` returns a canned
 answer), so every figure is the router's own cost: event parsing, validation, the cache,
 the fallback-chain bookkeeping, parsing the model answer, Powertools logging and EMF
 metrics (written to /dev/null), JSON response. The active-model parameter is read through
 the real Powertools SSMProvider (a stub SSM client behind it), so its cache is measured too.
+
+Shared decision cache: the router with its DynamoDB layer on a stand-in table that sleeps (2 ms for
+a hit; longer than the budget for an outage), side by side with the budget.
 
 Cold import runs in fresh interpreters, alternating `import boto3` and `import handler`
 (the Lambda's entry module, with its environment), and reports the median ratio.
@@ -26,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +199,86 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
         assert handler.handler(bad, context)["statusCode"] == 400
 
     rows.append(("POST /route, 400 blank query (handler)", timed(rejected, iterations, warmup), ""))
+    rows += shared_cache_paths(settings, router, max(200, iterations // 10))
+    return rows
+
+
+class SleepingTable:
+    """dynamodb stand-in: GetItem answers `item` after `latency_s` (a thread sleep, as a network wait is)."""
+
+    def __init__(self, latency_s: float, item: dict[str, Any] | None) -> None:
+        self.latency_s, self.item = latency_s, item
+
+    def get_item(self, **_params: Any) -> dict[str, Any]:
+        time.sleep(self.latency_s)
+        return {"Item": self.item} if self.item else {}
+
+    def put_item(self, **_params: Any) -> dict[str, Any]:
+        return {}
+
+
+def shared_cache_paths(settings: Any, router: Any, iterations: int) -> list[tuple[str, list[float], str]]:
+    """The shared decision cache below the handler, in-process cache off so every query reads the table:
+    a hit from a table answering in 2 ms, a table slower than the budget (each read abandoned at the
+    budget, then the model stub answers), and the same outage once the breaker is open."""
+    from router_api.cache import DecisionCache
+    from router_api.service import Deadline
+    from router_api.shared_cache import (
+        CircuitBreaker,
+        LayeredCache,
+        SharedDecisionTable,
+        decision_item,
+        item_key,
+    )
+    from routing import normalise_query, parse_decision
+
+    budget = settings.shared_cache_budget_ms
+    query = "cat videos"
+    decision = parse_decision(CANNED_TEXT, settings.modalities).decision
+    item = decision_item(item_key(normalise_query(query), DEPLOYMENT_ARN), decision, int(time.time()) + 3_600)
+
+    def layered(table: SleepingTable, breaker_failures: int) -> Any:
+        shared = SharedDecisionTable(
+            "bench-decisions", modalities=settings.modalities, budget_ms=budget, ttl_seconds=3_600,
+            create_client=lambda: table, breaker=CircuitBreaker(failures=breaker_failures),
+        )  # fmt: skip
+        assert shared.wait_until_ready(5.0)
+        routed = router(cache_entries=0)
+        routed.cache = LayeredCache(DecisionCache(max_entries=0, ttl_seconds=0), shared)
+        return routed
+
+    sources: dict[str, Counter[str]] = {}
+
+    def path(routed: Any, name: str) -> Any:
+        seen = sources.setdefault(name, Counter())
+
+        def call(_index: int) -> None:
+            (result,) = routed.route([query], Deadline.start(settings.deadline_ms))
+            seen[result.source] += 1
+
+        return call
+
+    def share(name: str) -> str:
+        seen = sources[name]
+        return f"{100 * seen['cache'] / max(1, sum(seen.values())):.1f} % answered from the table"
+
+    hit = layered(SleepingTable(0.002, item), breaker_failures=5)
+    # Late by 2 ms: each read is abandoned at the budget and its thread is free again soon after.
+    late = layered(SleepingTable(budget / 1000 + 0.002, item), breaker_failures=10**9)
+    broken = layered(SleepingTable(budget / 1000 + 0.002, item), breaker_failures=5)
+    warmup = max(20, iterations // 10)
+    samples = {name: timed(path(routed, name), iterations, warmup)
+               for name, routed in (("hit", hit), ("late", late), ("broken", broken))}  # fmt: skip
+    rows = [
+        (f"shared cache hit (router logic, table answers in 2 ms, budget {budget} ms; {share('hit')})",
+         samples["hit"], "p99 <= 10 ms"),
+        (f"shared cache timeout (router logic, table late, then the model stub; {share('late')})",
+         samples["late"], f"p99 <= the budget ({budget} ms) + a model answer"),
+        (f"shared cache outage, breaker open (router logic, then the model stub; {share('broken')})",
+         samples["broken"], "as a cache miss"),
+    ]  # fmt: skip
+    for routed in (hit, late, broken):
+        routed.cache.shared.close()
     return rows
 
 

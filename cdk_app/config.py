@@ -85,6 +85,8 @@ RouterCacheTtlSeconds = _router_int("cache_ttl_seconds")
 RouterCacheMaxEntries = _router_int("cache_max_entries")
 ActiveModelMaxAgeSeconds = _router_int("active_model_max_age_seconds")
 RouterMaxTokens = _router_int("max_tokens")
+SharedCacheBudgetMs = _router_int("shared_cache_budget_ms")
+SharedCacheTtlSeconds = _router_int("shared_cache_ttl_seconds")
 
 
 class ConfigError(ValueError):
@@ -111,6 +113,20 @@ class PriceTable(_Strict):
     # Model customization (distillation) of Nova Micro: training tokens, and monthly storage per custom model.
     training_per_1m_tokens: Annotated[float, Field(ge=0)] = 1.0
     custom_model_storage_per_month: Annotated[float, Field(ge=0)] = 1.95
+    # DynamoDB on-demand requests, Standard table class, US East (N. Virginia), for the router's shared
+    # decision cache (`vsr cost`): USD per million read / write request units, as of 2026-12-01.
+    dynamodb_read_per_1m_units: Annotated[float, Field(ge=0)] = 0.125
+    dynamodb_write_per_1m_units: Annotated[float, Field(ge=0)] = 0.625
+
+
+class RouterSharedCache(_Strict):
+    """The router's shared decision cache: a DynamoDB table behind its in-process cache (docs/router-api.md)."""
+
+    enabled: bool = False
+    # How long a decision is served from the table (its items' TTL); a promotion changes the key anyway.
+    ttl_seconds: SharedCacheTtlSeconds = 3_600
+    # The most a lookup may add to a request (an in-process miss) before the router asks the model.
+    budget_ms: SharedCacheBudgetMs = 8
 
 
 class AppConfig(_Strict):
@@ -180,6 +196,7 @@ class AppConfig(_Strict):
     # reserves input + maxTokens against the model's tokens-per-minute quota when a call starts
     # (docs/capacity.md); a run's report recommends a value from the measured answers.
     router_max_tokens: RouterMaxTokens = 256
+    router_shared_cache: RouterSharedCache = Field(default_factory=RouterSharedCache)
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

@@ -21,6 +21,7 @@ from router_api.telemetry import (
     record_parameter_error,
     record_rejection,
     record_results,
+    record_shared_cache,
 )
 from routing.observability import logger, metrics
 
@@ -55,4 +56,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         record_internal_error()
         return error_response(ApiError(500, "internal error"), request_id)
     record_results(results, cache_enabled=router.cache.enabled)
+    record_shared_cache(router.cache)
     return json_response(200, success_body(request, [result.to_dict() for result in results]))

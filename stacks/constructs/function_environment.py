@@ -121,8 +121,13 @@ def local_environment(
     return merged
 
 
-def router_settings(config: AppConfig, *, deployment_arn_prefix: str | None = None) -> RouterSettings:
-    """The router's settings: what its environment says, and the body limit the API documents."""
+def router_settings(
+    config: AppConfig, *, deployment_arn_prefix: str | None = None, shared_cache_table: str | None = None
+) -> RouterSettings:
+    """The router's settings: what its environment says, and the body limit the API documents.
+
+    `shared_cache_table`: the shared decision cache's table name (a token at synth), given only
+    when `router_shared_cache.enabled`."""
     return RouterSettings(
         default_model_id=config.router_default_model_id,
         # Equal to the default model, it is dropped by the router's settings (never asked twice).
@@ -138,9 +143,16 @@ def router_settings(config: AppConfig, *, deployment_arn_prefix: str | None = No
         max_tokens=config.router_max_tokens,
         app_tag=config.router_app_tag,
         deployment_arn_prefix=deployment_arn_prefix,
+        shared_cache_budget_ms=config.router_shared_cache.budget_ms,
+        shared_cache_ttl_seconds=config.router_shared_cache.ttl_seconds,
+        shared_cache_table=shared_cache_table,
     )
 
 
-def router_environment(config: AppConfig, *, deployment_arn_prefix: str) -> dict[str, str]:
+def router_environment(
+    config: AppConfig, *, deployment_arn_prefix: str, shared_cache_table: str | None = None
+) -> dict[str, str]:
     """The router function's variables (`RouterSettings.from_environ` reads them)."""
-    return router_settings(config, deployment_arn_prefix=deployment_arn_prefix).to_environ()
+    return router_settings(
+        config, deployment_arn_prefix=deployment_arn_prefix, shared_cache_table=shared_cache_table
+    ).to_environ()

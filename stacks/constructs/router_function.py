@@ -7,7 +7,9 @@
   pipeline creates one deployment per run and promotes it by writing its ARN to the
   active-model parameter, so the deployment's id is not known at deploy time, but a
   deployment this project did not make cannot be invoked;
-- ssm:GetParameter on the active-model parameter, nothing else in SSM.
+- ssm:GetParameter on the active-model parameter, nothing else in SSM;
+- with the shared decision cache, dynamodb:GetItem and PutItem on its table
+  (stacks/constructs/router_shared_cache.py grants them).
 
 The router itself refuses a parameter value that names neither a configured model nor a
 deployment ARN of this account and region (`ROUTER_DEPLOYMENT_ARN_PREFIX`) and serves the
@@ -42,10 +44,13 @@ class RouterFunction(Construct):
         config: AppConfig,
         layer: RuntimeLayer,
         parameter_arn: str,
+        shared_cache_table: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         deployments = bedrock_arn(self, "custom-model-deployment/*")
-        self.environment = router_environment(config, deployment_arn_prefix=deployments.removesuffix("*"))
+        self.environment = router_environment(
+            config, deployment_arn_prefix=deployments.removesuffix("*"), shared_cache_table=shared_cache_table
+        )
         self.runtime = RuntimeFunction(
             self,
             "Router",

@@ -4,7 +4,8 @@ Plain Python, no Lambda: the handler gives it queries and a `Deadline`, it gives
 `RouteResult` per query. Every path ends in an answer, so a model failure is never an
 error of the API:
 
-1. the cache, keyed by the normalised query and the active model;
+1. the cache, keyed by the normalised query and the active model: in process, then (when
+   configured) the shared DynamoDB table within its own few-millisecond budget (`shared_cache`);
 2. the active model (the promoted one, else the configured default), retried once on
    errors that a second attempt can cure (model not ready, service unavailable, a dropped
    connection: the fault kinds in `RETRIED_KINDS`);
@@ -34,6 +35,7 @@ from .bedrock import MIN_CALL_S, ClientPool, backoff_s, timeout_tier
 from .cache import DecisionCache
 from .model_selection import ActiveModel, ActiveModelSource
 from .settings import RouterSettings
+from .shared_cache import LayeredCache, SharedDecisionTable
 
 SOURCE_MODEL = "model"
 SOURCE_FALLBACK = "fallback_model"
@@ -196,7 +198,7 @@ class Router:
         *,
         models: ModelInvoker,
         active_model: ActiveModelSource,
-        cache: DecisionCache,
+        cache: DecisionCache | LayeredCache,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.settings = settings
@@ -304,11 +306,17 @@ def build_router(
 ) -> Router:
     """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
+    cache: DecisionCache | LayeredCache = DecisionCache(
+        max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds
+    )
+    if settings.shared_cache_table:
+        # A table hit is answered as "cache" like an in-process hit; the telemetry counts the table's outcomes.
+        cache = LayeredCache(cache, SharedDecisionTable.for_settings(settings))
     return Router(
         settings,
         models=ModelInvoker(settings, clients),
         active_model=ActiveModelSource.for_settings(
             settings, on_error=on_parameter_error, on_refused=on_model_refused
         ),
-        cache=DecisionCache(max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds),
+        cache=cache,
     )

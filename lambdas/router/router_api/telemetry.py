@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from routing.observability import logger, metrics
 
 from .service import SOURCE_CACHE, SOURCE_FALLBACK, SOURCE_HEURISTIC, RouteResult
+from .shared_cache import LayeredCache
 
 ROUTED_QUERIES = "RoutedQueries"
 ROUTE_LATENCY = "RouteLatency"
@@ -29,12 +30,24 @@ ACTIVE_MODEL_READ_ERRORS = "ActiveModelReadErrors"
 ACTIVE_MODEL_REFUSED = "ActiveModelRefused"
 REJECTED_REQUESTS = "RejectedRequests"
 INTERNAL_ERRORS = "InternalErrors"
+SHARED_CACHE_HITS = "SharedCacheHits"
+SHARED_CACHE_MISSES = "SharedCacheMisses"
+SHARED_CACHE_TIMEOUTS = "SharedCacheTimeouts"
+SHARED_CACHE_ERRORS = "SharedCacheErrors"
+SHARED_CACHE_SKIPPED = "SharedCacheSkipped"
+SHARED_CACHE_DROPPED_WRITES = "SharedCacheDroppedWrites"
 
 METRIC_NAMES = (
     ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
     HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, ACTIVE_MODEL_REFUSED,
-    REJECTED_REQUESTS, INTERNAL_ERRORS,
+    REJECTED_REQUESTS, INTERNAL_ERRORS, SHARED_CACHE_HITS, SHARED_CACHE_MISSES, SHARED_CACHE_TIMEOUTS,
+    SHARED_CACHE_ERRORS, SHARED_CACHE_SKIPPED, SHARED_CACHE_DROPPED_WRITES,
 )  # fmt: skip
+# SharedCacheCounts field -> its metric.
+_SHARED_CACHE_METRICS = {
+    "hits": SHARED_CACHE_HITS, "misses": SHARED_CACHE_MISSES, "timeouts": SHARED_CACHE_TIMEOUTS,
+    "errors": SHARED_CACHE_ERRORS, "skipped": SHARED_CACHE_SKIPPED, "dropped_writes": SHARED_CACHE_DROPPED_WRITES,
+}  # fmt: skip
 
 # Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
 _ANSWERED = frozenset({"ok", "parse_failure"})
@@ -81,6 +94,21 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         # Healthy requests are in the API's access log already; one more line per query at
         # hundreds of queries per second is mostly CloudWatch Logs cost. POWERTOOLS_LOG_LEVEL=DEBUG shows them.
         logger.debug("routed", extra=summary)
+
+
+def record_shared_cache(cache: object) -> None:
+    """The shared table's outcomes since the last request (nothing when the router has no shared cache).
+
+    Counted by the table itself (a timed-out read or a failed background write is in no RouteResult);
+    a container serves one invocation at a time, so a drain per request attributes them to it.
+    """
+    if not isinstance(cache, LayeredCache):
+        return
+    counts = cache.shared.drain_counts()
+    for field, name in _SHARED_CACHE_METRICS.items():
+        value = getattr(counts, field)
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def record_rejection(status: int, reason: str) -> None:
