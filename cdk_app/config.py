@@ -85,6 +85,7 @@ RouterCacheTtlSeconds = _router_int("cache_ttl_seconds")
 RouterCacheMaxEntries = _router_int("cache_max_entries")
 ActiveModelMaxAgeSeconds = _router_int("active_model_max_age_seconds")
 RouterMaxTokens = _router_int("max_tokens")
+RouterShadowSlackMs = _router_int("shadow_slack_ms")
 
 
 class ConfigError(ValueError):
@@ -178,6 +179,8 @@ class AppConfig(_Strict):
     active_model_max_age_seconds: ActiveModelMaxAgeSeconds = 60
     # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens.
     router_max_tokens: RouterMaxTokens = 512
+    # A shadow rollout never delays a response by more than this past the active model's answer.
+    router_shadow_slack_ms: RouterShadowSlackMs = 50
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

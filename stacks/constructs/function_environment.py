@@ -136,6 +136,7 @@ def router_settings(config: AppConfig, *, deployment_arn_prefix: str | None = No
         cache_max_entries=config.router_cache_max_entries,
         active_model_max_age_seconds=config.active_model_max_age_seconds,
         max_tokens=config.router_max_tokens,
+        shadow_slack_ms=config.router_shadow_slack_ms,
         app_tag=config.router_app_tag,
         deployment_arn_prefix=deployment_arn_prefix,
     )

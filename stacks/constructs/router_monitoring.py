@@ -32,6 +32,8 @@ ROUTER_METRICS = (
     "RoutedQueries", "RouteLatency", "ModelLatency", "CacheHits", "CacheMisses", "Fallbacks",
     "HeuristicAnswers", "ParseFailures", "ModelErrors", "ModelThrottles", "ActiveModelReadErrors", "ActiveModelRefused",
     "RejectedRequests", "InternalErrors",
+    "ActiveLatency", "CandidateRequests", "CandidateFallbacks", "CandidateParseFailures", "CandidateLatency",
+    "ShadowComparisons", "ShadowDisagreements", "ShadowWeightDifference",
 )  # fmt: skip
 FALLBACK_RATE_PERCENT = 5
 PERIOD = Duration.minutes(5)

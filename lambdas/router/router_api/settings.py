@@ -30,6 +30,7 @@ ENV_ACTIVE_MODEL_MAX_AGE_SECONDS = "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS"
 ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
 ENV_APP_TAG = "ROUTER_APP_TAG"
 ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
+ENV_SHADOW_SLACK_MS = "ROUTER_SHADOW_SLACK_MS"
 
 
 # The integer settings: field -> (its variable, lowest, highest allowed). The configuration
@@ -43,6 +44,7 @@ INTEGER_SETTINGS: dict[str, tuple[str, int, int]] = {
     "cache_max_entries": (ENV_CACHE_MAX_ENTRIES, 0, 1_000_000),
     "active_model_max_age_seconds": (ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 0, 3_600),
     "max_tokens": (ENV_MAX_TOKENS, 16, 8_192),
+    "shadow_slack_ms": (ENV_SHADOW_SLACK_MS, 0, 1_000),
 }
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
@@ -73,6 +75,8 @@ class RouterSettings:
     cache_max_entries: int = 10_000
     active_model_max_age_seconds: int = 60
     max_tokens: int = 512
+    # How long a shadow rollout may wait for its candidate after the active model answered.
+    shadow_slack_ms: int = 50
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
     app_tag: str = "router"
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may
