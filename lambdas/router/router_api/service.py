@@ -246,7 +246,7 @@ class Router:
         unique = {key: future.result() for key, future in futures.items()}
         # A repeated query shares its first occurrence's answer but not its model calls (counted once).
         return [
-            unique[key] if first_of[key] == index else replace(unique[key], calls=())
+            unique[key] if first_of[key] == index else replace(unique[key], calls=(), candidate=None)
             for index, key in enumerate(keys)
         ]
 
