@@ -176,6 +176,10 @@ class ShadowRunner:
         self, call: ShadowCall | None, model_id: str, served: RoutingDecision | None, remaining_ms: float
     ) -> CandidateResult:
         """The candidate's outcome, waiting at most the slack (and never past the request's deadline)."""
+        # A late call is left to finish on its own (botocore cannot cancel it). It may be paused on the way:
+        # "Lambda freezes the execution environment when the runtime and each extension have completed and
+        # there are no pending events" (Lambda developer guide, the execution environment lifecycle); it then
+        # ends in a later invocation and its result is dropped.
         if call is None:
             return CandidateResult(model_id, MODE_SHADOW, OUTCOME_BUSY)
         timeout_s = max(0.0, min(self.slack_ms, remaining_ms)) / 1000.0
