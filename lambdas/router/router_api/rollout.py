@@ -39,7 +39,6 @@ from typing import Any
 
 from routing import RoutingDecision
 from routing.active_model import Rollout
-from routing.rubric import dominant_set
 
 MODE_SHADOW = "shadow"
 MODE_CANARY = "canary"
@@ -126,6 +125,9 @@ def canary_result(model_id: str, calls: Sequence[Any]) -> CandidateResult:
 
 def agreement(served: RoutingDecision, candidate: RoutingDecision) -> tuple[bool, float]:
     """(dominant modality differs, mean absolute weight difference) of the candidate against the served answer."""
+    # Imported on the first comparison, not with the handler: the cold import counts, most routers never shadow.
+    from routing.rubric import dominant_set
+
     disagreed = not set(dominant_set(candidate.weights)) <= set(dominant_set(served.weights))
     names = tuple(served.weights)
     difference = math.fsum(abs(candidate.weights.get(name, 0.0) - served.weights[name]) for name in names)
