@@ -411,6 +411,22 @@ def test_a_candidate_bedrock_denies_ends_the_rollout_in_this_container(settings,
     assert refused == [CANDIDATE]
 
 
+def test_an_ssm_outage_keeps_the_rollout_last_read(settings):
+    values: list[object] = [parameter("canary", 30.0), TimeoutError("ssm")]
+
+    def read(_name: str, _max_age: int) -> str:
+        value = values.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    source = ActiveModelSource.for_settings(settings, read_parameter=read)
+    first, during = source.current(), source.current()
+
+    assert (first.origin, first.rollout.model_id, first.rollout.percent) == ("parameter", CANDIDATE, 30.0)
+    assert (during.origin, during.rollout) == ("stale", first.rollout)
+
+
 # --------------------------------------------------------------------------- metrics
 
 
