@@ -169,9 +169,9 @@ class ShadowRunner:
             return None
         try:
             future = self._executor().submit(self._run, decide)
-        except BaseException:
+        except RuntimeError:  # no thread could be started: the query is not shadowed, the request goes on
             self._slots.release()
-            raise
+            return None
         return ShadowCall(model_id, future)
 
     def finish(
