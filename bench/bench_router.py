@@ -9,6 +9,11 @@ the real Powertools SSMProvider (a stub SSM client behind it), so its cache is m
 Shared decision cache: the router with its DynamoDB layer on a stand-in table that sleeps (2 ms for
 a hit; longer than the budget for an outage), side by side with the budget.
 
+Rollout: the selection alone (stable hash and share test, per query), a cache hit with a canary
+rollout beside the one without, and shadow mode with fixed-latency fake clients (active model
+20 ms, candidate 5 ms: faster, so the shadow should add nothing beyond bookkeeping, and never
+more than the slack) beside the same clients without a rollout.
+
 Cold import runs in fresh interpreters, alternating `import boto3` and `import handler`
 (the Lambda's entry module, with its environment), and reports the median ratio.
 
@@ -54,6 +59,9 @@ ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 DEPLOYMENT_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
+CANDIDATE_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/candidate001"
+ACTIVE_LATENCY_S = 0.020
+CANDIDATE_LATENCY_S = 0.005
 CANNED_TEXT = (
     '{"visual": 0.15, "audio": 0.05, "transcription": 0.7, "metadata": 0.1, '
     '"reasoning": "The query asks what a speaker says, so the transcript matters most."}'
@@ -73,11 +81,29 @@ class ZeroLatencyBedrock:
         return CANNED_RESPONSE
 
 
+class FixedLatencyBedrock:
+    """bedrock-runtime stand-in: answers Converse after a fixed latency per model."""
+
+    def __init__(self, latency_s: dict[str, float]) -> None:
+        self.latency_s = latency_s
+
+    def converse(self, **params: Any) -> dict[str, Any]:
+        time.sleep(self.latency_s[params["modelId"]])
+        return CANNED_RESPONSE
+
+
 class StubSsm:
-    """ssm stand-in behind Powertools' SSMProvider: the promoted deployment."""
+    """ssm stand-in behind Powertools' SSMProvider: the promoted deployment (and a rollout, if given)."""
+
+    def __init__(self, rollout: dict[str, Any] | None = None) -> None:
+        value: dict[str, Any] = {"model_id": DEPLOYMENT_ARN, "run_id": "bench"}
+        if rollout:
+            value["rollout"] = {"model_id": CANDIDATE_ARN, "run_id": "bench-2",
+                                "started_at": "2026-12-01T00:00:00+00:00", **rollout}  # fmt: skip
+        self.value = json.dumps(value)
 
     def get_parameter(self, **_params: Any) -> dict[str, Any]:
-        return {"Parameter": {"Value": json.dumps({"model_id": DEPLOYMENT_ARN, "run_id": "bench"})}}
+        return {"Parameter": {"Value": self.value}}
 
 
 class Context:
@@ -128,16 +154,19 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
     from router_api.bedrock import ClientPool
     from router_api.cache import DecisionCache
     from router_api.model_selection import ActiveModelSource, powertools_reader
+    from router_api.rollout import selected
     from router_api.service import Deadline, ModelInvoker, Router
+    from routing.active_model import Rollout
 
     settings = handler.SETTINGS
 
-    def router(cache_entries: int) -> Router:
+    def router(cache_entries: int, rollout: dict[str, Any] | None = None, bedrock: Any = None) -> Router:
+        client = bedrock or ZeroLatencyBedrock()
         return Router(
             settings,
-            models=ModelInvoker(settings, ClientPool(create=lambda _config: ZeroLatencyBedrock())),
+            models=ModelInvoker(settings, ClientPool(create=lambda _config: client)),
             active_model=ActiveModelSource.for_settings(
-                settings, read_parameter=powertools_reader(lambda: StubSsm())
+                settings, read_parameter=powertools_reader(lambda: StubSsm(rollout))
             ),
             cache=DecisionCache(max_entries=cache_entries, ttl_seconds=3_600),
         )
@@ -181,6 +210,42 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
             "p99 <= 0.2 ms",
         )
     )
+
+    canary = router(cache_entries=settings.cache_max_entries, rollout={"mode": "canary", "percent": 50.0})
+    canary.route(["cat videos"], Deadline.start(settings.deadline_ms))
+
+    def hit_canary(_index: int) -> None:
+        (result,) = canary.route(["cat videos"], Deadline.start(settings.deadline_ms))
+        assert result.source == "cache"
+
+    rows.append(("cache hit (router logic), canary rollout 50 %", timed(hit_canary, iterations, warmup), ""))
+
+    rollout = Rollout(CANDIDATE_ARN, "bench-2", "canary", 50.0, "2026-12-01T00:00:00+00:00")
+    keys = [f"interview where the mayor talks about bridge number {i}" for i in range(iterations + warmup)]
+
+    def select(index: int) -> None:
+        selected(rollout, keys[index])
+
+    rows.append(("rollout selection alone (hash + share, per query)", timed(select, iterations, warmup),
+                 "p99 <= 0.05 ms"))  # fmt: skip
+
+    # Shadow beside no rollout, on the same fixed-latency clients; fewer iterations (each waits 20 ms).
+    fixed = FixedLatencyBedrock({DEPLOYMENT_ARN: ACTIVE_LATENCY_S, CANDIDATE_ARN: CANDIDATE_LATENCY_S})
+    slow_runs, slow_warmup = max(20, iterations // 25), max(5, warmup // 25)
+    for label, rollout_value in (
+        ("no rollout", None),
+        ("shadow 100 %, candidate 5 ms", {"mode": "shadow", "percent": 100.0}),
+    ):
+        subject = router(cache_entries=0, rollout=rollout_value, bedrock=fixed)
+
+        def shadowed(index: int, subject: Router = subject) -> None:
+            (result,) = subject.route([f"goal {index}"], Deadline.start(settings.deadline_ms))
+            assert result.source == "model" and result.model == DEPLOYMENT_ARN
+
+        goal = f"p99 <= no rollout + slack ({settings.shadow_slack_ms} ms)" if rollout_value else ""
+        rows.append(
+            (f"model answer in 20 ms (router logic), {label}", timed(shadowed, slow_runs, slow_warmup), goal)
+        )
 
     batches = [event("/route/batch", {"queries": [f"goal in match {i} minute {j}" for j in range(25)]})
                for i in range(iterations // 10 + warmup // 10)]  # fmt: skip

@@ -87,6 +87,7 @@ ActiveModelMaxAgeSeconds = _router_int("active_model_max_age_seconds")
 RouterMaxTokens = _router_int("max_tokens")
 SharedCacheBudgetMs = _router_int("shared_cache_budget_ms")
 SharedCacheTtlSeconds = _router_int("shared_cache_ttl_seconds")
+RouterShadowSlackMs = _router_int("shadow_slack_ms")
 
 
 class ConfigError(ValueError):
@@ -197,6 +198,8 @@ class AppConfig(_Strict):
     # (docs/capacity.md); a run's report recommends a value from the measured answers.
     router_max_tokens: RouterMaxTokens = 256
     router_shared_cache: RouterSharedCache = Field(default_factory=RouterSharedCache)
+    # A shadow rollout never delays a response by more than this past the active model's answer.
+    router_shadow_slack_ms: RouterShadowSlackMs = 50
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

@@ -16,6 +16,7 @@ from router_api.api import ApiError, error_response, json_response, parse_reques
 from router_api.service import Deadline, Router, build_router
 from router_api.settings import RouterSettings
 from router_api.telemetry import (
+    record_candidate_refused,
     record_internal_error,
     record_model_refused,
     record_parameter_error,
@@ -33,7 +34,10 @@ def get_router() -> Router:
     global _router
     if _router is None:
         _router = build_router(
-            SETTINGS, on_parameter_error=record_parameter_error, on_model_refused=record_model_refused
+            SETTINGS,
+            on_parameter_error=record_parameter_error,
+            on_model_refused=record_model_refused,
+            on_candidate_refused=record_candidate_refused,
         )
     return _router
 

@@ -141,6 +141,7 @@ def router_settings(
         cache_max_entries=config.router_cache_max_entries,
         active_model_max_age_seconds=config.active_model_max_age_seconds,
         max_tokens=config.router_max_tokens,
+        shadow_slack_ms=config.router_shadow_slack_ms,
         app_tag=config.router_app_tag,
         deployment_arn_prefix=deployment_arn_prefix,
         shared_cache_budget_ms=config.router_shared_cache.budget_ms,

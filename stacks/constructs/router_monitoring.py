@@ -32,8 +32,11 @@ from cdk_app.config import AppConfig
 ROUTER_METRICS = (
     "RoutedQueries", "RouteLatency", "ModelLatency", "CacheHits", "CacheMisses", "Fallbacks",
     "HeuristicAnswers", "ParseFailures", "ModelErrors", "ModelThrottles", "ActiveModelReadErrors", "ActiveModelRefused",
-    "RejectedRequests", "InternalErrors", "SharedCacheHits", "SharedCacheMisses", "SharedCacheTimeouts",
+    "RejectedRequests", "InternalErrors",
+    "SharedCacheHits", "SharedCacheMisses", "SharedCacheTimeouts",
     "SharedCacheErrors", "SharedCacheSkipped", "SharedCacheDroppedWrites",
+    "ActiveLatency", "CandidateRequests", "CandidateFallbacks", "CandidateParseFailures", "CandidateLatency",
+    "ShadowComparisons", "ShadowDisagreements", "ShadowWeightDifference",
 )  # fmt: skip
 SHARED_CACHE_METRICS = (
     "SharedCacheHits", "SharedCacheMisses", "SharedCacheTimeouts", "SharedCacheErrors", "SharedCacheSkipped",

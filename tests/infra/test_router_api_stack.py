@@ -202,6 +202,7 @@ def test_the_router_gets_its_settings_from_the_configuration(resources, config):
     assert env["ROUTER_FALLBACK_MODEL_ID"] == config.router_fallback_model_id
     assert env["ROUTER_DEADLINE_MS"] == str(config.router_deadline_ms)
     assert env["ROUTER_MAX_TOKENS"] == str(config.router_max_tokens)
+    assert env["ROUTER_SHADOW_SLACK_MS"] == str(config.router_shadow_slack_ms)
     assert env["MODALITIES"] == ",".join(config.modalities)
     assert function["Properties"]["Architectures"] == ["arm64"]
 

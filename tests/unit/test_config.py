@@ -257,3 +257,25 @@ def test_the_shared_cache_is_off_by_default_and_its_settings_reach_the_router() 
     assert (parsed.shared_cache_table, parsed.shared_cache_ttl_seconds, parsed.shared_cache_budget_ms) == (
         "decisions", 900, 4,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("slack_ms", [-1, 1_001])
+def test_the_shadow_slack_is_bounded(slack_ms: int) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({"router_shadow_slack_ms": slack_ms})
+    assert "cdk.json context key 'router_shadow_slack_ms'" in str(error.value)
+
+
+def test_the_shadow_slack_reaches_the_router_and_reads_back() -> None:
+    from router_api.settings import RouterSettings
+
+    from stacks.constructs.function_environment import router_environment
+
+    config = load_config({"router_shadow_slack_ms": 80})
+    env = router_environment(
+        config, deployment_arn_prefix="arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/"
+    )
+
+    assert env["ROUTER_SHADOW_SLACK_MS"] == "80"
+    assert RouterSettings.from_environ(env).shadow_slack_ms == 80
+    assert AppConfig().router_shadow_slack_ms == 50

@@ -12,6 +12,10 @@ error of the API:
 3. the fallback model, with what is left of the deadline;
 4. the heuristic, which needs microseconds and so always fits.
 
+A rollout (`router_api.rollout`) changes this per query: a canary query is served by the
+candidate in the active model's place (and cached under the candidate); a shadow query also
+asks the candidate in parallel, on its own budget, and serves the active model's answer.
+
 Budget: a model call's timeout is what remains of the deadline minus a reserve for the
 steps after it (a share of the deadline for the fallback model, a few milliseconds for
 the heuristic), so the chain always finishes inside the deadline. A batch shares one
@@ -34,6 +38,16 @@ from routing.converse import BEDROCK_ERRORS, classify, converse, converse_reques
 from .bedrock import MIN_CALL_S, ClientPool, backoff_s, timeout_tier
 from .cache import DecisionCache
 from .model_selection import ActiveModel, ActiveModelSource
+from .rollout import (
+    MODE_CANARY,
+    MODE_SHADOW,
+    ROLE_CANDIDATE,
+    CandidateResult,
+    ShadowCall,
+    ShadowRunner,
+    canary_result,
+    selected,
+)
 from .settings import RouterSettings
 from .shared_cache import LayeredCache, SharedDecisionTable
 
@@ -109,6 +123,8 @@ class RouteResult:
     latency_ms: float
     active_model: str
     calls: tuple[ModelCall, ...] = field(default=())
+    # What the rollout's candidate did, when the query is in its share and was not a cache hit.
+    candidate: CandidateResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public response shape: the flat decision plus model, source, degraded, latency_ms."""
@@ -200,6 +216,7 @@ class Router:
         active_model: ActiveModelSource,
         cache: DecisionCache | LayeredCache,
         clock: Callable[[], float] = time.perf_counter,
+        shadow: ShadowRunner | None = None,
     ) -> None:
         self.settings = settings
         self._models = models
@@ -208,6 +225,9 @@ class Router:
         self._clock = clock
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._shadow = shadow or ShadowRunner(
+            slack_ms=settings.shadow_slack_ms, max_in_flight=settings.batch_concurrency
+        )
 
     def route(self, queries: Sequence[str], deadline: Deadline) -> list[RouteResult]:
         """One result per query, in order; a batch runs on a bounded thread pool under one deadline."""
@@ -228,7 +248,7 @@ class Router:
         unique = {key: future.result() for key, future in futures.items()}
         # A repeated query shares its first occurrence's answer but not its model calls (counted once).
         return [
-            unique[key] if first_of[key] == index else replace(unique[key], calls=())
+            unique[key] if first_of[key] == index else replace(unique[key], calls=(), candidate=None)
             for index, key in enumerate(keys)
         ]
 
@@ -247,17 +267,17 @@ class Router:
     ) -> RouteResult:
         started = self._clock()
         key = key if key is not None else normalise_query(query)
-        cached = self.cache.get(key, active.model_id)
+        rollout = active.rollout
+        mode = selected(rollout, key)
+        serving = rollout.model_id if rollout is not None and mode == MODE_CANARY else active.model_id
+        cached = self.cache.get(key, serving)
         if cached is not None:
-            return RouteResult(
-                cached, active.model_id, SOURCE_CACHE, False, self._ms_since(started), active.model_id
-            )
+            return RouteResult(cached, serving, SOURCE_CACHE, False, self._ms_since(started), active.model_id)
         calls: list[ModelCall] = []
-        chain = self._chain(active)
+        chain = self._chain(active, (ROLE_CANDIDATE, serving) if mode == MODE_CANARY else None)
+        shadow = self._start_shadow(rollout.model_id, query, deadline, chain) if mode == MODE_SHADOW else None
         for position, (role, model_id) in enumerate(chain):
-            reserve = HEURISTIC_RESERVE_MS
-            if position < len(chain) - 1:
-                reserve += FALLBACK_SHARE * deadline.budget_ms
+            reserve = _reserve_ms(position, chain, deadline)
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
             if role == ROLE_ACTIVE and active.origin in ("parameter", "stale") and _denied(attempts):
@@ -265,14 +285,22 @@ class Router:
                 # requests ask the default; this one goes on down the chain.
                 self._active.refuse(model_id)
             if decision is not None:
-                source = SOURCE_MODEL if role == ROLE_ACTIVE else SOURCE_FALLBACK
+                source = SOURCE_FALLBACK if role == ROLE_FALLBACK else SOURCE_MODEL
                 break
         else:
             decision = heuristic_decision(query, self.settings.modalities)
             model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
-        # Only the active model's answer is full quality and cached; anything else is a degraded stand-in.
+        # Only the serving model's own answer is full quality and cached; anything else is a degraded stand-in.
         if source == SOURCE_MODEL:
             self.cache.put(key, model_id, decision)
+        candidate = None
+        if rollout is not None and mode == MODE_CANARY:
+            candidate = canary_result(rollout.model_id, calls)
+        elif rollout is not None and mode == MODE_SHADOW:
+            served = decision if source == SOURCE_MODEL else None
+            candidate = self._shadow.finish(shadow, rollout.model_id, served, deadline.remaining_ms())
+        if candidate is not None and candidate.denied:
+            self._active.refuse_candidate(candidate.model_id)  # IAM refused it: no rollout from now on
         return RouteResult(
             decision,
             model_id,
@@ -281,17 +309,36 @@ class Router:
             self._ms_since(started),
             active.model_id,
             tuple(calls),
+            candidate,
         )
 
-    def _chain(self, active: ActiveModel) -> list[tuple[str, str]]:
-        chain = [(ROLE_ACTIVE, active.model_id)]
+    def _chain(self, active: ActiveModel, first: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+        chain = [first or (ROLE_ACTIVE, active.model_id)]
         fallback = self.settings.fallback_model_id
-        if fallback and fallback != active.model_id:
+        if fallback and fallback != chain[0][1]:
             chain.append((ROLE_FALLBACK, fallback))
         return chain
 
+    def _start_shadow(
+        self, candidate: str, query: str, deadline: Deadline, chain: list[tuple[str, str]]
+    ) -> ShadowCall | None:
+        """Ask the candidate in parallel, with its own budget: the active call's, plus the slack."""
+        budget_ms = deadline.remaining_ms() - _reserve_ms(0, chain, deadline) + self._shadow.slack_ms
+        own = Deadline(deadline.clock(), max(budget_ms, 0.0), deadline.clock)
+        return self._shadow.start(
+            candidate, lambda: self._models.decide(candidate, ROLE_CANDIDATE, query, own, 0.0)
+        )
+
     def _ms_since(self, started: float) -> float:
         return (self._clock() - started) * 1000.0
+
+
+def _reserve_ms(position: int, chain: Sequence[tuple[str, str]], deadline: Deadline) -> float:
+    """Time kept for the steps after the chain's `position`: the heuristic, and a share for a next model."""
+    reserve = HEURISTIC_RESERVE_MS
+    if position < len(chain) - 1:
+        reserve += FALLBACK_SHARE * deadline.budget_ms
+    return reserve
 
 
 def _denied(calls: Sequence[ModelCall]) -> bool:
@@ -303,6 +350,7 @@ def build_router(
     *,
     on_parameter_error: Callable[[Exception], None] | None = None,
     on_model_refused: Callable[[str], None] | None = None,
+    on_candidate_refused: Callable[[str], None] | None = None,
 ) -> Router:
     """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
@@ -316,7 +364,10 @@ def build_router(
         settings,
         models=ModelInvoker(settings, clients),
         active_model=ActiveModelSource.for_settings(
-            settings, on_error=on_parameter_error, on_refused=on_model_refused
+            settings,
+            on_error=on_parameter_error,
+            on_refused=on_model_refused,
+            on_candidate_refused=on_candidate_refused,
         ),
         cache=cache,
     )

@@ -33,6 +33,7 @@ ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
 ENV_SHARED_CACHE_TABLE = "ROUTER_SHARED_CACHE_TABLE"
 ENV_SHARED_CACHE_BUDGET_MS = "ROUTER_SHARED_CACHE_BUDGET_MS"
 ENV_SHARED_CACHE_TTL_SECONDS = "ROUTER_SHARED_CACHE_TTL_SECONDS"
+ENV_SHADOW_SLACK_MS = "ROUTER_SHADOW_SLACK_MS"
 
 
 # The integer settings: field -> (its variable, lowest, highest allowed). The configuration
@@ -50,6 +51,7 @@ INTEGER_SETTINGS: dict[str, tuple[str, int, int]] = {
     # slow table at most this much per in-process miss (router_api.shared_cache).
     "shared_cache_budget_ms": (ENV_SHARED_CACHE_BUDGET_MS, 1, 50),
     "shared_cache_ttl_seconds": (ENV_SHARED_CACHE_TTL_SECONDS, 60, 604_800),
+    "shadow_slack_ms": (ENV_SHADOW_SLACK_MS, 0, 1_000),
 }
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
@@ -82,6 +84,8 @@ class RouterSettings:
     cache_max_entries: int = 10_000
     active_model_max_age_seconds: int = 60
     max_tokens: int = 256
+    # How long a shadow rollout may wait for its candidate after the active model answered.
+    shadow_slack_ms: int = 50
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
     app_tag: str = "router"
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may

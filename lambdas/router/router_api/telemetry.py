@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 from routing.observability import logger, metrics
 
-from .service import SOURCE_CACHE, SOURCE_FALLBACK, SOURCE_HEURISTIC, RouteResult
+from .rollout import CandidateResult
+from .service import ROLE_ACTIVE, SOURCE_CACHE, SOURCE_FALLBACK, SOURCE_HEURISTIC, RouteResult
 from .shared_cache import LayeredCache
 
 ROUTED_QUERIES = "RoutedQueries"
@@ -36,12 +37,23 @@ SHARED_CACHE_TIMEOUTS = "SharedCacheTimeouts"
 SHARED_CACHE_ERRORS = "SharedCacheErrors"
 SHARED_CACHE_SKIPPED = "SharedCacheSkipped"
 SHARED_CACHE_DROPPED_WRITES = "SharedCacheDroppedWrites"
+# Rollout (router_api.rollout): the candidate's record beside the active model's.
+ACTIVE_LATENCY = "ActiveLatency"
+CANDIDATE_REQUESTS = "CandidateRequests"
+CANDIDATE_FALLBACKS = "CandidateFallbacks"
+CANDIDATE_PARSE_FAILURES = "CandidateParseFailures"
+CANDIDATE_LATENCY = "CandidateLatency"
+SHADOW_COMPARISONS = "ShadowComparisons"
+SHADOW_DISAGREEMENTS = "ShadowDisagreements"
+SHADOW_WEIGHT_DIFFERENCE = "ShadowWeightDifference"
 
 METRIC_NAMES = (
     ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
     HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, ACTIVE_MODEL_REFUSED,
     REJECTED_REQUESTS, INTERNAL_ERRORS, SHARED_CACHE_HITS, SHARED_CACHE_MISSES, SHARED_CACHE_TIMEOUTS,
     SHARED_CACHE_ERRORS, SHARED_CACHE_SKIPPED, SHARED_CACHE_DROPPED_WRITES,
+    ACTIVE_LATENCY, CANDIDATE_REQUESTS, CANDIDATE_FALLBACKS, CANDIDATE_PARSE_FAILURES, CANDIDATE_LATENCY,
+    SHADOW_COMPARISONS, SHADOW_DISAGREEMENTS, SHADOW_WEIGHT_DIFFERENCE,
 )  # fmt: skip
 # SharedCacheCounts field -> its metric.
 _SHARED_CACHE_METRICS = {
@@ -70,12 +82,18 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         for call in result.calls:
             if call.outcome in _ANSWERED:
                 metrics.add_metric(name=MODEL_LATENCY, unit=MetricUnit.Milliseconds, value=call.latency_ms)
+                if call.role == ROLE_ACTIVE:
+                    metrics.add_metric(
+                        name=ACTIVE_LATENCY, unit=MetricUnit.Milliseconds, value=call.latency_ms
+                    )
             if call.outcome == "parse_failure":
                 metrics.add_metric(name=PARSE_FAILURES, unit=MetricUnit.Count, value=1)
             elif call.outcome == "throttled":
                 metrics.add_metric(name=MODEL_THROTTLES, unit=MetricUnit.Count, value=1)
             if call.outcome not in _ANSWERED:
                 metrics.add_metric(name=MODEL_ERRORS, unit=MetricUnit.Count, value=1)
+        if result.candidate is not None:
+            _record_candidate(result.candidate)
     failures = [
         {"model_id": call.model_id, "role": call.role, "outcome": call.outcome, "detail": call.detail,
          "latency_ms": round(call.latency_ms, 1)}
@@ -88,6 +106,9 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         "degraded": degraded,
         "latency_ms": round(max((result.latency_ms for result in results), default=0.0), 3),
     }
+    rollout = _rollout_summary([result.candidate for result in results if result.candidate is not None])
+    if rollout:
+        summary["rollout"] = rollout
     if failures:
         logger.warning("routed with model failures", extra={**summary, "failures": failures[:50]})
     else:
@@ -111,6 +132,42 @@ def record_shared_cache(cache: object) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def _record_candidate(candidate: CandidateResult) -> None:
+    if not candidate.asked:  # shadow with every slot taken: the candidate was not asked
+        return
+    metrics.add_metric(name=CANDIDATE_REQUESTS, unit=MetricUnit.Count, value=1)
+    if candidate.fallback:
+        metrics.add_metric(name=CANDIDATE_FALLBACKS, unit=MetricUnit.Count, value=1)
+    if candidate.outcome == "parse_failure":
+        metrics.add_metric(name=CANDIDATE_PARSE_FAILURES, unit=MetricUnit.Count, value=1)
+    if candidate.latency_ms is not None:
+        metrics.add_metric(name=CANDIDATE_LATENCY, unit=MetricUnit.Milliseconds, value=candidate.latency_ms)
+    if candidate.compared:
+        metrics.add_metric(name=SHADOW_COMPARISONS, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name=SHADOW_DISAGREEMENTS, unit=MetricUnit.Count, value=1 if candidate.disagreed else 0
+        )
+        metrics.add_metric(
+            name=SHADOW_WEIGHT_DIFFERENCE, unit=MetricUnit.NoUnit, value=candidate.weight_difference
+        )
+
+
+def _rollout_summary(candidates: Sequence[CandidateResult]) -> dict[str, object] | None:
+    """The rollout facts of a request for its summary line: the candidate, and what it did."""
+    if not candidates:
+        return None
+    outcomes = Counter(candidate.outcome for candidate in candidates)
+    return {
+        "mode": candidates[0].mode,
+        "candidate": candidates[0].model_id[:300],
+        "queries": len(candidates),
+        "outcomes": dict(outcomes),
+        "fallbacks": sum(candidate.fallback for candidate in candidates),
+        "compared": sum(candidate.compared for candidate in candidates),
+        "disagreed": sum(bool(candidate.disagreed) for candidate in candidates),
+    }
+
+
 def record_rejection(status: int, reason: str) -> None:
     """A request refused with a 4xx before any routing (bad body, wrong path or method)."""
     metrics.add_metric(name=REJECTED_REQUESTS, unit=MetricUnit.Count, value=1)
@@ -128,6 +185,13 @@ def record_parameter_error(error: Exception) -> None:
     metrics.add_metric(name=ACTIVE_MODEL_READ_ERRORS, unit=MetricUnit.Count, value=1)
     logger.warning("active-model parameter unreadable; serving the last known or default model",
                    extra={"error": f"{type(error).__name__}: {error}"})  # fmt: skip
+
+
+def record_candidate_refused(model_id: str) -> None:
+    """The rollout names a candidate this deployment may not serve (or IAM denied it): no rollout."""
+    metrics.add_metric(name=ACTIVE_MODEL_REFUSED, unit=MetricUnit.Count, value=1)
+    logger.warning("active-model parameter's rollout names a candidate this router may not serve; no rollout",
+                   extra={"refused_model_id": model_id[:300]})  # fmt: skip
 
 
 def record_model_refused(model_id: str) -> None:
