@@ -27,7 +27,7 @@ overrides a run's values with the same models, every field optional.
         EVALUATION_RESERVE_SECONDS, OFFLINE_STAND_IN
     StartJudgeEnv: EVALUATION_ROLE_ARN, JUDGE_JOB_NAME_PREFIX
     CheckJudgeEnv: EVALUATION_DEADLINE_HOURS
-    ReportEnv: MODEL_PRICES, GATE
+    ReportEnv: MODEL_PRICES, GATE, PROMOTION
     PromoteEnv: ACTIVE_MODEL_PARAMETER, PROMOTION
     RolloutControlEnv: ACTIVE_MODEL_PARAMETER, ROLLOUT_TOPIC_ARN, ROLLOUT_ALARMS, ROUTER_METRICS_NAMESPACE,
         ROUTER_METRICS_SERVICE
@@ -469,12 +469,18 @@ class CheckJudgeEnv(EnvironmentSettings):
 
 
 class ReportEnv(EnvironmentSettings):
-    """The Report step: the price table (keyed by foundation model id) and the deployed gate."""
+    """The Report step: the price table (keyed by foundation model id), the deployed gate, what a pass does."""
 
-    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"prices": "MODEL_PRICES", "gate": "GATE"}
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "prices": "MODEL_PRICES",
+        "gate": "GATE",
+        "promotion": "PROMOTION",
+    }
 
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     gate: GateThresholds = Field(default_factory=GateThresholds)
+    # What a pass does (the Promote step's own setting): the run notification says it.
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
 
 
 class PromoteEnv(EnvironmentSettings):

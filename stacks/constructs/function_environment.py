@@ -94,7 +94,9 @@ def evaluation_environments(
             evaluation_role_arn=evaluation_role_arn, job_name_prefix=config.prefix
         ).to_environ(),
         "CheckJudge": CheckJudgeEnv(deadline_hours=config.evaluation_deadline_hours).to_environ(),
-        "Report": ReportEnv(prices=config.prices.models, gate=config.gate).to_environ(),
+        "Report": ReportEnv(
+            prices=config.prices.models, gate=config.gate, promotion=config.promotion
+        ).to_environ(),
         # The name is configuration (a public contract): no cross-stack import needed for it.
         "Promote": PromoteEnv(
             parameter_name=config.active_model_parameter_name, promotion=config.promotion

@@ -316,3 +316,17 @@ def test_the_latency_chart_has_a_visible_legend() -> None:
     assert "p50 (median)" in visible and "p95" in visible
     assert 'stroke-dasharray="4 3"' in legend.group(1)  # the dashed sample matches the chart's p95 line
     assert page.index("chart-latency") < page.index("latency-legend")
+
+
+def test_a_pass_that_starts_a_rollout_says_so_in_the_notification() -> None:
+    from routing.settings import PromotionPolicy
+
+    canary = PromotionPolicy(on_pass="canary", percent=10, auto_finish_after={"queries": 5000, "hours": 24})
+    _, message = notification(_report(), link="l", model_id=DEPLOYMENT_ARN, on_pass=canary)
+    assert f"A canary rollout of {DEPLOYMENT_ARN} starts for 10 % of queries" in message
+    assert "after 5,000 candidate queries or 24 h with no alarm" in message
+    assert "The router switches" not in message
+    _, shadow = notification(
+        _report(), link="l", model_id=DEPLOYMENT_ARN, on_pass=PromotionPolicy(on_pass="shadow")
+    )
+    assert "keeps serving every answer" in shadow and "vsr rollout --finish" in shadow
