@@ -286,7 +286,10 @@ def _rollout_control(w: World) -> list[Request]:
     return [
         Request("ssm:GetParameter", w.parameter_arn),
         Request("ssm:PutParameter", w.parameter_arn),
-        *(Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{w.region}:{ACCOUNT}:alarm:{a}") for a in alarms),
+        *(
+            Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{w.region}:{ACCOUNT}:alarm:{a}")
+            for a in alarms
+        ),
         Request("cloudwatch:GetMetricStatistics", "*"),
         Request("sns:Publish", topic),
     ]
