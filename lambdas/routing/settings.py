@@ -29,6 +29,8 @@ overrides a run's values with the same models, every field optional.
     CheckJudgeEnv: EVALUATION_DEADLINE_HOURS
     ReportEnv: MODEL_PRICES, GATE
     PromoteEnv: ACTIVE_MODEL_PARAMETER
+    TrainLocalModelEnv: LOCAL_MODEL_BUCKETS, LOCAL_MODEL_NGRAMS, LOCAL_MODEL_EPOCHS,
+        LOCAL_MODEL_LEARNING_RATE, LOCAL_MODEL_L2, LOCAL_MODEL_MIN_SUPPORT
 
 The router has its own settings (lambdas/router/router_api/settings.py, standard library only: its
 cold start counts).
@@ -48,12 +50,14 @@ from routing import validate_modalities
 
 from .errors import InvalidSettings
 
-Candidate = Literal["distilled", "student", "baseline"]
-# The evaluation always lists its candidates in this order (answers, results, report).
-CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+Candidate = Literal["distilled", "student", "baseline", "local"]
+# The evaluation always lists its candidates in this order (answers, results, report). "local" is the
+# run's tier-0 model (routing.local_model), answering in process; it is evaluated when the run trained one.
+CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline", "local")
+LOCAL: Candidate = "local"
 # Who answers the gold set: the candidates, and the teacher (its labels are the held-out references,
 # so only human labels can say how accurate it is).
-Answerer = Literal["distilled", "student", "baseline", "teacher"]
+Answerer = Literal["distilled", "student", "baseline", "local", "teacher"]
 TEACHER: Answerer = "teacher"
 # The references a number is measured against: the held-out set's are the teacher's labels
 # (teacher fidelity), the gold set's are people's (gold accuracy). The gate decides on one of them.
@@ -437,3 +441,33 @@ class PromoteEnv(EnvironmentSettings):
     ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"parameter_name": "ACTIVE_MODEL_PARAMETER"}
 
     parameter_name: Annotated[str, Field(min_length=1)]
+
+
+class TrainLocalModelEnv(EnvironmentSettings):
+    """The TrainLocalModel step: the tier-0 model's features and its training (routing.pipeline.local_training)."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "buckets": "LOCAL_MODEL_BUCKETS",
+        "ngrams": "LOCAL_MODEL_NGRAMS",
+        "epochs": "LOCAL_MODEL_EPOCHS",
+        "learning_rate": "LOCAL_MODEL_LEARNING_RATE",
+        "l2": "LOCAL_MODEL_L2",
+        "min_support": "LOCAL_MODEL_MIN_SUPPORT",
+    }
+
+    # Hash buckets of the word n-grams (a power of two, routing.local_model.MAX_BUCKETS at most).
+    buckets: Annotated[int, Field(ge=2**8, le=2**20)] = 2**14
+    ngrams: tuple[Annotated[int, Field(ge=1, le=4)], ...] = (1, 2)
+    epochs: Annotated[int, Field(ge=1, le=5000)] = 300
+    learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.1
+    # Chosen on the offline data (10,000 examples): 1e-5 scored best of 0, 3e-6, 1e-5, 3e-5, 1e-4, 1e-3.
+    l2: Annotated[float, Field(ge=0, le=1)] = 1e-5
+    # A feature counts as known (the confidence's known share) once this many training examples had it.
+    min_support: Annotated[int, Field(ge=1, le=1000)] = 3
+
+    @field_validator("buckets")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("must be a power of two")
+        return value
