@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from botocore.exceptions import NoCredentialsError
-from routing.active_model import ActiveModel
+from routing.active_model import ActiveModel, LocalModelRef
 from routing.evaluation.promotion import read_active_model
 
 from cdk_app.config import AppConfig
@@ -200,8 +200,12 @@ class Operator:
         report = self.report(run_id)
         return promotion.promotion_candidate(self.client("bedrock"), run_id, report, force), report
 
-    def promote(self, run_id: str, model_id: str) -> promotion.Promotion:
-        return promotion.promote(self.client("ssm"), self.active_model_parameter, run_id, model_id)
+    def promote(
+        self, run_id: str, model_id: str, local_model: LocalModelRef | None = None
+    ) -> promotion.Promotion:
+        return promotion.promote(
+            self.client("ssm"), self.active_model_parameter, run_id, model_id, local_model=local_model
+        )
 
     def rollback(self) -> promotion.Promotion:
         return promotion.rollback(self.client("ssm"), self.active_model_parameter)

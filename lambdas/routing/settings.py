@@ -50,13 +50,15 @@ from routing import validate_modalities
 
 from .errors import InvalidSettings
 
-Candidate = Literal["distilled", "student", "baseline", "local"]
-# The evaluation always lists its candidates in this order (answers, results, report). "local" is the
-# run's tier-0 model (routing.local_model), answering in process; it is evaluated when the run trained one.
-CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline", "local")
-LOCAL: Candidate = "local"
-# Who answers the gold set: the candidates, and the teacher (its labels are the held-out references,
-# so only human labels can say how accurate it is).
+# The Bedrock models a run may evaluate (`evaluation_candidates`).
+Candidate = Literal["distilled", "student", "baseline"]
+# The evaluation always lists its candidates in this order (answers, results, report), then LOCAL.
+CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline")
+# The fourth candidate: the run's tier-0 model (routing.local_model), answering in process without a model
+# call. It is evaluated whenever the run trained one (`$.local_model.trained`), always after the others.
+LOCAL = "local"
+# Who answers the gold set: the candidates (the local model too), and the teacher (its labels are the
+# held-out references, so only human labels can say how accurate it is).
 Answerer = Literal["distilled", "student", "baseline", "local", "teacher"]
 TEACHER: Answerer = "teacher"
 # The references a number is measured against: the held-out set's are the teacher's labels

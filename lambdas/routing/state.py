@@ -160,6 +160,8 @@ class LocalModelState(_State):
     seconds: float | None = None
     train_loss: float | None = None
     error: str | None = None
+    # A Catch on TrainLocalModel stores Step Functions' error here; the report shows it.
+    cause: str | None = None
 
 
 class DeploymentState(_State):
@@ -217,6 +219,8 @@ class ReportState(_State):
 
     report_key: str
     gate: ReportGate
+    # The tier-0 model Promote puts into the active-model value ({s3_uri, sha256, threshold}; None: none).
+    local_model: dict[str, Any] | None = None
 
 
 class ExecutionRef(_State):

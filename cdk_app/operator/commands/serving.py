@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 from routing.active_model import ActiveModel
+from routing.evaluation.promotion import local_model_of
 
 from cdk_app.operator.commands.options import YesOpt
 from cdk_app.operator.console import bar, confirm, format_duration, number, out, status_text
@@ -85,12 +86,15 @@ def promote(
     state = cli_state(ctx)
     operator = state.operator()
     run_id = operator.resolve_run(run)
-    model_id, _ = operator.promotion_candidate(run_id, force=force)
+    model_id, report = operator.promotion_candidate(run_id, force=force)
+    local_model = local_model_of(report)
     current = operator.active_model()
     out.print(Text(f"now:   {_describe_active(current)}"))
     out.print(Text(f"after: {model_id} (run {run_id})"))
+    out.print(Text(f"tier-0: {local_model.s3_uri} (confidence >= {local_model.threshold:g})" if local_model
+                   else "tier-0: none (the report calibrated no threshold)"))  # fmt: skip
     confirm("Promote?", yes)
-    promotion = operator.promote(run_id, model_id)
+    promotion = operator.promote(run_id, model_id, local_model)
     if not promotion.changed:
         out.print(Text(f"Run {run_id} is already the active model: nothing changed."))
         return
