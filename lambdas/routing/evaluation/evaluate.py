@@ -134,7 +134,7 @@ def evaluate_step(
     until `must_stop` (the hard limit, which leaves time to save what finished). An invocation
     that still finishes nothing raises `EvaluationStalled` with the error the calls were retrying.
 
-    `clock` times the model calls (the handler passes `routing.clients.timer`).
+    `clock` times the model calls and the local answers (the handler passes `routing.clients.timer`).
     """
     run = event.run
     layout = run.layout
@@ -180,7 +180,8 @@ def evaluate_step(
     remote = [item for item in pending if item[0].name != LOCAL]
     try:
         if local.model is not None:
-            answer_locally(local.model, (item for item in pending if item[0].name == LOCAL), finished)
+            local_work = (item for item in pending if item[0].name == LOCAL)
+            answer_locally(local.model, local_work, finished, clock=clock)
         if remote:
             answer_all(runtime, remote, inference, concurrency=settings.concurrency, should_stop=stop_starting,
                        on_finished=finished, on_cut_short=cut_short.append, metadata=metadata, clock=clock)  # fmt: skip
