@@ -7,7 +7,9 @@ earlier ones left unanswered (their answers are parts under `evaluation/parts/`)
 whatever finished even when it stops early, and once every answerer has answered every query
 merges the parts into results.jsonl (held-out records, then gold records), writes the judge's
 input lines (held-out answers only: the judge's references are the teacher's) and the
-evaluation manifest. The Evaluate handler logs the outcome and emits the
+evaluation manifest. The run's tier-0 model (`$.local_model`), when it has one, is the fourth
+candidate "local": it answers in process (`local_candidate`), is not judged, and its records carry
+its confidence. The Evaluate handler logs the outcome and emits the
 metrics from the `EvaluateResult` returned here; `summary()` is `$.evaluation`.
 """
 
