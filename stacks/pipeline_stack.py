@@ -15,7 +15,11 @@ from constructs import Construct
 from cdk_app.config import AppConfig
 from cdk_app.stack_outputs import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from stacks.constructs.evaluation_steps import EVALUATION_STEPS
-from stacks.constructs.function_environment import evaluation_environments, pipeline_environment
+from stacks.constructs.function_environment import (
+    evaluation_environments,
+    pipeline_environment,
+    train_local_model_environment,
+)
 from stacks.constructs.pipeline_definition import DISTILLATION_FUNCTIONS, function_substitution
 from stacks.constructs.pipeline_state_machine import PipelineStateMachine
 from stacks.constructs.pipeline_steps import DISTILLATION_STEPS, PipelineSteps, StepResources
@@ -48,6 +52,7 @@ class PipelineStack(Stack):
             active_model_parameter_arn=storage.active_model_parameter_arn,
             environments={
                 **{step: distillation_environment for step in DISTILLATION_FUNCTIONS},
+                "TrainLocalModel": train_local_model_environment(config),
                 **evaluation_environments(config, evaluation_role_arn=storage.evaluation_role.role_arn),
             },
         )

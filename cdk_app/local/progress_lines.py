@@ -138,6 +138,11 @@ def _task_summary(name: str, state: Mapping[str, Any]) -> str | None:
     if name == "PrepareDataset":
         dataset = state.get("dataset") or {}
         return f"{dataset.get('train_count')} training records, {dataset.get('holdout_count')} held out"
+    if name in {"TrainLocalModel", "LocalModelNotTrained"}:
+        local = state.get("local_model") or {}
+        if not local.get("trained"):
+            return f"tier-0 local model not trained: {local.get('error')}"
+        return f"tier-0 local model: {local.get('examples')} examples, {local.get('seconds')} s"
     if name in {"StartDistillation", "CheckDistillation"}:
         job = state.get("distillation") or {}
         return f"job {job.get('job_name')} {job.get('status')}"

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from botocore.exceptions import NoCredentialsError
-from routing.active_model import ActiveModel
+from routing.active_model import ActiveModel, LocalModelRef
 from routing.evaluation.promotion import read_active_model
 
 from cdk_app.config import AppConfig
@@ -201,8 +201,12 @@ class Operator:
         report = self.report(run_id)
         return promotion.promotion_candidate(self.client("bedrock"), run_id, report, force), report
 
-    def promote(self, run_id: str, model_id: str) -> promotion.Promotion:
-        return promotion.promote(self.client("ssm"), self.active_model_parameter, run_id, model_id)
+    def promote(
+        self, run_id: str, model_id: str, local_model: LocalModelRef | None = None
+    ) -> promotion.Promotion:
+        return promotion.promote(
+            self.client("ssm"), self.active_model_parameter, run_id, model_id, local_model=local_model
+        )
 
     def rollback(self) -> promotion.Promotion:
         return promotion.rollback(self.client("ssm"), self.active_model_parameter)
@@ -221,10 +225,11 @@ class Operator:
         percent: float,
         queries: int | None = None,
         hours: float | None = None,
+        local_model: LocalModelRef | None = None,
     ) -> rollout.RolloutChange:
         return rollout.start(
             self.client("ssm"), self.active_model_parameter, run_id=run_id, model_id=model_id, mode=mode,
-            percent=percent, by=self.caller(), queries=queries, hours=hours,
+            percent=percent, by=self.caller(), queries=queries, hours=hours, local_model=local_model,
         )  # fmt: skip
 
     def rollout_status(self) -> rollout.RolloutStatus:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routing import errors as routing_errors
-from routing.active_model import ActiveModel
+from routing.active_model import ActiveModel, LocalModelRef
 from routing.evaluation import promotion
 from routing.evaluation.promotion import read_active_model
 
@@ -60,10 +60,13 @@ def promotion_candidate(bedrock: Any, run_id: str, report: Mapping[str, Any], fo
     return model_id
 
 
-def promote(ssm: Any, parameter: str, run_id: str, model_id: str) -> Promotion:
-    """Promote (idempotent: promoting the active run again changes nothing)."""
+def promote(
+    ssm: Any, parameter: str, run_id: str, model_id: str, local_model: LocalModelRef | None = None
+) -> Promotion:
+    """Promote, with the run's tier-0 model when its report calibrated one (`promotion.local_model_of`);
+    idempotent: promoting the active run again changes nothing."""
     before = read_active_model(ssm, parameter)
-    result = promotion.promote_run(ssm, parameter, model_id, run_id)
+    result = promotion.promote_run(ssm, parameter, model_id, run_id, local_model=local_model)
     return Promotion(before, read_active_model(ssm, parameter), parameter, result.changed)
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from routing import errors as routing_errors
-from routing.active_model import ACTOR_CLI, ActiveModel, AutoFinish
+from routing.active_model import ACTOR_CLI, ActiveModel, AutoFinish, LocalModelRef
 from routing.evaluation import rollout as rollout_logic
 from routing.evaluation.promotion import read_active_model
 from routing.evaluation.rollout import HistoryEntry, RolloutChange
@@ -77,13 +77,15 @@ def start(
     by: str,
     queries: int | None = None,
     hours: float | None = None,
+    local_model: LocalModelRef | None = None,
 ) -> RolloutChange:
-    """Start watching a run's deployment in `mode` for `percent` % of queries; PromotionRefused says why not."""
+    """Start watching a run's deployment (and its tier-0 model) in `mode` for `percent` % of queries;
+    PromotionRefused says why not."""
     finish = AutoFinish(queries=queries, hours=hours) if queries or hours else None
     try:
         return rollout_logic.start_rollout(
             ssm, parameter, model_id=model_id, run_id=run_id, mode=mode, percent=percent, by=by,
-            auto_finish_after=finish, reason=f"vsr promote {run_id} --{mode} {percent:g}",
+            auto_finish_after=finish, local_model=local_model, reason=f"vsr promote {run_id} --{mode} {percent:g}",
         )  # fmt: skip
     except routing_errors.RolloutRefused as exc:
         raise PromotionRefused(str(exc)) from None

@@ -117,6 +117,10 @@ class DeploymentTimedOut(PipelineError):
     """The deployment was still Creating at the deadline (deployment_deadline_minutes)."""
 
 
+class TrainingDataInvalid(PipelineError):
+    """The training file cannot train the tier-0 model (missing, or a line is not a routing record)."""
+
+
 # --- evaluation, report and promotion ---------------------------------------------------------
 
 

@@ -95,7 +95,8 @@ class LocalModel:
     min_support: int
     trained: Mapping[str, Any]
 
-    def predict(self, query: str) -> LocalPrediction:
+    def logits(self, query: str) -> tuple[list[float], float]:
+        """(the logits of `query`, the share of its features seen at least `min_support` times)."""
         features = feature_buckets(query, self.buckets, self.ngrams)
         logits = list(self.bias)
         known = 0
@@ -109,12 +110,15 @@ class LocalModel:
                     known += 1
                 for index, value in enumerate(row):
                     logits[index] += value * scale
+        return logits, (known / len(features) if features else 0.0)
+
+    def predict(self, query: str) -> LocalPrediction:
+        logits, known_share = self.logits(query)
         peak = max(logits)
         exps = [math.exp(value - peak) for value in logits]
         total = math.fsum(exps)
         probabilities = [value / total for value in exps]
         weights = normalise_weights(dict(zip(self.modalities, probabilities, strict=True)), self.modalities)
-        known_share = known / len(features) if features else 0.0
         uniform = 1.0 / len(self.modalities)
         peakedness = max(0.0, (max(probabilities) - uniform) / (1.0 - uniform))
         confidence = math.sqrt(known_share * peakedness)

@@ -31,6 +31,8 @@ overrides a run's values with the same models, every field optional.
     PromoteEnv: ACTIVE_MODEL_PARAMETER, PROMOTION
     RolloutControlEnv: ACTIVE_MODEL_PARAMETER, ROLLOUT_TOPIC_ARN, ROLLOUT_ALARMS, ROUTER_METRICS_NAMESPACE,
         ROUTER_METRICS_SERVICE
+    TrainLocalModelEnv: LOCAL_MODEL_BUCKETS, LOCAL_MODEL_NGRAMS, LOCAL_MODEL_EPOCHS,
+        LOCAL_MODEL_LEARNING_RATE, LOCAL_MODEL_L2, LOCAL_MODEL_MIN_SUPPORT
 
 The router has its own settings (lambdas/router/router_api/settings.py, standard library only: its
 cold start counts).
@@ -50,12 +52,16 @@ from routing import validate_modalities
 
 from .errors import InvalidSettings
 
+# The Bedrock models a run may evaluate (`evaluation_candidates`).
 Candidate = Literal["distilled", "student", "baseline"]
-# The evaluation always lists its candidates in this order (answers, results, report).
+# The evaluation always lists its candidates in this order (answers, results, report), then LOCAL.
 CANDIDATE_ORDER: tuple[Candidate, ...] = ("distilled", "student", "baseline")
-# Who answers the gold set: the candidates, and the teacher (its labels are the held-out references,
-# so only human labels can say how accurate it is).
-Answerer = Literal["distilled", "student", "baseline", "teacher"]
+# The fourth candidate: the run's tier-0 model (routing.local_model), answering in process without a model
+# call. It is evaluated whenever the run trained one (`$.local_model.trained`), always after the others.
+LOCAL = "local"
+# Who answers the gold set: the candidates (the local model too), and the teacher (its labels are the
+# held-out references, so only human labels can say how accurate it is).
+Answerer = Literal["distilled", "student", "baseline", "local", "teacher"]
 TEACHER: Answerer = "teacher"
 # The references a number is measured against: the held-out set's are the teacher's labels
 # (teacher fidelity), the gold set's are people's (gold accuracy). The gate decides on one of them.
@@ -512,3 +518,33 @@ class RolloutControlEnv(EnvironmentSettings):
     alarm_names: tuple[str, ...]
     metrics_namespace: Annotated[str, Field(min_length=1)]
     metrics_service: Annotated[str, Field(min_length=1)]
+
+
+class TrainLocalModelEnv(EnvironmentSettings):
+    """The TrainLocalModel step: the tier-0 model's features and its training (routing.pipeline.local_training)."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "buckets": "LOCAL_MODEL_BUCKETS",
+        "ngrams": "LOCAL_MODEL_NGRAMS",
+        "epochs": "LOCAL_MODEL_EPOCHS",
+        "learning_rate": "LOCAL_MODEL_LEARNING_RATE",
+        "l2": "LOCAL_MODEL_L2",
+        "min_support": "LOCAL_MODEL_MIN_SUPPORT",
+    }
+
+    # Hash buckets of the word n-grams (a power of two, routing.local_model.MAX_BUCKETS at most).
+    buckets: Annotated[int, Field(ge=2**8, le=2**20)] = 2**14
+    ngrams: tuple[Annotated[int, Field(ge=1, le=4)], ...] = (1, 2)
+    epochs: Annotated[int, Field(ge=1, le=5000)] = 300
+    learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.1
+    # Chosen on the offline data (10,000 examples): 1e-5 scored best of 0, 3e-6, 1e-5, 3e-5, 1e-4, 1e-3.
+    l2: Annotated[float, Field(ge=0, le=1)] = 1e-5
+    # A feature counts as known (the confidence's known share) once this many training examples had it.
+    min_support: Annotated[int, Field(ge=1, le=1000)] = 3
+
+    @field_validator("buckets")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("must be a power of two")
+        return value

@@ -148,6 +148,22 @@ class DistillationState(_State):
     polls: int = 0
 
 
+class LocalModelState(_State):
+    """`$.local_model`: the tier-0 model TrainLocalModel wrote (`trained` false, with `error`, when it did not)."""
+
+    trained: bool = False
+    key: str | None = None
+    s3_uri: str | None = None
+    sha256: str | None = None
+    examples: int = 0
+    features: int = 0
+    seconds: float | None = None
+    train_loss: float | None = None
+    error: str | None = None
+    # A Catch on TrainLocalModel stores Step Functions' error here; the report shows it.
+    cause: str | None = None
+
+
 class DeploymentState(_State):
     """`$.deployment`: the on-demand custom model deployment the evaluation invokes."""
 
@@ -203,6 +219,8 @@ class ReportState(_State):
 
     report_key: str
     gate: ReportGate
+    # The tier-0 model Promote puts into the active-model value ({s3_uri, sha256, threshold}; None: none).
+    local_model: dict[str, Any] | None = None
 
 
 class ExecutionRef(_State):
@@ -239,6 +257,11 @@ class StartDistillationEvent(_State):
     dataset: DatasetState
 
 
+class TrainLocalModelEvent(_State):
+    run: RunState
+    dataset: DatasetState
+
+
 class CheckDistillationEvent(_State):
     run: RunState
     distillation: DistillationState
@@ -258,6 +281,8 @@ class EvaluateEvent(_State):
     run: RunState
     dataset: DatasetState
     deployment: DeploymentState
+    # A run started before tier-0 existed has no `$.local_model`: it is evaluated without one.
+    local_model: LocalModelState | None = None
 
 
 class StartJudgeEvent(_State):
@@ -275,6 +300,7 @@ class ReportEvent(_State):
     dataset: DatasetState
     evaluation: EvaluationState
     judge: JudgeState | None = None
+    local_model: LocalModelState | None = None
 
 
 class PromoteEvent(_State):

@@ -27,6 +27,7 @@ from stacks.constructs.run_objects import (
     EVALUATION_RESULTS_KEYS,
     JUDGE_INPUT_KEYS,
     JUDGE_OUTPUT_KEYS,
+    LOCAL_MODEL_KEYS,
     REPORT_KEYS,
 )
 
@@ -44,7 +45,10 @@ class EvaluateStep(PipelineStep):
         config = self.resources.config
         written = [EVALUATION_PART_KEYS, EVALUATION_RESULTS_KEYS, EVALUATION_MANIFEST_KEYS, JUDGE_INPUT_KEYS]
         self._allow(
-            "ReadHoldoutAndParts", ["s3:GetObject"], self._objects(DATASET_KEYS, EVALUATION_PART_KEYS)
+            "ReadHoldoutAndParts",
+            ["s3:GetObject"],
+            # The run's tier-0 model answers as the "local" candidate (read only when it was trained).
+            self._objects(DATASET_KEYS, EVALUATION_PART_KEYS, LOCAL_MODEL_KEYS),
         )
         self._allow("WriteAnswers", ["s3:PutObject"], self._objects(*written))
         self._allow("TagPartsAsScratch", ["s3:PutObjectTagging"], self._objects(EVALUATION_PART_KEYS))
@@ -62,7 +66,7 @@ class EvaluateStep(PipelineStep):
         add_model_statements(self.role, model_statements(
             self, "InvokeCandidates", ["bedrock:InvokeModel"], models, extra_resources=[deployments],
         ))  # fmt: skip
-        self._acknowledge_objects(DATASET_KEYS, *written)
+        self._acknowledge_objects(DATASET_KEYS, LOCAL_MODEL_KEYS, *written)
         self._acknowledge_wildcards(
             [deployments],
             "Each run deploys its own distilled model: the candidates include this account's custom model "

@@ -22,6 +22,7 @@ from routing.settings import (
     ReportEnv,
     RolloutControlEnv,
     StartJudgeEnv,
+    TrainLocalModelEnv,
 )
 
 from cdk_app.config import AppConfig
@@ -77,6 +78,12 @@ def pipeline_environment(
     return settings.to_environ()
 
 
+def train_local_model_environment(config: AppConfig) -> dict[str, str]:
+    """The TrainLocalModel step's variables: the tier-0 model's features and training (defaults; the
+    configuration has no keys for them yet)."""
+    return TrainLocalModelEnv().to_environ()
+
+
 def evaluation_environments(
     config: AppConfig, *, evaluation_role_arn: str, offline_stand_in: bool = False
 ) -> dict[str, dict[str, str]]:
@@ -117,6 +124,7 @@ def local_environment(
     merged = {
         **pipeline_environment(config, bucket_name=bucket_name, distillation_role_arn=distillation_role_arn),
         "AWS_REGION": config.region,
+        **train_local_model_environment(config),
     }
     steps = evaluation_environments(
         config, evaluation_role_arn=evaluation_role_arn, offline_stand_in=offline_stand_in

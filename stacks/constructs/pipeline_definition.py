@@ -23,6 +23,7 @@ DISTILLATION_FUNCTIONS: Mapping[str, str] = {
     "Generate": "generate",
     "PrepareDataset": "prepare_dataset",
     "StartDistillation": "start_distillation",
+    "TrainLocalModel": "train_local_model",
     "CheckDistillation": "check_distillation",
     "CreateDeployment": "create_deployment",
     "CheckDeployment": "check_deployment",

@@ -12,6 +12,7 @@ same way. `PipelineSteps` builds one group of them; the state machine wires in `
 | Generate           | read/write runs/*/generated/* (+ object tagging)  | InvokeModel on the configured teacher      |
 | PrepareDataset     | read generated, imports; write runs/*/dataset/*   | -                                          |
 | StartDistillation  | -                                                 | Create/GetModelCustomizationJob, TagResource; iam:PassRole on the distillation role, to bedrock.amazonaws.com only |
+| TrainLocalModel    | read runs/*/dataset/train.jsonl; write runs/*/local-model/* | -                                |
 | CheckDistillation  | -                                                 | GetModelCustomizationJob                   |
 | CreateDeployment   | -                                                 | Create/GetCustomModelDeployment, TagResource |
 | CheckDeployment    | -                                                 | GetCustomModelDeployment                   |
@@ -43,7 +44,9 @@ from stacks.constructs.run_objects import (
     GENERATED_KEYS,
     IMPORT_KEYS,
     LISTABLE_PREFIXES,
+    LOCAL_MODEL_KEYS,
     MANIFEST_KEYS,
+    TRAIN_KEYS,
 )
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
@@ -230,6 +233,23 @@ class StartDistillationStep(PipelineStep):
         )
 
 
+class TrainLocalModelStep(PipelineStep):
+    step = "TrainLocalModel"
+    description = "train the run's tier-0 local model while the distillation job runs"
+    # Measured with the offline data: 10,000 training records train in about 2 s (300 epochs) on two
+    # shared cores. Lambda: "At 1,769 MB, a function has the equivalent of one vCPU" (Configuring Lambda
+    # function memory); numpy's vectorised loop runs on one core, so more memory would not help.
+    timeout = Duration.minutes(5)
+    memory_size = 1769
+
+    def grant(self) -> None:
+        # A missing object reads as AccessDenied without listing: the listing tells it apart (routing.storage).
+        self._allow_listing()
+        self._allow("ReadTrainingFile", ["s3:GetObject"], self._objects(TRAIN_KEYS))
+        self._allow("WriteLocalModel", ["s3:PutObject"], self._objects(LOCAL_MODEL_KEYS))
+        self._acknowledge_objects(TRAIN_KEYS, LOCAL_MODEL_KEYS)
+
+
 class CheckDistillationStep(PipelineStep):
     step = "CheckDistillation"
     description = "poll the run's distillation job"
@@ -275,6 +295,7 @@ DISTILLATION_STEPS: tuple[type[PipelineStep], ...] = (
     GenerateStep,
     PrepareDatasetStep,
     StartDistillationStep,
+    TrainLocalModelStep,
     CheckDistillationStep,
     CreateDeploymentStep,
     CheckDeploymentStep,

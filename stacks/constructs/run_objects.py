@@ -29,6 +29,9 @@ MANIFEST_KEYS = ANY_RUN.manifest_key
 GENERATED_KEYS = every_object_under(ANY_RUN.generated_prefix)
 DATASET_KEYS = every_object_under(ANY_RUN.dataset_prefix)
 DISTILLATION_OUTPUT_KEYS = every_object_under(ANY_RUN.distillation_output_prefix)
+# TrainLocalModel reads the training file only and writes the tier-0 model; Evaluate reads that model.
+TRAIN_KEYS = ANY_RUN.train_key
+LOCAL_MODEL_KEYS = every_object_under(ANY_RUN.local_model_prefix)
 
 # Evaluation and report: Evaluate, the judge job (input, output), Report.
 EVALUATION_PART_KEYS = every_object_under(ANY_RUN.evaluation_parts_prefix)

@@ -38,9 +38,17 @@ LAYER_REQUIREMENTS = SHARED_PACKAGE_DIR / "requirements.txt"
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# pip's view of the same platform: the wheels Lambda's arm64 Python 3.14 can load.
+# pip's view of the same platform: the wheels Lambda's arm64 Python 3.14 can load. pip does not widen a
+# platform tag to older glibc versions, so each tag a pinned wheel needs is named: manylinux2014
+# (glibc 2.17: pydantic-core, ...) and manylinux_2_28 (numpy 2.4.6 ships only
+# `cp314-manylinux_2_27_aarch64.manylinux_2_28_aarch64` wheels for arm64; `pip download numpy==2.4.6
+# --platform manylinux2014_aarch64` finds none). Lambda's python3.14 runtime is based on Amazon Linux 2023
+# (glibc 2.34), which loads manylinux_2_28 wheels.
+# Installed, the layer is about 119 MB (numpy and numpy.libs 68 MB of it), under Lambda's 250 MB
+# CodeSizeUnzipped ("the maximum size of a function's deployment package and layers when they're extracted").
 PIP_PLATFORM_ARGS = (
     "--platform", "manylinux2014_aarch64",
+    "--platform", "manylinux_2_28_aarch64",
     "--implementation", "cp",
     "--python-version", "3.14",
     "--only-binary=:all:",

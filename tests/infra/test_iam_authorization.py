@@ -169,6 +169,15 @@ def _start_distillation(w: World) -> list[Request]:
     ]
 
 
+def _train_local_model(w: World) -> list[Request]:
+    layout = RunLayout(w.run.run_id)
+    return [
+        s3_object(w.bucket, layout.train_key, "s3:GetObject"),
+        s3_object(w.bucket, layout.local_model_key, "s3:PutObject"),
+        s3_listing(w.bucket, layout.dataset_prefix),
+    ]
+
+
 def _check_distillation(w: World) -> list[Request]:
     return [Request("bedrock:GetModelCustomizationJob", w.arn(f"model-customization-job/{JOB_ID}"))]
 
@@ -194,6 +203,7 @@ def _evaluate(w: World) -> list[Request]:
         *invocations,
         s3_object(w.bucket, RunLayout(w.run.run_id).holdout_key, "s3:GetObject"),
         s3_object(w.bucket, RunLayout(w.run.run_id).gold_key, "s3:GetObject"),
+        s3_object(w.bucket, layout.local_model_key, "s3:GetObject"),
         s3_object(w.bucket, layout.evaluation_part_key("student"), "s3:GetObject"),
         *(
             s3_object(w.bucket, key, "s3:PutObject")
@@ -310,6 +320,7 @@ STEP_REQUESTS: dict[str, tuple[str, Callable[[World], list[Request]]]] = {
     "generate": ("pipeline", _generate),
     "prepare_dataset": ("pipeline", _prepare_dataset),
     "start_distillation": ("pipeline", _start_distillation),
+    "train_local_model": ("pipeline", _train_local_model),
     "check_distillation": ("pipeline", _check_distillation),
     "create_deployment": ("pipeline", _create_deployment),
     "check_deployment": ("pipeline", _check_deployment),

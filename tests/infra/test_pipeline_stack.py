@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from routing.errors import RETRYABLE_ERRORS
-from routing.settings import PipelineSettings
+from routing.settings import PipelineSettings, TrainLocalModelEnv
 
 from cdk_app.config import AppConfig
 from cdk_app.stack_outputs import OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
@@ -234,6 +234,8 @@ def test_pipeline_failures_name_the_step_notify_and_fail(definition) -> None:
     states = {name: (state, parent) for name, state, parent in iter_states(definition)}
     throttling = {error.__name__ for error in RETRYABLE_ERRORS}
     for step in DISTILLATION_FUNCTIONS:
+        if step == "TrainLocalModel":
+            continue  # never fatal (test_a_failing_tier0_training_is_not_fatal)
         task = states[step][0] if step != "Generate" else states["GenerateBatch"][0]
         assert {e for r in task["Retry"] for e in r["ErrorEquals"]} & throttling, step
         (catch,) = states[step][0]["Catch"]
@@ -251,6 +253,24 @@ def test_pipeline_failures_name_the_step_notify_and_fail(definition) -> None:
         "$.error.Error",
         "$.error.Cause",
     )
+
+
+def test_a_failing_tier0_training_is_not_fatal_and_runs_while_the_job_runs(definition) -> None:
+    states = definition["States"]
+    assert states["StartDistillation"]["Next"] == "TrainLocalModel"
+    train = states["TrainLocalModel"]
+    assert train["Next"] == "IsDistillationComplete" and train["ResultPath"] == "$.local_model"
+    (catch,) = train["Catch"]
+    assert catch == {
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.local_model_error",
+        "Next": "LocalModelNotTrained",
+    }
+    fallback = states["LocalModelNotTrained"]
+    assert fallback["Next"] == "IsDistillationComplete" and fallback["ResultPath"] == "$.local_model"
+    assert fallback["Parameters"]["trained"] is False
+    # The fallback has every key the task's result has (Evaluate and Report read them).
+    assert {key.removesuffix(".$") for key in train["ResultSelector"]} <= set(fallback["Parameters"])
 
 
 def test_evaluation_failures_notify_and_a_failing_judge_is_not_fatal(definition) -> None:
@@ -386,6 +406,11 @@ def test_the_functions_environment_parses_into_pipeline_settings(resources) -> N
             if r["Type"] == "AWS::Lambda::Function" and lid.startswith(f"Steps{step}Function")
         ]
         variables = dict(function["Properties"]["Environment"]["Variables"])
+        if step == "TrainLocalModel":
+            # Its own settings only: it reads the run from the execution state.
+            assert TrainLocalModelEnv.from_environ(variables) == TrainLocalModelEnv()
+            assert "DATA_BUCKET" not in variables and function["Properties"]["MemorySize"] == 1769
+            continue
         assert isinstance(variables["DATA_BUCKET"], dict) and isinstance(
             variables["DISTILLATION_ROLE_ARN"], dict
         )

@@ -23,7 +23,8 @@ from .pipeline_support import Sandbox
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 
 HAPPY_PATH = [
-    "Plan", "Generate", "PrepareDataset", "StartDistillation", "IsDistillationComplete", "WaitForDistillation",
+    "Plan", "Generate", "PrepareDataset", "StartDistillation", "TrainLocalModel", "IsDistillationComplete",
+    "WaitForDistillation",
     "CheckDistillation", "IsDistillationComplete", "WaitForDistillation", "CheckDistillation",
     "IsDistillationComplete", "CreateDeployment", "IsDeploymentActive", "WaitForDeployment", "CheckDeployment",
     "IsDeploymentActive", "WaitForDeployment", "CheckDeployment", "IsDeploymentActive", "DeploymentReady",
@@ -61,10 +62,12 @@ def test_happy_path_to_an_active_deployment(box: Sandbox) -> None:
     assert result.states_entered().count("GenerateBatch") == 13  # ceil(315 / 25)
     # The state contract (PIPELINE_CONTRACT): one key per step, small values.
     assert set(output) == {
-        "run", "generation", "dataset", "distillation", "deployment", "evaluation", "judge", "report", "promotion",
+        "run", "generation", "dataset", "distillation", "local_model", "deployment", "evaluation", "judge", "report",
+        "promotion",
     }  # fmt: skip
     assert output["judge"]["status"] == "Skipped"
-    assert output["evaluation"]["answers"] == 3 * 100  # three candidates answer the 100 held-out queries
+    # Three models and the tier-0 model answer the 100 held-out queries.
+    assert output["evaluation"]["answers"] == 4 * 100 and output["local_model"]["trained"]
     assert output["run"]["run_id"] == run and output["run"]["prefix"] == f"runs/{run}/"
     assert output["dataset"]["train_count"] == 200 and output["dataset"]["holdout_count"] == 100
     assert output["distillation"]["status"] == "Completed"

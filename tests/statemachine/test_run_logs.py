@@ -1,6 +1,6 @@
 """Every log line of a run carries its run id: one whole run in moto, every step handler's records read back.
 
-The run goes through the real definition and the twelve real step handlers (Plan to Promote,
+The run goes through the real definition and the thirteen real step handlers (Plan to Promote,
 the judge on) with the offline Bedrock stand-in; the handlers' Powertools logger writes, at INFO,
 into a buffer. A record without `run_id` is one an operator could not find by run.
 """

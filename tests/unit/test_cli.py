@@ -28,6 +28,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from rich.console import Console
+from routing.active_model import LocalModelRef
 from routing.evaluation.promotion import read_active_model
 from routing.pipeline.inputs import parse_execution_input
 from typer.testing import CliRunner
@@ -614,6 +615,7 @@ def test_promote_then_rollback(env: Deployed) -> None:
         result = run(env, "promote", "good-run", "--yes", obj=Overrides(clients={"bedrock": bedrock}))
     assert result.exit_code == 0, result.output
     assert "Promoted run good-run" in result.output and "vsr rollback" in result.output
+    assert "tier-0: none (the report calibrated no threshold)" in result.output
     active = env.active()
     assert (active.model_id, active.run_id, active.previous) == (DEPLOYMENT_ARN, "good-run", None)
     stub.add_response(
@@ -630,6 +632,12 @@ def test_promote_then_rollback(env: Deployed) -> None:
         {
             **sample_report("other-run"),
             "models": [{**sample_report("other-run")["models"][0], "model_id": DEPLOYMENT_ARN + "2"}],
+            # Its tier-0 model was calibrated: the manual promotion carries it, as the Promote step does.
+            "local_model": {
+                "s3_uri": "s3://data/runs/other-run/local-model/model.json",
+                "sha256": None,
+                "threshold": 0.61,
+            },
         },
     )
     assert run(env, "start", "--run-id", "other-run").exit_code == 0
@@ -648,6 +656,7 @@ def test_promote_then_rollback(env: Deployed) -> None:
             run(env, "promote", "other-run", "-y", obj=Overrides(clients={"bedrock": bedrock})).exit_code == 0
         )
     assert env.active().previous["model_id"] == DEPLOYMENT_ARN
+    assert env.active().local_model == LocalModelRef("s3://data/runs/other-run/local-model/model.json", 0.61)
 
     declined = run(env, "rollback", input="n\n")
     assert declined.exit_code == 1 and "cancelled: nothing changed" in declined.stderr

@@ -139,7 +139,8 @@ def test_every_settings_model_reads_back_what_it_writes() -> None:
 def test_one_gate_variable_for_plan_and_report() -> None:
     (report,) = [env for step, env in evaluation_environments(AppConfig(), evaluation_role_arn="r").items()
                  if step == "Report"]  # fmt: skip
-    assert set(report) == {"MODEL_PRICES", "GATE"}
+    # PROMOTION: the run notification says what a passing gate does (promote, or start a rollout).
+    assert set(report) == {"MODEL_PRICES", "GATE", "PROMOTION"}
     assert (
         ReportEnv.from_environ({"GATE": ENVIRONMENT["GATE"]}).gate
         == PipelineSettings.from_environ(ENVIRONMENT).gate

@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from rich.text import Text
-from routing.active_model import ActiveModel
+from routing.active_model import ActiveModel, LocalModelRef
+from routing.evaluation.promotion import local_model_of
 from routing.evaluation.rollout import HistoryEntry
 
 from cdk_app.operator.commands.options import YesOpt
@@ -129,18 +130,22 @@ def promote(
     state = cli_state(ctx)
     operator = state.operator()
     run_id = operator.resolve_run(run)
-    model_id, _ = operator.promotion_candidate(run_id, force=force)
+    model_id, report = operator.promotion_candidate(run_id, force=force)
+    local_model = local_model_of(report)
     current = operator.active_model()
     out.print(Text(f"now:   {_describe_active(current)}"))
     if mode is not None:
         percent = float(shadow if shadow is not None else canary)  # type: ignore[arg-type]
         _start_rollout(
-            state, operator, run_id, model_id, mode, percent, finish_after_queries, finish_after_hours, yes
-        )
+            state, operator, run_id, model_id, mode, percent, finish_after_queries, finish_after_hours, yes,
+            local_model,
+        )  # fmt: skip
         return
     out.print(Text(f"after: {model_id} (run {run_id})"))
+    out.print(Text(f"tier-0: {local_model.s3_uri} (confidence >= {local_model.threshold:g})" if local_model
+                   else "tier-0: none (the report calibrated no threshold)"))  # fmt: skip
     confirm("Promote?", yes)
-    promotion = operator.promote(run_id, model_id)
+    promotion = operator.promote(run_id, model_id, local_model)
     if not promotion.changed:
         out.print(Text(f"Run {run_id} is already the active model: nothing changed."))
         return
@@ -155,7 +160,7 @@ def promote(
 
 def _start_rollout(
     state, operator, run_id: str, model_id: str, mode: str, percent: float,
-    queries: int | None, hours: float | None, yes: bool,
+    queries: int | None, hours: float | None, yes: bool, local_model: LocalModelRef | None = None,
 ) -> None:  # fmt: skip
     serves = "serves" if mode == "canary" else "is also asked (the active model's answer is served) for"
     finish = " or ".join(
@@ -166,7 +171,7 @@ def _start_rollout(
                    else "       finish it with `vsr rollout --finish`"))  # fmt: skip
     confirm(f"Start the {mode} rollout?", yes)
     change = operator.start_rollout(
-        run_id, model_id, mode=mode, percent=percent, queries=queries, hours=hours
+        run_id, model_id, mode=mode, percent=percent, queries=queries, hours=hours, local_model=local_model
     )
     if not change.changed:
         out.print(

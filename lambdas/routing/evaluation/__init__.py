@@ -17,6 +17,8 @@ Each step's logic has its own module, as in `routing.pipeline`: `evaluate` (Eval
 * `judge`: the Bedrock LLM-judge job request, its input lines, its scores;
 * `gate`: the quality gate (non-inferiority on the paired score difference);
 * `report`, `markdown`, `html`: report.json (schema in report.schema.json), .md, .html;
+* `local_candidate`, `calibration`, `local_report`: the tier-0 model as the fourth candidate (in
+  process), its confidence threshold calibrated on half of the held-out set, its report section;
 * `events`: the steps' typed environments.
 
 The execution state and the steps' events (`routing.state`), the S3 keys (`routing.layout`),

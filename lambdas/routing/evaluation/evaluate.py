@@ -7,7 +7,9 @@ earlier ones left unanswered (their answers are parts under `evaluation/parts/`)
 whatever finished even when it stops early, and once every answerer has answered every query
 merges the parts into results.jsonl (held-out records, then gold records), writes the judge's
 input lines (held-out answers only: the judge's references are the teacher's) and the
-evaluation manifest. The Evaluate handler logs the outcome and emits the
+evaluation manifest. The run's tier-0 model (`$.local_model`), when it has one, is the fourth
+candidate "local": it answers in process (`local_candidate`), is not judged, and its records carry
+its confidence. The Evaluate handler logs the outcome and emits the
 metrics from the `EvaluateResult` returned here; `summary()` is `$.evaluation`.
 """
 
@@ -24,11 +26,12 @@ from typing import Any
 from ..contract import LabelledExample, example_from_dict, system_prompt
 from ..errors import EvaluationStalled, HoldoutInvalid
 from ..layout import RunLayout
-from ..settings import CANDIDATE_ORDER, TEACHER, EvaluateEnv, ReferenceSet
+from ..settings import CANDIDATE_ORDER, LOCAL, TEACHER, EvaluateEnv, ReferenceSet
 from ..state import EvaluateEvent, RunState
 from ..storage import get_text, iter_jsonl, list_keys, put_json, put_jsonl
 from .answering import Candidate, InferenceSettings, answer_all, on_demand_model_id, pending_work
 from .judge import judge_lines, judge_prompt_limit
+from .local_candidate import answer_locally, load_run_local_model
 from .records import AnswerRecord, make_record
 
 _METADATA_VALUE = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,.-]")
@@ -133,13 +136,18 @@ def evaluate_step(
     until `must_stop` (the hard limit, which leaves time to save what finished). An invocation
     that still finishes nothing raises `EvaluationStalled` with the error the calls were retrying.
 
-    `clock` times the model calls (the handler passes `routing.clients.timer`).
+    `clock` times the model calls and the local answers (the handler passes `routing.clients.timer`).
     """
     run = event.run
     layout = run.layout
     modalities = run.settings.modalities
     inference = InferenceSettings(system_prompt=system_prompt(modalities), max_tokens=settings.max_tokens)
     candidates = candidates_of(run, event.deployment.deployment_arn)
+    # The Bedrock candidates are judged; the local candidate (the run's tier-0 model) answers in process.
+    judged = [candidate.name for candidate in candidates]
+    local = load_run_local_model(s3, event.local_model)
+    if local.candidate is not None:
+        candidates = [*candidates, local.candidate]
     examples = load_holdout(s3, run.bucket, event.dataset.holdout_key, modalities)
     gold_key = event.dataset.gold_key
     gold = load_holdout(s3, run.bucket, gold_key, modalities, what="gold set") if gold_key else []
@@ -160,17 +168,24 @@ def evaluate_step(
     def stop_starting() -> bool:
         return must_stop() or (bool(new) and should_stop())
 
-    def finished(candidate: Candidate, index: int, example: LabelledExample, outcome: Any) -> None:
-        new.append(
-            make_record(
-                candidate, index, example, outcome, modalities, offline_stand_in=settings.offline_stand_in
-            )
-        )
+    def finished(
+        candidate: Candidate,
+        index: int,
+        example: LabelledExample,
+        outcome: Any,
+        confidence: float | None = None,
+    ) -> None:
+        new.append(make_record(candidate, index, example, outcome, modalities,
+                               offline_stand_in=settings.offline_stand_in, confidence=confidence))  # fmt: skip
 
     metadata = {"run_id": _METADATA_VALUE.sub("-", run.run_id)[:256], "purpose": "evaluation"}
+    remote = [item for item in pending if item[0].name != LOCAL]
     try:
-        if pending:
-            answer_all(runtime, pending, inference, concurrency=settings.concurrency, should_stop=stop_starting,
+        if local.model is not None:
+            local_work = (item for item in pending if item[0].name == LOCAL)
+            answer_locally(local.model, local_work, finished, clock=clock)
+        if remote:
+            answer_all(runtime, remote, inference, concurrency=settings.concurrency, should_stop=stop_starting,
                        on_finished=finished, on_cut_short=cut_short.append, metadata=metadata, clock=clock)  # fmt: skip
     finally:
         # Whatever finished is kept, even when a bug stops the invocation: the next one resumes.
@@ -196,14 +211,14 @@ def evaluate_step(
     gold_answers = len(gold_candidates) * len(gold)
     total = len(candidates) * len(examples) + gold_answers
     complete = not still_pending()
-    per_candidate = judge_prompt_limit(len(candidates), len(examples), settings.judge_max_prompts)
+    per_candidate = judge_prompt_limit(len(judged), len(examples), settings.judge_max_prompts)
     if complete:
         ordered = _query_major(records, "holdout", candidates, len(examples))
         gold_ordered = _query_major(records, "gold", gold_candidates, len(gold))
         put_jsonl(
             s3, run.bucket, layout.results_key, (record.model_dump() for record in [*ordered, *gold_ordered])
         )
-        lines = judge_lines(ordered, inference.system_prompt, [c.name for c in candidates], per_candidate)
+        lines = judge_lines(ordered, inference.system_prompt, judged, per_candidate)
         put_jsonl(s3, run.bucket, layout.judge_input_key, (line.line for line in lines))
         put_json(s3, run.bucket, layout.evaluation_manifest_key, {
             "candidates": [{"candidate": c.name, "model_id": c.model_id} for c in candidates],
@@ -219,6 +234,7 @@ def evaluate_step(
                 "answers": gold_answers,
             } if gold else None,
             "offline_stand_in": settings.offline_stand_in,
+            "local_model": local.to_dict(),
             "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
     return EvaluateResult(
@@ -228,7 +244,7 @@ def evaluate_step(
         answers=total,
         done=len(records),
         complete=complete,
-        judge_prompts=per_candidate * len(candidates) if complete else 0,
+        judge_prompts=per_candidate * len(judged) if complete else 0,
         offline_stand_in=settings.offline_stand_in,
         pending=len(pending),
         answered=len(new),

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from .local_report import local_model_html
 from .markdown import (
     COMPARISON_COLUMNS,
     INTERVAL_METRICS,
@@ -527,6 +528,7 @@ def render_html(report: Mapping[str, Any], latencies: Mapping[str, Sequence[floa
     parts.append(references_paragraph(report))
     parts.append(evidence_section(report))
     parts.append(gold_section_html(report))
+    parts.append(local_model_html(report))
     parts.append("<h2>Charts</h2>" + legend(models) + '<div class="charts">')
     parts.append(f'<div class="chart"><h3>Score distribution</h3>{score_chart(models)}</div>')
     parts.append(f'<div class="chart"><h3>Latency distribution</h3>{latency_chart(models, latencies)}</div>')

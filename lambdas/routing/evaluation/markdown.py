@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .gold_report import REFERENCES
+from .local_report import local_model_lines
 from .report import CANDIDATE_LABELS
 
 OFFLINE_BANNER = (
@@ -304,6 +305,7 @@ def render_markdown(report: Mapping[str, Any], *, html_link: str | None = None) 
     lines += reference_lines(report)
     lines += evidence_lines(report)
     lines += gold_lines(report)
+    lines += local_model_lines(report)
     lines += [
         "",
         "## Score distribution",

@@ -25,6 +25,7 @@ from ..active_model import (
     NO_ACTIVE_MODEL,
     ActiveModel,
     AutoFinish,
+    LocalModelRef,
     parse_active_model,
     promoted,
     rolled_back,
@@ -74,19 +75,26 @@ def write_active_model(ssm: Any, parameter_name: str, value: ActiveModel) -> Non
 
 
 def promote_run(
-    ssm: Any, parameter_name: str, model_id: str, run_id: str, *, now: datetime | None = None
+    ssm: Any,
+    parameter_name: str,
+    model_id: str,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    local_model: LocalModelRef | None = None,
 ) -> PromotionResult:
-    """Make `model_id` (of run `run_id`) the active model, keeping the current value as `previous`.
+    """Make `model_id` (of run `run_id`, with its tier-0 `local_model`) the active model, keeping the
+    current value as `previous`.
 
     Idempotent: when the parameter already names this model for this run (a retried step, or
     a second manual promotion), nothing is written, so `previous` still points at the model
     before it.
     """
     current = read_active_model(ssm, parameter_name)
-    if current.model_id == model_id and current.run_id == run_id:
+    if current.model_id == model_id and current.run_id == run_id and current.local_model == local_model:
         previous = (current.previous or {}).get("model_id")
         return PromotionResult(True, model_id, previous, run_id, changed=False)
-    value = promoted(current, model_id=model_id, run_id=run_id, now=now)
+    value = promoted(current, model_id=model_id, run_id=run_id, now=now, local_model=local_model)
     write_active_model(ssm, parameter_name, value)
     return PromotionResult(True, model_id, current.model_id, run_id, changed=True)
 
@@ -100,13 +108,22 @@ def promote_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -> dict
     if not event.report.gate.passed:
         raise GateNotPassed(f"run {event.run.run_id} did not pass the quality gate: not promoting")
     policy = settings.promotion
+    local_model = LocalModelRef.parse(event.report.local_model)
     if policy.on_pass != "promote":
-        return start_rollout_step(event, settings=settings, ssm=ssm)
-    result = promote_run(ssm, settings.parameter_name, event.deployment.deployment_arn, event.run.run_id)
+        return start_rollout_step(event, settings=settings, ssm=ssm, local_model=local_model)
+    result = promote_run(
+        ssm,
+        settings.parameter_name,
+        event.deployment.deployment_arn,
+        event.run.run_id,
+        local_model=local_model,
+    )
     return result.to_dict()
 
 
-def start_rollout_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -> dict[str, Any]:
+def start_rollout_step(
+    event: PromoteEvent, *, settings: PromoteEnv, ssm: Any, local_model: LocalModelRef | None = None
+) -> dict[str, Any]:
     """A passing run under `promotion.on_pass` shadow or canary: start the rollout of its deployment.
 
     `$.promotion` then says `promoted` false (the active model still serves) and carries `rollout`
@@ -126,6 +143,7 @@ def start_rollout_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -
         percent=policy.percent,
         auto_finish_after=AutoFinish(queries=finish.queries, hours=finish.hours) if finish else None,
         by=f"{ACTOR_RUN}:{event.run.run_id}",
+        local_model=local_model,
         reason="the run passed the quality gate (promotion.on_pass)",
     )
     rollout = change.after.rollout
@@ -161,6 +179,14 @@ def promotion_target(report: dict[str, Any]) -> str:
     raise ReportNotFound(f"report of run {report.get('run_id')} has no distilled model")
 
 
+def local_model_of(report: dict[str, Any]) -> LocalModelRef | None:
+    """The tier-0 model a run's report calibrated (report.json `local_model`), None without a threshold."""
+    section = report.get("local_model")
+    if not isinstance(section, dict) or section.get("threshold") is None:
+        return None
+    return LocalModelRef.parse(section)
+
+
 def promote_from_report(
     s3: Any, ssm: Any, *, bucket: str, run_id: str, parameter_name: str, force: bool = False
 ) -> PromotionResult:
@@ -181,4 +207,6 @@ def promote_from_report(
         )
     if report.get("offline_stand_in") and not force:
         raise GateNotPassed(f"run {run_id} is an offline stand-in run: its model cannot serve searches")
-    return promote_run(ssm, parameter_name, promotion_target(report), run_id)
+    return promote_run(
+        ssm, parameter_name, promotion_target(report), run_id, local_model=local_model_of(report)
+    )

@@ -52,6 +52,8 @@ class AnswerRecord(BaseModel):
     attempts: int
     offline_stand_in: bool = False
     reference_set: ReferenceSet = "holdout"
+    # The local candidate's confidence in its answer (routing.local_model); None for a model's answer.
+    confidence: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -76,6 +78,7 @@ def make_record(
     modalities: Sequence[str],
     *,
     offline_stand_in: bool = False,
+    confidence: float | None = None,
 ) -> AnswerRecord:
     """Parse and score one finished call. A failed call (no answer) scores 1 like an unparseable one."""
     answer = outcome.answer
@@ -116,6 +119,7 @@ def make_record(
         attempts=outcome.attempts,
         offline_stand_in=offline_stand_in,
         reference_set=candidate.reference_set,
+        confidence=confidence,
     )
 
 

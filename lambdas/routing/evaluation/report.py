@@ -26,7 +26,7 @@ SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 EVIDENCE_KEYS = ("candidates", "comparisons", "resolution", "breakdown")
 CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline",
-                    "teacher": "Teacher"}  # fmt: skip
+                    "local": "Tier-0 local model", "teacher": "Teacher"}  # fmt: skip
 
 
 # recommended_max_tokens: the distilled model's p99 output tokens x this margin, rounded up to a

@@ -1,7 +1,8 @@
 """The Report step: aggregate the answers and the judge's scores, decide the gate, write the report.
 
 Reads results.jsonl and the evaluation manifest (written by Evaluate) and, when the judge
-completed, its output; summarises each candidate (`metrics`, `pricing`) on the held-out set
+completed, its output; calibrates the tier-0 model's confidence threshold (`calibration`, report.json
+`local_model`); summarises each candidate (`metrics`, `pricing`) on the held-out set
 and, with a gold set, every answerer on the gold set; weighs the evidence of each set
 (`evidence`: intervals, paired comparisons, resolution, breakdown, seeded by the run id),
 evaluates the quality gate on the set `gate_reference` names (`gate`), and writes report.json
@@ -22,6 +23,7 @@ from ..layout import console_url, s3_uri
 from ..settings import MAX_HOLDOUT, GateReference, GateThresholds, ReferenceSet, ReportEnv, tightest_gate
 from ..state import CandidateRef, DatasetState, ReportEvent
 from ..storage import get_text, iter_jsonl, list_keys, put, put_json
+from .calibration import local_model_ref, local_model_section
 from .evidence import GATE_COMPARISON, Evidence, gather
 from .gate import GateDecision, evaluate_gate
 from .gold_report import gold_reasons, gold_section, with_gold
@@ -215,6 +217,10 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
         leaks=event.dataset.leaks.model_dump(),
         gate_reference=reference,
     )  # fmt: skip
+    # The tier-0 model: its training, and the threshold calibrated on the held-out answers (calibration).
+    report["local_model"] = local_model_section(
+        event.local_model.model_dump() if event.local_model else None, manifest.get("local_model"), held_out
+    )
     put_json(s3, run.bucket, layout.report_json_key, report)
     put(
         s3,
@@ -241,4 +247,6 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
         "summary": summary_line(report),
         "subject": subject,
         "message": message,
+        # What Promote puts into the active-model value (None: no tier-0 threshold).
+        "local_model": local_model_ref(report["local_model"]),
     }

@@ -6,7 +6,8 @@ One module per concern, handlers stay thin (parse the event, call one function h
 * :mod:`.names`: the Bedrock names derived from the run id;
 * :mod:`.bedrock`: Bedrock data access, each function taking its client;
 * :mod:`.planning`, :mod:`.generation`, :mod:`.dataset`, :mod:`.distillation`,
-  :mod:`.deployment`: the logic of each step.
+  :mod:`.local_training`, :mod:`.deployment`: the logic of each step (local_training, the tier-0
+  model, is the only one importing numpy).
 
 Shared with the evaluation, outside this package: `routing.state` (the execution state and
 every step's event), `routing.layout` (the S3 keys of a run), `routing.storage` (S3 data
