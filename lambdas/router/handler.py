@@ -17,6 +17,7 @@ from router_api.service import Deadline, Router, build_router
 from router_api.settings import RouterSettings
 from router_api.telemetry import (
     record_internal_error,
+    record_local_model_error,
     record_model_refused,
     record_parameter_error,
     record_rejection,
@@ -32,7 +33,10 @@ def get_router() -> Router:
     global _router
     if _router is None:
         _router = build_router(
-            SETTINGS, on_parameter_error=record_parameter_error, on_model_refused=record_model_refused
+            SETTINGS,
+            on_parameter_error=record_parameter_error,
+            on_model_refused=record_model_refused,
+            on_local_model_error=record_local_model_error,
         )
     return _router
 

@@ -30,7 +30,7 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from routing.active_model import parse_active_model
+from routing.active_model import LocalModelRef, parse_active_model
 
 from .settings import RouterSettings
 
@@ -50,6 +50,8 @@ class ActiveModel:
     # "stale": the last value read, because SSM failed now; "default_after_error": SSM failed, nothing read yet.
     origin: str
     run_id: str | None = None
+    # The tier-0 model promoted with it (router_api.local_tier), only for a model this router serves.
+    local_model: LocalModelRef | None = None
 
 
 # Deployment ids in Bedrock's CustomModelDeploymentArn pattern (botocore service model).
@@ -181,12 +183,12 @@ class ActiveModelSource:
             if self._on_refused:
                 self._on_refused(value.model_id)
             return ActiveModel(self._default, "refused", value.run_id)
-        return ActiveModel(value.model_id, "parameter", value.run_id)
+        return ActiveModel(value.model_id, "parameter", value.run_id, value.local_model)
 
     def _after_error(self) -> ActiveModel:
         if self._last is None:
             return ActiveModel(self._default, "default_after_error")
-        return ActiveModel(self._last.model_id, "stale", self._last.run_id)
+        return ActiveModel(self._last.model_id, "stale", self._last.run_id, self._last.local_model)
 
 
 def powertools_reader(create_client: Callable[[], Any] | None = None) -> Callable[[str, int], str]:

@@ -1,14 +1,17 @@
-"""The routing logic: cache -> active model -> fallback model -> heuristic, within one deadline.
+"""The routing logic: cache -> tier-0 -> active model -> fallback model -> heuristic, within one deadline.
 
 Plain Python, no Lambda: the handler gives it queries and a `Deadline`, it gives back one
 `RouteResult` per query. Every path ends in an answer, so a model failure is never an
 error of the API:
 
 1. the cache, keyed by the normalised query and the active model;
+   then tier-0 (router_api.local_tier), the promoted run's local model, when it is loaded and
+   confident about the query (not cached: it answers in microseconds);
 2. the active model (the promoted one, else the configured default), retried once on
    errors that a second attempt can cure (model not ready, service unavailable, a dropped
    connection: the fault kinds in `RETRIED_KINDS`);
 3. the fallback model, with what is left of the deadline;
+   then tier-0 whatever its confidence (degraded);
 4. the heuristic, which needs microseconds and so always fits.
 
 Budget: a model call's timeout is what remains of the deadline minus a reserve for the
@@ -32,6 +35,7 @@ from routing.converse import BEDROCK_ERRORS, classify, converse, converse_reques
 
 from .bedrock import MIN_CALL_S, ClientPool, backoff_s, timeout_tier
 from .cache import DecisionCache
+from .local_tier import LoadedLocalModel, LocalTier
 from .model_selection import ActiveModel, ActiveModelSource
 from .settings import RouterSettings
 
@@ -39,6 +43,7 @@ SOURCE_MODEL = "model"
 SOURCE_FALLBACK = "fallback_model"
 SOURCE_HEURISTIC = "heuristic"
 SOURCE_CACHE = "cache"
+SOURCE_LOCAL = "local"
 HEURISTIC_MODEL = "heuristic"
 
 ROLE_ACTIVE = "active"
@@ -197,9 +202,11 @@ class Router:
         models: ModelInvoker,
         active_model: ActiveModelSource,
         cache: DecisionCache,
+        local: LocalTier | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.settings = settings
+        self.local = local
         self._models = models
         self._active = active_model
         self.cache = cache
@@ -210,8 +217,10 @@ class Router:
     def route(self, queries: Sequence[str], deadline: Deadline) -> list[RouteResult]:
         """One result per query, in order; a batch runs on a bounded thread pool under one deadline."""
         active = self._active.current()
+        # Never waits: None until the active value's tier-0 model is loaded (or when it has none).
+        (local,) = self.local.select(active.local_model) if self.local else (None,)
         if len(queries) == 1:
-            return [self._route_one(queries[0], active, deadline)]
+            return [self._route_one(queries[0], active, local, deadline)]
         # Identical queries (after normalisation) are routed once.
         keys = [normalise_query(query) for query in queries]
         first_of: dict[str, int] = {}
@@ -219,7 +228,7 @@ class Router:
             first_of.setdefault(key, index)
         pool = self._batch_pool()
         futures = {
-            key: pool.submit(self._route_one, queries[index], active, deadline, key)
+            key: pool.submit(self._route_one, queries[index], active, local, deadline, key)
             for key, index in first_of.items()
         }
         # Each item finishes within the deadline (its model calls are capped by it), so this wait is bounded.
@@ -241,7 +250,12 @@ class Router:
         return self._pool
 
     def _route_one(
-        self, query: str, active: ActiveModel, deadline: Deadline, key: str | None = None
+        self,
+        query: str,
+        active: ActiveModel,
+        local: LoadedLocalModel | None,
+        deadline: Deadline,
+        key: str | None = None,
     ) -> RouteResult:
         started = self._clock()
         key = key if key is not None else normalise_query(query)
@@ -249,6 +263,11 @@ class Router:
         if cached is not None:
             return RouteResult(
                 cached, active.model_id, SOURCE_CACHE, False, self._ms_since(started), active.model_id
+            )
+        tier0 = local.answer(query) if local is not None else None
+        if tier0 is not None and tier0.confident:
+            return RouteResult(
+                tier0.decision, tier0.model, SOURCE_LOCAL, False, self._ms_since(started), active.model_id
             )
         calls: list[ModelCall] = []
         chain = self._chain(active)
@@ -266,8 +285,11 @@ class Router:
                 source = SOURCE_MODEL if role == ROLE_ACTIVE else SOURCE_FALLBACK
                 break
         else:
-            decision = heuristic_decision(query, self.settings.modalities)
-            model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
+            if tier0 is not None:
+                decision, model_id, source = tier0.decision, tier0.model, SOURCE_LOCAL
+            else:
+                decision = heuristic_decision(query, self.settings.modalities)
+                model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
         # Only the active model's answer is full quality and cached; anything else is a degraded stand-in.
         if source == SOURCE_MODEL:
             self.cache.put(key, model_id, decision)
@@ -301,8 +323,9 @@ def build_router(
     *,
     on_parameter_error: Callable[[Exception], None] | None = None,
     on_model_refused: Callable[[str], None] | None = None,
+    on_local_model_error: Callable[[str, Exception], None] | None = None,
 ) -> Router:
-    """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
+    """The production wiring: real Bedrock and S3 clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
     return Router(
         settings,
@@ -311,4 +334,10 @@ def build_router(
             settings, on_error=on_parameter_error, on_refused=on_model_refused
         ),
         cache=DecisionCache(max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds),
+        local=LocalTier(
+            bucket=settings.local_model_bucket,
+            modalities=settings.modalities,
+            retry_after_seconds=settings.active_model_max_age_seconds,
+            on_error=on_local_model_error,
+        ),
     )

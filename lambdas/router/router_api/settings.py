@@ -30,6 +30,7 @@ ENV_ACTIVE_MODEL_MAX_AGE_SECONDS = "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS"
 ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
 ENV_APP_TAG = "ROUTER_APP_TAG"
 ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
+ENV_LOCAL_MODEL_BUCKET = "ROUTER_LOCAL_MODEL_BUCKET"
 
 
 # The integer settings: field -> (its variable, lowest, highest allowed). The configuration
@@ -51,6 +52,11 @@ _METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}")
 _DEPLOYMENT_ARN_PREFIX = re.compile(
     r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:custom-model-deployment/"
 )
+
+
+# S3 bucket names (Amazon S3 user guide, "General purpose bucket naming rules": 3 to 63 characters,
+# lowercase letters, numbers, dots and hyphens, beginning and ending with a letter or number).
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class SettingsError(ValueError):
@@ -78,6 +84,8 @@ class RouterSettings:
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may
     # name (IAM further requires the pipeline's tags). None: no deployment is served.
     deployment_arn_prefix: str | None = None
+    # The data bucket, where each run's tier-0 model lives (router_api.local_tier). None: no tier-0.
+    local_model_bucket: str | None = None
 
     @property
     def configured_models(self) -> frozenset[str]:
@@ -97,6 +105,7 @@ class RouterSettings:
             ENV_FALLBACK_MODEL_ID: self.fallback_model_id,
             ENV_ACTIVE_MODEL_PARAMETER: self.active_model_parameter,
             ENV_DEPLOYMENT_ARN_PREFIX: self.deployment_arn_prefix,
+            ENV_LOCAL_MODEL_BUCKET: self.local_model_bucket,
         }
         return {
             ENV_DEFAULT_MODEL_ID: self.default_model_id,
@@ -135,6 +144,11 @@ class RouterSettings:
                 f"{ENV_DEPLOYMENT_ARN_PREFIX} must be arn:<partition>:bedrock:<region>:<account>:"
                 f"custom-model-deployment/, got {deployment_arn_prefix!r}"
             )
+        local_model_bucket = _text(env, ENV_LOCAL_MODEL_BUCKET)
+        if local_model_bucket is not None and not _BUCKET_NAME.fullmatch(local_model_bucket):
+            raise SettingsError(
+                f"{ENV_LOCAL_MODEL_BUCKET} must be an S3 bucket name, got {local_model_bucket!r}"
+            )
         defaults = {field.name: field.default for field in fields(cls)}
         return cls(
             default_model_id=default_model_id,
@@ -143,6 +157,7 @@ class RouterSettings:
             modalities=modalities,
             app_tag=app_tag,
             deployment_arn_prefix=deployment_arn_prefix,
+            local_model_bucket=local_model_bucket,
             **{
                 field: _int(env, name, defaults[field], low, high)
                 for field, (name, low, high) in INTEGER_SETTINGS.items()

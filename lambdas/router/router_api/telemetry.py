@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 from routing.observability import logger, metrics
 
-from .service import SOURCE_CACHE, SOURCE_FALLBACK, SOURCE_HEURISTIC, RouteResult
+from .service import SOURCE_CACHE, SOURCE_HEURISTIC, SOURCE_LOCAL, RouteResult
 
 ROUTED_QUERIES = "RoutedQueries"
 ROUTE_LATENCY = "RouteLatency"
@@ -29,11 +29,14 @@ ACTIVE_MODEL_READ_ERRORS = "ActiveModelReadErrors"
 ACTIVE_MODEL_REFUSED = "ActiveModelRefused"
 REJECTED_REQUESTS = "RejectedRequests"
 INTERNAL_ERRORS = "InternalErrors"
+LOCAL_ANSWERS = "LocalAnswers"
+LOCAL_FALLBACKS = "LocalFallbacks"
+LOCAL_MODEL_LOAD_ERRORS = "LocalModelLoadErrors"
 
 METRIC_NAMES = (
     ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
     HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, ACTIVE_MODEL_REFUSED,
-    REJECTED_REQUESTS, INTERNAL_ERRORS,
+    REJECTED_REQUESTS, INTERNAL_ERRORS, LOCAL_ANSWERS, LOCAL_FALLBACKS, LOCAL_MODEL_LOAD_ERRORS,
 )  # fmt: skip
 
 # Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
@@ -49,9 +52,13 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         if cache_enabled:
             hit = result.source == SOURCE_CACHE
             metrics.add_metric(name=CACHE_HITS if hit else CACHE_MISSES, unit=MetricUnit.Count, value=1)
-        if result.source in (SOURCE_FALLBACK, SOURCE_HEURISTIC):
+        # Degraded: the fallback model, tier-0 after the models failed, or the heuristic.
+        if result.degraded:
             degraded += 1
             metrics.add_metric(name=FALLBACKS, unit=MetricUnit.Count, value=1)
+        if result.source == SOURCE_LOCAL:
+            name = LOCAL_FALLBACKS if result.degraded else LOCAL_ANSWERS
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         if result.source == SOURCE_HEURISTIC:
             metrics.add_metric(name=HEURISTIC_ANSWERS, unit=MetricUnit.Count, value=1)
         for call in result.calls:
@@ -107,3 +114,10 @@ def record_model_refused(model_id: str) -> None:
     metrics.add_metric(name=ACTIVE_MODEL_REFUSED, unit=MetricUnit.Count, value=1)
     logger.warning("active-model parameter names a model this router may not serve; serving the default",
                    extra={"refused_model_id": model_id[:300]})  # fmt: skip
+
+
+def record_local_model_error(s3_uri: str, error: Exception) -> None:
+    """The active value's tier-0 model could not be loaded: the router routes without it until a retry."""
+    metrics.add_metric(name=LOCAL_MODEL_LOAD_ERRORS, unit=MetricUnit.Count, value=1)
+    logger.warning("tier-0 model not loaded; routing without it until the next try",
+                   extra={"s3_uri": s3_uri, "error": f"{type(error).__name__}: {str(error)[:300]}"})  # fmt: skip
