@@ -178,6 +178,9 @@ class AppConfig(_Strict):
     active_model_max_age_seconds: ActiveModelMaxAgeSeconds = 60
     # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens.
     router_max_tokens: RouterMaxTokens = 512
+    # Tier-0: the router answers the queries the promoted run's local model is confident about itself
+    # (and stands in with it when the models fail); false: no S3 read, no grant (docs/router-api.md).
+    router_tier0: bool = True
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

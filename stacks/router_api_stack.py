@@ -45,7 +45,12 @@ class RouterApiStack(Stack):
 
         layer = RuntimeLayer(self, "RuntimeLayer")
         self.router = RouterFunction(
-            self, "RouterFunction", config=config, layer=layer, parameter_arn=parameter_arn
+            self,
+            "RouterFunction",
+            config=config,
+            layer=layer,
+            parameter_arn=parameter_arn,
+            bucket=storage.bucket,
         )
         self.rest_api = RouterRestApi(self, "RouterApi", config=config, function=self.router.function)
         self.monitoring = RouterMonitoring(

@@ -121,7 +121,9 @@ def local_environment(
     return merged
 
 
-def router_settings(config: AppConfig, *, deployment_arn_prefix: str | None = None) -> RouterSettings:
+def router_settings(
+    config: AppConfig, *, deployment_arn_prefix: str | None = None, data_bucket: str | None = None
+) -> RouterSettings:
     """The router's settings: what its environment says, and the body limit the API documents."""
     return RouterSettings(
         default_model_id=config.router_default_model_id,
@@ -138,9 +140,13 @@ def router_settings(config: AppConfig, *, deployment_arn_prefix: str | None = No
         max_tokens=config.router_max_tokens,
         app_tag=config.router_app_tag,
         deployment_arn_prefix=deployment_arn_prefix,
+        # Tier-0 models live in the data bucket; without router_tier0 the router never reads it.
+        local_model_bucket=data_bucket if config.router_tier0 else None,
     )
 
 
-def router_environment(config: AppConfig, *, deployment_arn_prefix: str) -> dict[str, str]:
+def router_environment(config: AppConfig, *, deployment_arn_prefix: str, data_bucket: str) -> dict[str, str]:
     """The router function's variables (`RouterSettings.from_environ` reads them)."""
-    return router_settings(config, deployment_arn_prefix=deployment_arn_prefix).to_environ()
+    return router_settings(
+        config, deployment_arn_prefix=deployment_arn_prefix, data_bucket=data_bucket
+    ).to_environ()

@@ -7,7 +7,9 @@
   pipeline creates one deployment per run and promotes it by writing its ARN to the
   active-model parameter, so the deployment's id is not known at deploy time, but a
   deployment this project did not make cannot be invoked;
-- ssm:GetParameter on the active-model parameter, nothing else in SSM.
+- ssm:GetParameter on the active-model parameter, nothing else in SSM;
+- s3:GetObject on the runs' tier-0 models (`runs/*/local-model/model.json` of the data bucket,
+  which is S3-managed encrypted: no KMS grant), only when `router_tier0` is on.
 
 The router itself refuses a parameter value that names neither a configured model nor a
 deployment ARN of this account and region (`ROUTER_DEPLOYMENT_ARN_PREFIX`) and serves the
@@ -19,6 +21,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from routing.pipeline.names import ownership_tags
 
@@ -26,6 +29,7 @@ from cdk_app.config import AppConfig
 from stacks.constructs.bedrock_models import add_model_statements, bedrock_arn, model_statements
 from stacks.constructs.function_environment import router_environment
 from stacks.constructs.nag import acknowledge_resources
+from stacks.constructs.run_objects import LOCAL_MODEL_KEYS
 from stacks.constructs.runtime_function import RuntimeFunction, RuntimeLayer
 
 MEMORY_MB = 1024  # more memory is more CPU: a faster cold start and JSON work on the hot path
@@ -42,17 +46,20 @@ class RouterFunction(Construct):
         config: AppConfig,
         layer: RuntimeLayer,
         parameter_arn: str,
+        bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         deployments = bedrock_arn(self, "custom-model-deployment/*")
-        self.environment = router_environment(config, deployment_arn_prefix=deployments.removesuffix("*"))
+        self.environment = router_environment(
+            config, deployment_arn_prefix=deployments.removesuffix("*"), data_bucket=bucket.bucket_name
+        )
         self.runtime = RuntimeFunction(
             self,
             "Router",
             config=config,
             layer=layer,
             folder="router",
-            description="Routes a video search query to modality weights (active model -> fallback -> heuristic)",
+            description="Routes a video search query to modality weights (tier-0, active model, fallback, heuristic)",
             environment=self.environment,
             timeout=Duration.seconds(config.router_function_timeout_seconds),
             memory_size=MEMORY_MB,
@@ -87,3 +94,14 @@ class RouterFunction(Construct):
             "project and stage tags.",
             [deployments],
         )
+        if config.router_tier0:
+            local_models = bucket.arn_for_objects(LOCAL_MODEL_KEYS)
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="ReadLocalModels", actions=["s3:GetObject"], resources=[local_models],
+            ))  # fmt: skip
+            acknowledge_resources(
+                self.role,
+                "Each run writes its tier-0 model to runs/<run id>/local-model/model.json and the promotion "
+                "names it at run time; the router may read only that one object of each run.",
+                [local_models],
+            )

@@ -243,7 +243,7 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         for action in actions:
             granted.setdefault(action, set()).update(json.dumps(target, sort_keys=True) for target in targets)
     assert set(granted) == {
-        "bedrock:InvokeModel", "ssm:GetParameter",
+        "bedrock:InvokeModel", "ssm:GetParameter", "s3:GetObject",
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }  # fmt: skip
 
@@ -262,6 +262,24 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         rendered(stack.format_arn(service="ssm", resource="parameter",
                                   resource_name=config.active_model_parameter_name.lstrip("/")))
     }  # fmt: skip
+
+
+def test_the_router_may_read_only_the_runs_tier0_models_of_the_data_bucket(resources, synthesized):
+    from routing.layout import RunLayout
+
+    (statement,) = [
+        statement
+        for policy in of_type(resources, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ReadLocalModels"
+    ]
+    assert statement["Action"] == "s3:GetObject" and "Condition" not in statement
+    bucket_arn, key = statement["Resource"]["Fn::Join"][1]
+    assert key == f"/{RunLayout.ANY.local_model_key}" == "/runs/*/local-model/model.json"
+    assert "Fn::ImportValue" in bucket_arn  # the storage stack's data bucket
+    _name, function = router_function(resources)
+    bucket = function["Properties"]["Environment"]["Variables"]["ROUTER_LOCAL_MODEL_BUCKET"]
+    assert "Fn::ImportValue" in bucket
 
 
 def rendered_arn(stack, arn: str) -> str:

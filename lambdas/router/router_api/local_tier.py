@@ -16,8 +16,10 @@ before any S3 call when it is not this deployment's: another bucket than the dat
 that is not `RunLayout(<run id>).local_model_key`, or no sha256 to check the object against (the
 router's grant is s3:GetObject on exactly those keys; the check makes the error readable).
 
-Lambda note: a container is frozen between invocations, and so is the loading thread; it goes on
-during the next invocation, so the load completes within the first few requests of a container.
+Lambda note: "Lambda freezes the execution environment when the runtime and each extension have
+completed and there are no pending events" (Lambda developer guide, "Understanding the Lambda
+execution environment lifecycle"): the loading thread is frozen with it between invocations and
+goes on during the next ones, so the load completes within the first requests of a container.
 """
 
 from __future__ import annotations

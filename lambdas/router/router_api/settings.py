@@ -54,8 +54,9 @@ _DEPLOYMENT_ARN_PREFIX = re.compile(
 )
 
 
-# S3 bucket names (Amazon S3 user guide, "General purpose bucket naming rules": 3 to 63 characters,
-# lowercase letters, numbers, dots and hyphens, beginning and ending with a letter or number).
+# Amazon S3 user guide, "General purpose bucket naming rules": "Bucket names must be between 3 (min) and
+# 63 (max) characters long", "can consist only of lowercase letters, numbers, dots (.), and hyphens (-)",
+# "must begin and end with a letter or number".
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
