@@ -85,6 +85,7 @@ RouterCacheTtlSeconds = _router_int("cache_ttl_seconds")
 RouterCacheMaxEntries = _router_int("cache_max_entries")
 ActiveModelMaxAgeSeconds = _router_int("active_model_max_age_seconds")
 RouterMaxTokens = _router_int("max_tokens")
+RouterThrottleWindowMs = _router_int("throttle_window_ms")
 
 
 class ConfigError(ValueError):
@@ -181,6 +182,8 @@ class AppConfig(_Strict):
     # Tier-0: the router answers the queries the promoted run's local model is confident about itself
     # (and stands in with it when the models fail); false: no S3 read, no grant (docs/router-api.md).
     router_tier0: bool = True
+    # After a throttled call, the router skips that model for this long in that container (0: off).
+    router_throttle_window_ms: RouterThrottleWindowMs = 500
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

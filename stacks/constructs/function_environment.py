@@ -138,6 +138,7 @@ def router_settings(
         cache_max_entries=config.router_cache_max_entries,
         active_model_max_age_seconds=config.active_model_max_age_seconds,
         max_tokens=config.router_max_tokens,
+        throttle_window_ms=config.router_throttle_window_ms,
         app_tag=config.router_app_tag,
         deployment_arn_prefix=deployment_arn_prefix,
         # Tier-0 models live in the data bucket; without router_tier0 the router never reads it.

@@ -10,6 +10,7 @@ error of the API:
 2. the active model (the promoted one, else the configured default), retried once on
    errors that a second attempt can cure (model not ready, service unavailable, a dropped
    connection: the fault kinds in `RETRIED_KINDS`);
+   (a model that throttled less than `throttle_window_ms` ago is skipped: router_api.throttle_window);
 3. the fallback model, with what is left of the deadline;
    then tier-0 whatever its confidence (degraded);
 4. the heuristic, which needs microseconds and so always fits.
@@ -38,6 +39,7 @@ from .cache import DecisionCache
 from .local_tier import LoadedLocalModel, LocalTier
 from .model_selection import ActiveModel, ActiveModelSource
 from .settings import RouterSettings
+from .throttle_window import SHED, ThrottleWindow
 
 SOURCE_MODEL = "model"
 SOURCE_FALLBACK = "fallback_model"
@@ -95,7 +97,9 @@ class ModelCall:
 
     model_id: str
     role: str
-    outcome: str  # "ok", "parse_failure", "no_time", "error", or a fault kind of routing.converse
+    # "ok", "parse_failure", "no_time", "error", "shed" (skipped: router_api.throttle_window), or a fault
+    # kind of routing.converse
+    outcome: str
     latency_ms: float = 0.0
     detail: str | None = None
     output_tokens: int = 0
@@ -207,6 +211,7 @@ class Router:
     ) -> None:
         self.settings = settings
         self.local = local
+        self._throttles = ThrottleWindow(settings.throttle_window_ms, clock)
         self._models = models
         self._active = active_model
         self.cache = cache
@@ -272,11 +277,15 @@ class Router:
         calls: list[ModelCall] = []
         chain = self._chain(active)
         for position, (role, model_id) in enumerate(chain):
+            if self._throttles.skipping(model_id):  # it throttled a moment ago: the next tier at once
+                calls.append(ModelCall(model_id, role, SHED, detail="throttle window"))
+                continue
             reserve = HEURISTIC_RESERVE_MS
             if position < len(chain) - 1:
                 reserve += FALLBACK_SHARE * deadline.budget_ms
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
+            self._throttles.record(model_id, (call.outcome for call in attempts))
             if role == ROLE_ACTIVE and active.origin in ("parameter", "stale") and _denied(attempts):
                 # IAM refused the promoted model (a deployment this project did not tag): later
                 # requests ask the default; this one goes on down the chain.

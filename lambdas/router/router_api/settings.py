@@ -31,6 +31,7 @@ ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
 ENV_APP_TAG = "ROUTER_APP_TAG"
 ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
 ENV_LOCAL_MODEL_BUCKET = "ROUTER_LOCAL_MODEL_BUCKET"
+ENV_THROTTLE_WINDOW_MS = "ROUTER_THROTTLE_WINDOW_MS"
 
 
 # The integer settings: field -> (its variable, lowest, highest allowed). The configuration
@@ -44,6 +45,7 @@ INTEGER_SETTINGS: dict[str, tuple[str, int, int]] = {
     "cache_max_entries": (ENV_CACHE_MAX_ENTRIES, 0, 1_000_000),
     "active_model_max_age_seconds": (ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 0, 3_600),
     "max_tokens": (ENV_MAX_TOKENS, 16, 8_192),
+    "throttle_window_ms": (ENV_THROTTLE_WINDOW_MS, 0, 10_000),
 }
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
@@ -80,6 +82,8 @@ class RouterSettings:
     cache_max_entries: int = 10_000
     active_model_max_age_seconds: int = 60
     max_tokens: int = 512
+    # After a throttled call, that model is skipped for this long (router_api.throttle_window); 0: off.
+    throttle_window_ms: int = 500
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
     app_tag: str = "router"
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may

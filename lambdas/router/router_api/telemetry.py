@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from routing.observability import logger, metrics
 
 from .service import SOURCE_CACHE, SOURCE_HEURISTIC, SOURCE_LOCAL, RouteResult
+from .throttle_window import SHED
 
 ROUTED_QUERIES = "RoutedQueries"
 ROUTE_LATENCY = "RouteLatency"
@@ -41,6 +42,8 @@ METRIC_NAMES = (
 
 # Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
 _ANSWERED = frozenset({"ok", "parse_failure"})
+# Not a call: the model was skipped inside its throttle window (router_api.throttle_window).
+_NOT_CALLED = frozenset({SHED})
 
 
 def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> None:
@@ -68,7 +71,7 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
                 metrics.add_metric(name=PARSE_FAILURES, unit=MetricUnit.Count, value=1)
             elif call.outcome == "throttled":
                 metrics.add_metric(name=MODEL_THROTTLES, unit=MetricUnit.Count, value=1)
-            if call.outcome not in _ANSWERED:
+            if call.outcome not in _ANSWERED and call.outcome not in _NOT_CALLED:
                 metrics.add_metric(name=MODEL_ERRORS, unit=MetricUnit.Count, value=1)
     failures = [
         {"model_id": call.model_id, "role": call.role, "outcome": call.outcome, "detail": call.detail,
