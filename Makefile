@@ -37,8 +37,11 @@ node_modules/.installed: package.json package-lock.json
 synth: install ## synthesize every stack into cdk.out (offline, no credentials, no Docker); CONTEXT="key=value ..."
 	$(CDK) synth --quiet $(CONTEXT_ARGS)
 
-test: install ## run every test (unit, infrastructure, state machine, API)
-	$(PYTHON) -m pytest
+# pytest-xdist: one worker per core; the infrastructure tests stay together on one worker (they share
+# one synthesized app, see tests/conftest.py). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
+test: install ## run every test (unit, infrastructure, state machine, API); TEST_WORKERS=N (default: one per core)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-live: install ## REAL AWS, costs money: deploy a unique stage, run 110 examples (judge off), route, destroy (asks first)
 	VSR_LIVE=1 $(PYTHON) -m pytest tests/live -m live -s -p no:cacheprovider --force-enable-socket
@@ -54,11 +57,12 @@ format: install ## apply ruff's formatting and fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-bench: install ## benchmarks (in process, no AWS): router overhead, cache hits, cold import; the report's statistics
+bench: install ## benchmarks (in process, no AWS): router overhead, cache hits, cold import; the report's statistics; the capacity table
 	$(PYTHON) bench/bench_router.py
 	$(PYTHON) bench/bench_statistics.py
+	$(PYTHON) bench/bench_capacity.py
 
-docs: install ## regenerate the figures the README and docs print (cost table, dry-run excerpt, benchmark)
+docs: install ## regenerate the figures the README and docs print (cost table, dry-run excerpt, benchmark, capacity)
 	$(PYTHON) docs/figures.py $(FIGURES)
 
 dry-run: install ## whole pipeline locally (moto, OFFLINE STAND-IN for Bedrock, not model results); report in .dry-run/

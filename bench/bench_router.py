@@ -1,4 +1,4 @@
-"""Router benchmark: overhead per request, cache hits, tier-0, cold import. In process, no AWS.
+"""Router benchmark: overhead, cache hits, shared cache paths, tier-0, cold import. In process, no AWS.
 
 Bedrock is replaced by a zero-latency stub (a client whose `converse` returns a canned
 answer), so every figure is the router's own cost: event parsing, validation, the cache,
@@ -6,6 +6,13 @@ the fallback-chain bookkeeping, parsing the model answer, Powertools logging and
 metrics (written to /dev/null), JSON response. The active-model parameter is read through
 the real Powertools SSMProvider (a stub SSM client behind it), so its cache is measured too.
 
+Shared decision cache: the router with its DynamoDB layer on a stand-in table that sleeps (2 ms for
+a hit; longer than the budget for an outage), side by side with the budget.
+
+Rollout: the selection alone (stable hash and share test, per query), a cache hit with a canary
+rollout beside the one without, and shadow mode with fixed-latency fake clients (active model
+20 ms, candidate 5 ms: faster, so the shadow should add nothing beyond bookkeeping, and never
+more than the slack) beside the same clients without a rollout.
 Tier-0: a train-like local model built synthetically here (2**14 hashed buckets, rows for 8,192 of
 them, a few thousand words of vocabulary): its prediction per query (`LoadedLocalModel.answer`:
 features, logits, softmax, confidence), the handler with tier-0 answering (a cache miss that needs
@@ -31,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +63,9 @@ ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 DEPLOYMENT_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
+CANDIDATE_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/candidate001"
+ACTIVE_LATENCY_S = 0.020
+CANDIDATE_LATENCY_S = 0.005
 CANNED_TEXT = (
     '{"visual": 0.15, "audio": 0.05, "transcription": 0.7, "metadata": 0.1, '
     '"reasoning": "The query asks what a speaker says, so the transcript matters most."}'
@@ -74,11 +85,29 @@ class ZeroLatencyBedrock:
         return CANNED_RESPONSE
 
 
+class FixedLatencyBedrock:
+    """bedrock-runtime stand-in: answers Converse after a fixed latency per model."""
+
+    def __init__(self, latency_s: dict[str, float]) -> None:
+        self.latency_s = latency_s
+
+    def converse(self, **params: Any) -> dict[str, Any]:
+        time.sleep(self.latency_s[params["modelId"]])
+        return CANNED_RESPONSE
+
+
 class StubSsm:
-    """ssm stand-in behind Powertools' SSMProvider: the promoted deployment."""
+    """ssm stand-in behind Powertools' SSMProvider: the promoted deployment (and a rollout, if given)."""
+
+    def __init__(self, rollout: dict[str, Any] | None = None) -> None:
+        value: dict[str, Any] = {"model_id": DEPLOYMENT_ARN, "run_id": "bench"}
+        if rollout:
+            value["rollout"] = {"model_id": CANDIDATE_ARN, "run_id": "bench-2",
+                                "started_at": "2026-12-01T00:00:00+00:00", **rollout}  # fmt: skip
+        self.value = json.dumps(value)
 
     def get_parameter(self, **_params: Any) -> dict[str, Any]:
-        return {"Parameter": {"Value": json.dumps({"model_id": DEPLOYMENT_ARN, "run_id": "bench"})}}
+        return {"Parameter": {"Value": self.value}}
 
 
 class Context:
@@ -210,16 +239,25 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
     from router_api.cache import DecisionCache
     from router_api.local_tier import LocalTier
     from router_api.model_selection import ActiveModelSource, powertools_reader
+    from router_api.rollout import selected
     from router_api.service import Deadline, ModelInvoker, Router
+    from routing.active_model import Rollout
 
     settings = handler.SETTINGS
 
-    def router(cache_entries: int, ssm: Any = None, local: LocalTier | None = None) -> Router:
+    def router(
+        cache_entries: int,
+        rollout: dict[str, Any] | None = None,
+        bedrock: Any = None,
+        ssm: Any = None,
+        local: LocalTier | None = None,
+    ) -> Router:
+        client = bedrock or ZeroLatencyBedrock()
         return Router(
             settings,
-            models=ModelInvoker(settings, ClientPool(create=lambda _config: ZeroLatencyBedrock())),
+            models=ModelInvoker(settings, ClientPool(create=lambda _config: client)),
             active_model=ActiveModelSource.for_settings(
-                settings, read_parameter=powertools_reader(lambda: ssm or StubSsm())
+                settings, read_parameter=powertools_reader(lambda: ssm or StubSsm(rollout))
             ),
             cache=DecisionCache(max_entries=cache_entries, ttl_seconds=3_600),
             local=local,
@@ -291,6 +329,42 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
         )
     )
 
+    canary = router(cache_entries=settings.cache_max_entries, rollout={"mode": "canary", "percent": 50.0})
+    canary.route(["cat videos"], Deadline.start(settings.deadline_ms))
+
+    def hit_canary(_index: int) -> None:
+        (result,) = canary.route(["cat videos"], Deadline.start(settings.deadline_ms))
+        assert result.source == "cache"
+
+    rows.append(("cache hit (router logic), canary rollout 50 %", timed(hit_canary, iterations, warmup), ""))
+
+    rollout = Rollout(CANDIDATE_ARN, "bench-2", "canary", 50.0, "2026-12-01T00:00:00+00:00")
+    keys = [f"interview where the mayor talks about bridge number {i}" for i in range(iterations + warmup)]
+
+    def select(index: int) -> None:
+        selected(rollout, keys[index])
+
+    rows.append(("rollout selection alone (hash + share, per query)", timed(select, iterations, warmup),
+                 "p99 <= 0.05 ms"))  # fmt: skip
+
+    # Shadow beside no rollout, on the same fixed-latency clients; fewer iterations (each waits 20 ms).
+    fixed = FixedLatencyBedrock({DEPLOYMENT_ARN: ACTIVE_LATENCY_S, CANDIDATE_ARN: CANDIDATE_LATENCY_S})
+    slow_runs, slow_warmup = max(20, iterations // 25), max(5, warmup // 25)
+    for label, rollout_value in (
+        ("no rollout", None),
+        ("shadow 100 %, candidate 5 ms", {"mode": "shadow", "percent": 100.0}),
+    ):
+        subject = router(cache_entries=0, rollout=rollout_value, bedrock=fixed)
+
+        def shadowed(index: int, subject: Router = subject) -> None:
+            (result,) = subject.route([f"goal {index}"], Deadline.start(settings.deadline_ms))
+            assert result.source == "model" and result.model == DEPLOYMENT_ARN
+
+        goal = f"p99 <= no rollout + slack ({settings.shadow_slack_ms} ms)" if rollout_value else ""
+        rows.append(
+            (f"model answer in 20 ms (router logic), {label}", timed(shadowed, slow_runs, slow_warmup), goal)
+        )
+
     batches = [event("/route/batch", {"queries": [f"goal in match {i} minute {j}" for j in range(25)]})
                for i in range(iterations // 10 + warmup // 10)]  # fmt: skip
 
@@ -308,6 +382,86 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
         assert handler.handler(bad, context)["statusCode"] == 400
 
     rows.append(("POST /route, 400 blank query (handler)", timed(rejected, iterations, warmup), ""))
+    rows += shared_cache_paths(settings, router, max(200, iterations // 10))
+    return rows
+
+
+class SleepingTable:
+    """dynamodb stand-in: GetItem answers `item` after `latency_s` (a thread sleep, as a network wait is)."""
+
+    def __init__(self, latency_s: float, item: dict[str, Any] | None) -> None:
+        self.latency_s, self.item = latency_s, item
+
+    def get_item(self, **_params: Any) -> dict[str, Any]:
+        time.sleep(self.latency_s)
+        return {"Item": self.item} if self.item else {}
+
+    def put_item(self, **_params: Any) -> dict[str, Any]:
+        return {}
+
+
+def shared_cache_paths(settings: Any, router: Any, iterations: int) -> list[tuple[str, list[float], str]]:
+    """The shared decision cache below the handler, in-process cache off so every query reads the table:
+    a hit from a table answering in 2 ms, a table slower than the budget (each read abandoned at the
+    budget, then the model stub answers), and the same outage once the breaker is open."""
+    from router_api.cache import DecisionCache
+    from router_api.service import Deadline
+    from router_api.shared_cache import (
+        CircuitBreaker,
+        LayeredCache,
+        SharedDecisionTable,
+        decision_item,
+        item_key,
+    )
+    from routing import normalise_query, parse_decision
+
+    budget = settings.shared_cache_budget_ms
+    query = "cat videos"
+    decision = parse_decision(CANNED_TEXT, settings.modalities).decision
+    item = decision_item(item_key(normalise_query(query), DEPLOYMENT_ARN), decision, int(time.time()) + 3_600)
+
+    def layered(table: SleepingTable, breaker_failures: int) -> Any:
+        shared = SharedDecisionTable(
+            "bench-decisions", modalities=settings.modalities, budget_ms=budget, ttl_seconds=3_600,
+            create_client=lambda: table, breaker=CircuitBreaker(failures=breaker_failures),
+        )  # fmt: skip
+        assert shared.wait_until_ready(5.0)
+        routed = router(cache_entries=0)
+        routed.cache = LayeredCache(DecisionCache(max_entries=0, ttl_seconds=0), shared)
+        return routed
+
+    sources: dict[str, Counter[str]] = {}
+
+    def path(routed: Any, name: str) -> Any:
+        seen = sources.setdefault(name, Counter())
+
+        def call(_index: int) -> None:
+            (result,) = routed.route([query], Deadline.start(settings.deadline_ms))
+            seen[result.source] += 1
+
+        return call
+
+    def share(name: str) -> str:
+        seen = sources[name]
+        return f"{100 * seen['cache'] / max(1, sum(seen.values())):.1f} % answered from the table"
+
+    hit = layered(SleepingTable(0.002, item), breaker_failures=5)
+    # Late by 2 ms: each read is abandoned at the budget and its thread is free again soon after.
+    late = layered(SleepingTable(budget / 1000 + 0.002, item), breaker_failures=10**9)
+    broken = layered(SleepingTable(budget / 1000 + 0.002, item), breaker_failures=5)
+    warmup = max(20, iterations // 10)
+    samples = {name: timed(path(routed, name), iterations, warmup)
+               for name, routed in (("hit", hit), ("late", late), ("broken", broken))}  # fmt: skip
+    rows = [
+        (f"shared cache hit (router logic, table answers in 2 ms, budget {budget} ms; {share('hit')})",
+         samples["hit"], "p99 <= 10 ms"),
+        (f"shared cache timeout (router logic, table late, then the model stub; {share('late')})",
+         samples["late"], f"p99 <= the budget ({budget} ms) + a model answer"),
+        (f"shared cache outage, breaker open (router logic, then the model stub; {share('broken')})",
+         samples["broken"], "as a cache miss"),
+    ]  # fmt: skip
+    for routed in (hit, late, broken):
+        routed.cache.shared.close()
     return rows
 
 

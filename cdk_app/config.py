@@ -85,6 +85,9 @@ RouterCacheTtlSeconds = _router_int("cache_ttl_seconds")
 RouterCacheMaxEntries = _router_int("cache_max_entries")
 ActiveModelMaxAgeSeconds = _router_int("active_model_max_age_seconds")
 RouterMaxTokens = _router_int("max_tokens")
+SharedCacheBudgetMs = _router_int("shared_cache_budget_ms")
+SharedCacheTtlSeconds = _router_int("shared_cache_ttl_seconds")
+RouterShadowSlackMs = _router_int("shadow_slack_ms")
 RouterThrottleWindowMs = _router_int("throttle_window_ms")
 
 
@@ -112,6 +115,20 @@ class PriceTable(_Strict):
     # Model customization (distillation) of Nova Micro: training tokens, and monthly storage per custom model.
     training_per_1m_tokens: Annotated[float, Field(ge=0)] = 1.0
     custom_model_storage_per_month: Annotated[float, Field(ge=0)] = 1.95
+    # DynamoDB on-demand requests, Standard table class, US East (N. Virginia), for the router's shared
+    # decision cache (`vsr cost`): USD per million read / write request units, as of 2026-12-01.
+    dynamodb_read_per_1m_units: Annotated[float, Field(ge=0)] = 0.125
+    dynamodb_write_per_1m_units: Annotated[float, Field(ge=0)] = 0.625
+
+
+class RouterSharedCache(_Strict):
+    """The router's shared decision cache: a DynamoDB table behind its in-process cache (docs/router-api.md)."""
+
+    enabled: bool = False
+    # How long a decision is served from the table (its items' TTL); a promotion changes the key anyway.
+    ttl_seconds: SharedCacheTtlSeconds = 3_600
+    # The most a lookup may add to a request (an in-process miss) before the router asks the model.
+    budget_ms: SharedCacheBudgetMs = 8
 
 
 class AppConfig(_Strict):
@@ -177,8 +194,13 @@ class AppConfig(_Strict):
     router_cache_ttl_seconds: RouterCacheTtlSeconds = 300
     router_cache_max_entries: RouterCacheMaxEntries = 10_000
     active_model_max_age_seconds: ActiveModelMaxAgeSeconds = 60
-    # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens.
-    router_max_tokens: RouterMaxTokens = 512
+    # Converse maxTokens of the router's calls: a decision with its reasoning is ~100 tokens, and Bedrock
+    # reserves input + maxTokens against the model's tokens-per-minute quota when a call starts
+    # (docs/capacity.md); a run's report recommends a value from the measured answers.
+    router_max_tokens: RouterMaxTokens = 256
+    router_shared_cache: RouterSharedCache = Field(default_factory=RouterSharedCache)
+    # A shadow rollout never delays a response by more than this past the active model's answer.
+    router_shadow_slack_ms: RouterShadowSlackMs = 50
     # Tier-0: the router answers the queries the promoted run's local model is confident about itself
     # (and stands in with it when the models fail); false: no S3 read, no grant (docs/router-api.md).
     router_tier0: bool = True

@@ -7,6 +7,8 @@ file; `make docs` (`python docs/figures.py`) rewrites every such block from its 
   prints); deterministic, so `tests/unit/test_docs.py` fails when it is stale.
 - `dry-run`: an excerpt of `make dry-run` with a fixed run id (the stand-in is seeded).
 - `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
+- `capacity`: the capacity table of `bench/bench_capacity.py` (the seeded capacity model: the same on
+  every machine; about 20 s, so no test recomputes it).
 
 `python docs/figures.py cost` regenerates only the named figures.
 """
@@ -111,10 +113,23 @@ def bench_tables() -> str:
     return printed.strip()
 
 
+def capacity_table() -> str:
+    """The capacity table (docs/capacity.md), as `bench/bench_capacity.py` prints it."""
+    printed = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_capacity.py")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return printed.strip()
+
+
 FIGURES: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     "cost": (("README.md",), cost_table),
     "dry-run": (("README.md", "docs/dry-run.md"), dry_run_excerpt),
     "bench": (("docs/router-api.md",), bench_tables),
+    "capacity": (("docs/capacity.md",), capacity_table),
 }
 
 

@@ -1,7 +1,8 @@
 """RouterApi stack: the endpoint the search engine calls on every query.
 
 REST API (regional, IAM or API-key auth, validated, throttled, WAF) -> router Lambda
-(active model -> fallback model -> heuristic) + dashboard and alarms. The active-model
+(active model -> fallback model -> heuristic) + dashboard and alarms, and, when
+`router_shared_cache.enabled`, the DynamoDB table of its shared decision cache. The active-model
 parameter lives in the storage stack; this stack only reads it (by its configured name,
 so the two stacks share no CloudFormation export and deploy independently).
 Outputs are a public contract (README, operator CLI).
@@ -26,6 +27,7 @@ from cdk_app.stack_outputs import (
 from stacks.constructs.router_function import RouterFunction
 from stacks.constructs.router_monitoring import RouterMonitoring
 from stacks.constructs.router_rest_api import RouterRestApi
+from stacks.constructs.router_shared_cache import RouterSharedCache
 from stacks.constructs.runtime_function import RuntimeLayer
 from stacks.storage_stack import StorageStack, active_model_parameter_arn
 
@@ -44,6 +46,9 @@ class RouterApiStack(Stack):
         parameter_arn = active_model_parameter_arn(self, config)
 
         layer = RuntimeLayer(self, "RuntimeLayer")
+        self.shared_cache = (
+            RouterSharedCache(self, "SharedCache") if config.router_shared_cache.enabled else None
+        )
         self.router = RouterFunction(
             self,
             "RouterFunction",
@@ -51,7 +56,10 @@ class RouterApiStack(Stack):
             layer=layer,
             parameter_arn=parameter_arn,
             bucket=storage.bucket,
+            shared_cache_table=self.shared_cache.table.table_name if self.shared_cache else None,
         )
+        if self.shared_cache is not None:
+            self.shared_cache.grant_lookups(self.router.role)
         self.rest_api = RouterRestApi(self, "RouterApi", config=config, function=self.router.function)
         self.monitoring = RouterMonitoring(
             self,

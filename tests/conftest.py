@@ -105,6 +105,9 @@ os.environ.update(
                 "AWS_EC2_METADATA_DISABLED": "true",
             }
         ),
+        # The CLI's rich consoles take their width when first imported: one width for every test,
+        # whichever test imports them first (tests that need another width set it themselves).
+        "COLUMNS": "200",
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "vsr-tests",
         "POWERTOOLS_SERVICE_NAME": "vsr-tests",
@@ -112,11 +115,26 @@ os.environ.update(
 )
 
 
+# What pytest-xdist's workers refused (each worker guards its own process; the controller decides).
+_WORKER_OUTSIDE_READS: set[str] = set()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist: collect a finished worker's refused reads (its own exit status is not the run's)."""
+    _WORKER_OUTSIDE_READS.update(getattr(node, "workeroutput", {}).get("outside_reads", ()))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A read outside the repository fails the run even when the code under test swallowed the error."""
-    if OUTSIDE_READS and session.exitstatus == 0:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand the reads to the controller
+        workeroutput["outside_reads"] = sorted(set(OUTSIDE_READS))
+        return
+    reads = set(OUTSIDE_READS) | _WORKER_OUTSIDE_READS
+    if reads and session.exitstatus == 0:
         session.exitstatus = 1
-        print(f"\nfiles outside the repository were opened: {sorted(set(OUTSIDE_READS))}", file=sys.stderr)
+        print(f"\nfiles outside the repository were opened: {sorted(reads)}", file=sys.stderr)
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +160,14 @@ def writeup_examples_path() -> Path:
 # The X-Ray SDK (behind Powertools' Tracer) opens its UDP emitter socket when first imported;
 # pytest-socket would refuse that inside a test, so it is imported here, before any test runs.
 import aws_xray_sdk.core  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the infrastructure tests run on one worker: they share the synthesized app.
+
+    The app is a session fixture (tests/infra/conftest.py), built once per worker that needs it;
+    grouping them (`--dist loadgroup`) builds it once, while the other worker runs the rest.
+    """
+    for item in items:
+        if item.nodeid.startswith("tests/infra/"):
+            item.add_marker(pytest.mark.xdist_group("synth"))

@@ -1,7 +1,7 @@
 """`Operator`: the AWS access of the operator CLI (`vsr`) for one deployment (configuration + region).
 
 It composes the concern modules of `cdk_app.operator` (outputs, executions, progress, reports,
-router client, promotion, clean-up, gold set) and discovers everything they need from the stacks'
+router client, promotion, clean-up, gold set, the capacity model's quotas) and discovers everything they need from the stacks'
 CloudFormation outputs, so the user never types an ARN or a bucket name. Every AWS call sits in
 one of those modules' small functions, which take their client; `Operator` creates the clients
 (through the factory it is given, so tests pass stubs) and caches them and the outputs.
@@ -20,7 +20,8 @@ from routing.active_model import ActiveModel
 from routing.evaluation.promotion import read_active_model
 
 from cdk_app.config import AppConfig
-from cdk_app.operator import cleanup, gold, promotion
+from cdk_app.operator import capacity_inputs, cleanup, gold, promotion
+from cdk_app.operator.capacity import Quota
 from cdk_app.operator.errors import OperatorError, ReportNotReady, RunNotFound, StackNotDeployed
 from cdk_app.operator.executions import (
     LATEST,
@@ -220,6 +221,15 @@ class Operator:
     def upload_gold(self, name: str, text: str, overwrite: bool = False) -> str:
         """Put a gold set at s3://<data bucket>/imports/gold/<name>.jsonl; its URI (for `vsr start --gold`)."""
         return gold.upload_gold(self.client("s3"), self.bucket, name, text, overwrite=overwrite)
+
+    # --- capacity
+    def capacity_quotas(self) -> tuple[Quota | None, Quota | None]:
+        """(active, fallback) model quotas from Service Quotas; the active model from the parameter (the
+        router default when nothing is promoted). Raises when the deployment or the quotas cannot be read."""
+        active = self.active_model().model_id or self.config.router_default_model_id
+        return capacity_inputs.deployed_quotas(
+            self.config, active, self.client("bedrock"), self.client("service-quotas")
+        )
 
     # --- clean-up
     def plan_cleanup(self, include_data: bool = False) -> cleanup.CleanupPlan:

@@ -24,7 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from cdk_app.config import ConfigError
-from cdk_app.operator.commands import account, cost, gold, reports, runs, serving
+from cdk_app.operator.commands import account, capacity, cost, gold, reports, runs, serving
 from cdk_app.operator.console import fail
 from cdk_app.operator.errors import OperatorError, explain_error
 from cdk_app.operator.session import CliState, Overrides
@@ -67,7 +67,7 @@ app = typer.Typer(
     cls=_Commands,
     name="vsr",
     help="Operate the video search router distillation pipeline: cost, start, watch, report, route, "
-    "promote, rollback, cleanup, gold.",
+    "promote, rollback, capacity, cleanup, gold.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -114,6 +114,7 @@ for command in (
     serving.promote,
     serving.rollback,
     serving.status,
+    capacity.capacity,
     account.cleanup,
     account.doctor,
 ):

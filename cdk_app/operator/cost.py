@@ -6,7 +6,8 @@ token counts that no configuration knows). Every figure is an estimate: the assu
 are returned as sentences so the CLI prints them next to the numbers, and a model
 missing from the price table makes its line (and the total) "unknown" instead of $0.
 
-Not counted (cents per run): Step Functions transitions, Lambda, S3, CloudWatch.
+Not counted (cents per run): Step Functions transitions, Lambda, S3, CloudWatch. The router's shared
+decision cache (a DynamoDB table, `router_shared_cache`) is priced per queries like serving.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from routing.settings import MAX_HOLDOUT
 from cdk_app.config import AppConfig
 
 MILLION = 1_000_000
+# Assumptions that are shares (0 to 1).
+RATES = frozenset({"local_cache_hit_rate", "shared_cache_hit_rate"})
+# DynamoDB on demand: "For items up to 4 KB in size, an eventually consistent read request requires
+# one-half read request unit" and "A standard write request unit can write an item up to 1 KB" (DynamoDB
+# pricing, on-demand). A cached decision (a 32-character key, the decision JSON with one reasoning sentence,
+# the expiry) is a few hundred bytes; the router reads eventually consistent.
+READ_UNITS_PER_LOOKUP = 0.5
+WRITE_UNITS_PER_ANSWER = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,10 @@ class CostAssumptions:
     # held-out size needed for the gate's tolerance depends on. A past report's `resolution.sd` is
     # the figure to use; 1.0 is typical of a distilled model close to its baseline on a 1-5 scale.
     paired_score_sd: float = 1.0
+    # The router's caches (`router_shared_cache`): the share of queries answered by a container's own cache
+    # (small across a large fleet), and the share of the rest found in the shared table.
+    local_cache_hit_rate: float = 0.05
+    shared_cache_hit_rate: float = 0.3
 
     def answer_tokens(self, modalities: int) -> int:
         return self.answer_overhead_tokens + self.tokens_per_modality * modalities + self.reasoning_tokens
@@ -73,7 +86,7 @@ class CostAssumptions:
                 value = kind(text)
             except ValueError:
                 raise ValueError(f"assumption {name!r} needs a number, got {text!r}") from None
-            if value < 0 or (name == "generation_overshoot" and value < 1):
+            if value < 0 or (name == "generation_overshoot" and value < 1) or (name in RATES and value > 1):
                 raise ValueError(f"assumption {name!r} is out of range: {text}")
             changes[name] = value
         return replace(self, **changes)
@@ -283,6 +296,38 @@ def estimate_serving(
     return estimates
 
 
+@dataclass(frozen=True)
+class SharedCacheEstimate:
+    """The shared decision cache's table per `queries` routed queries, and the model calls its hits spare."""
+
+    enabled: bool
+    queries: int
+    lookups: float  # GetItem: one per in-process miss
+    writes: float  # PutItem: one per active-model answer (a lookup that missed)
+    usd: float
+    model_calls_spared: float
+    model_usd_spared: float | None  # at the distilled model's price; None when it has no price
+
+
+def estimate_shared_cache(
+    config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS, queries: int = MILLION
+) -> SharedCacheEstimate:
+    """DynamoDB on-demand requests of the shared cache (storage, a few MB of short-lived items, is not counted)."""
+    lookups = queries * (1 - a.local_cache_hit_rate)
+    hits = lookups * a.shared_cache_hit_rate
+    writes = lookups - hits
+    prices = config.prices
+    usd = (
+        lookups * READ_UNITS_PER_LOOKUP * prices.dynamodb_read_per_1m_units
+        + writes * WRITE_UNITS_PER_ANSWER * prices.dynamodb_write_per_1m_units
+    ) / MILLION
+    (distilled, *_rest) = estimate_serving(config, a, queries)
+    spared = None if distilled.usd is None else distilled.usd * hits / queries
+    return SharedCacheEstimate(
+        config.router_shared_cache.enabled, queries, lookups, writes, usd, hits, spared
+    )
+
+
 def assumption_lines(config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS) -> list[str]:
     """The assumptions behind `estimate_run` and `estimate_serving`, as sentences to print."""
     n = len(config.modalities)
@@ -320,6 +365,13 @@ def assumption_lines(config: AppConfig, a: CostAssumptions = DEFAULT_ASSUMPTIONS
         "for 80 % power at 5 %"
     )
     lines.append("serving: every query reaches the model (no cache hits), same tokens as evaluation")
+    lines.append(
+        f"shared decision cache: {a.local_cache_hit_rate:.0%} of queries answered by a container's own cache, "
+        f"{a.shared_cache_hit_rate:.0%} of the rest found in the table; a lookup is {READ_UNITS_PER_LOOKUP:g} "
+        f"read request unit, a write {WRITE_UNITS_PER_ANSWER:g} write request unit, "
+        f"${config.prices.dynamodb_read_per_1m_units:g} / ${config.prices.dynamodb_write_per_1m_units:g} per 1M "
+        "(DynamoDB on demand)"
+    )
     lines.append("prices: the configured price table (cdk.json `prices`), USD, on-demand, no free tier")
     lines.append("not counted: Step Functions, Lambda, S3, CloudWatch (cents per run)")
     for model_id in sorted(

@@ -16,7 +16,9 @@ the call (and so the permission) it needed. What is checked:
   is "existing" (with "create" the router stack sets it);
 - CDK bootstrap (SSM parameter /cdk-bootstrap/<qualifier>/version);
 - Service Quotas of the teacher's and the student's on-demand (or cross-region) requests and tokens
-  per minute, against the configured concurrency.
+  per minute, against the configured concurrency;
+- the router's quota-bound capacity: queries per second its default model and the distilled model
+  answer, from requests per minute and from tokens per minute / (input + maxTokens), and which binds.
 """
 
 from __future__ import annotations
@@ -281,6 +283,24 @@ def _quota_names(model_id: str, details: Mapping[str, Any]) -> tuple[str, str]:
             f"{kind} model inference tokens per minute for {model}")  # fmt: skip
 
 
+def bedrock_quotas(quotas_client: Any) -> dict[str, float]:
+    """Every Amazon Bedrock quota of the account in the client's region, by lower-case name."""
+    return {
+        str(quota["QuotaName"]).lower(): float(quota["Value"])
+        for page in quotas_client.get_paginator("list_service_quotas").paginate(ServiceCode="bedrock")
+        for quota in page.get("Quotas", [])
+    }
+
+
+def model_quota(
+    quotas: Mapping[str, float], model_id: str, details: Mapping[str, Any]
+) -> tuple[float, float] | None:
+    """(requests, tokens) per minute of a model from `bedrock_quotas`, None when either is not listed."""
+    requests_name, tokens_name = _quota_names(model_id, details)
+    requests, tokens = quotas.get(requests_name.lower()), quotas.get(tokens_name.lower())
+    return None if requests is None or tokens is None else (requests, tokens)
+
+
 def check_quotas(
     config: AppConfig, region: str, quotas_client: Any, details: Mapping[str, Mapping[str, Any]]
 ) -> list[Check]:
@@ -289,11 +309,7 @@ def check_quotas(
     `details` are the GetFoundationModel answers by configured model id (the quota names carry the
     provider and model name)."""
     try:
-        quotas = {
-            str(quota["QuotaName"]).lower(): float(quota["Value"])
-            for page in quotas_client.get_paginator("list_service_quotas").paginate(ServiceCode="bedrock")
-            for quota in page.get("Quotas", [])
-        }
+        quotas = bedrock_quotas(quotas_client)
     except ClientError as exc:
         return [_failed_call("Bedrock quotas", _Denied(explain_error(exc, region) or str(exc)),
                              "servicequotas:ListServiceQuotas")]  # fmt: skip
@@ -330,6 +346,39 @@ def check_quotas(
             )
         else:
             checks.append(Check(name, "ok", detail))
+    checks += router_capacity(config, quotas, details)
+    return checks
+
+
+def router_capacity(
+    config: AppConfig, quotas: Mapping[str, float], details: Mapping[str, Mapping[str, Any]]
+) -> list[Check]:
+    """The queries per second the router's models' quotas let through at the configured maxTokens:
+    the router default (until a promotion) and the student (a promoted distilled model is priced and,
+    here, assumed quota'd as its base model on demand). Information, not a failure: `vsr capacity` simulates it."""
+    from cdk_app.operator.capacity import Quota
+    from cdk_app.operator.capacity_inputs import quota_bound
+    from cdk_app.operator.cost import DEFAULT_ASSUMPTIONS
+
+    input_tokens = DEFAULT_ASSUMPTIONS.routing_input_tokens()
+    output_tokens = DEFAULT_ASSUMPTIONS.answer_tokens(len(config.modalities))
+    checks = []
+    for role, model_id in (
+        ("router default", config.router_default_model_id),
+        ("distilled", config.student_model_id),
+    ):
+        if model_id not in details:
+            continue
+        found = model_quota(quotas, model_id, details[model_id])
+        if found is None:
+            continue
+        bound = quota_bound(Quota(*found), input_tokens, config.router_max_tokens, output_tokens)
+        checks.append(Check(f"capacity {role} {model_id}", "ok",
+            f"{bound.per_s:.1f} queries/s reach the model (cache misses), bound by {bound.binding} per minute: "
+            f"{found[0]:g} requests/min = {bound.requests_per_s:.1f}/s; {found[1]:g} tokens/min / ({input_tokens} input "
+            f"+ {config.router_max_tokens} maxTokens reserved) = {bound.reserved_per_s:.1f}/s ({bound.settled_per_s:.1f}/s "
+            f"once settled at ~{output_tokens} output tokens); the API accepts {config.api_throttle_rate}/s: "
+            "`vsr capacity` simulates the rest"))  # fmt: skip
     return checks
 
 

@@ -16,12 +16,14 @@ from router_api.api import ApiError, error_response, json_response, parse_reques
 from router_api.service import Deadline, Router, build_router
 from router_api.settings import RouterSettings
 from router_api.telemetry import (
+    record_candidate_refused,
     record_internal_error,
     record_local_model_error,
     record_model_refused,
     record_parameter_error,
     record_rejection,
     record_results,
+    record_shared_cache,
 )
 from routing.observability import logger, metrics
 
@@ -36,6 +38,7 @@ def get_router() -> Router:
             SETTINGS,
             on_parameter_error=record_parameter_error,
             on_model_refused=record_model_refused,
+            on_candidate_refused=record_candidate_refused,
             on_local_model_error=record_local_model_error,
         )
     return _router
@@ -59,4 +62,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         record_internal_error()
         return error_response(ApiError(500, "internal error"), request_id)
     record_results(results, cache_enabled=router.cache.enabled)
+    record_shared_cache(router.cache)
     return json_response(200, success_body(request, [result.to_dict() for result in results]))

@@ -8,6 +8,8 @@
   active-model parameter, so the deployment's id is not known at deploy time, but a
   deployment this project did not make cannot be invoked;
 - ssm:GetParameter on the active-model parameter, nothing else in SSM;
+- with the shared decision cache, dynamodb:GetItem and PutItem on its table
+  (stacks/constructs/router_shared_cache.py grants them).
 - s3:GetObject on the runs' tier-0 models (`runs/*/local-model/model.json` of the data bucket,
   which is S3-managed encrypted: no KMS grant), only when `router_tier0` is on.
 
@@ -47,11 +49,15 @@ class RouterFunction(Construct):
         layer: RuntimeLayer,
         parameter_arn: str,
         bucket: s3.IBucket,
+        shared_cache_table: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         deployments = bedrock_arn(self, "custom-model-deployment/*")
         self.environment = router_environment(
-            config, deployment_arn_prefix=deployments.removesuffix("*"), data_bucket=bucket.bucket_name
+            config,
+            deployment_arn_prefix=deployments.removesuffix("*"),
+            shared_cache_table=shared_cache_table,
+            data_bucket=bucket.bucket_name,
         )
         self.runtime = RuntimeFunction(
             self,

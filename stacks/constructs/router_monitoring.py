@@ -2,7 +2,8 @@
 
 The router publishes EMF metrics through Powertools (namespace `<project>/<stage>`,
 dimension `service=<prefix>-router`); `ROUTER_METRICS` lists the names read here and a
-test checks the handler emits exactly these names. Alarms:
+test checks the handler emits exactly these names (the shared decision cache's have their
+own widget when it is enabled). Alarms:
 
 - 5xx: any server error of the stage in 5 minutes (the router answers every query, so a
   5xx is a bug, a Lambda failure or an integration timeout);
@@ -31,7 +32,16 @@ from cdk_app.config import AppConfig
 ROUTER_METRICS = (
     "RoutedQueries", "RouteLatency", "ModelLatency", "CacheHits", "CacheMisses", "Fallbacks",
     "HeuristicAnswers", "ParseFailures", "ModelErrors", "ModelThrottles", "ActiveModelReadErrors", "ActiveModelRefused",
-    "RejectedRequests", "InternalErrors", "LocalAnswers", "LocalFallbacks", "LocalModelLoadErrors",
+    "RejectedRequests", "InternalErrors",
+    "SharedCacheHits", "SharedCacheMisses", "SharedCacheTimeouts",
+    "SharedCacheErrors", "SharedCacheSkipped", "SharedCacheDroppedWrites",
+    "ActiveLatency", "CandidateRequests", "CandidateFallbacks", "CandidateParseFailures", "CandidateLatency",
+    "ShadowComparisons", "ShadowDisagreements", "ShadowWeightDifference",
+    "LocalAnswers", "LocalFallbacks", "LocalModelLoadErrors",
+)  # fmt: skip
+SHARED_CACHE_METRICS = (
+    "SharedCacheHits", "SharedCacheMisses", "SharedCacheTimeouts", "SharedCacheErrors", "SharedCacheSkipped",
+    "SharedCacheDroppedWrites",
 )  # fmt: skip
 FALLBACK_RATE_PERCENT = 5
 PERIOD = Duration.minutes(5)
@@ -219,6 +229,15 @@ class RouterMonitoring(Construct):
                 right=[function.metric_duration(period=PERIOD, statistic="p99")],
             ),
         )
+
+        if config.router_shared_cache.enabled:
+            self.dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="Shared decision cache (DynamoDB)",
+                    width=12,
+                    left=[self.metric(name) for name in SHARED_CACHE_METRICS],
+                ),
+            )
 
     def metric(self, name: str, statistic: str = "Sum") -> cw.Metric:
         """One of the router's EMF metrics (`ROUTER_METRICS`)."""

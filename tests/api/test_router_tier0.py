@@ -402,3 +402,36 @@ def test_only_a_served_value_carries_its_tier0_model(settings):
 
     assert served.current().local_model == ref
     assert refused.current().origin == "refused" and refused.current().local_model is None
+
+
+# --------------------------------------------------------------------------- rollout
+
+
+def test_a_canary_query_uses_the_candidates_own_tier0_model(make_router, tier, s3, bedrock, settings):
+    candidate = DEPLOYMENT_ARN.replace("abcdef123456", "candidate001")
+    ref_a = put_artifact(s3, tier0_model(run_id="run-a").to_json().encode(), run_id="run-a")
+    ref_b = put_artifact(
+        s3, tier0_model({"cooking show recipe": "audio"}, "run-b").to_json().encode(), "run-b"
+    )
+
+    def value(percent: float) -> str:
+        rollout = {"model_id": candidate, "run_id": "run-b", "mode": "canary", "percent": percent,
+                   "started_at": "2026-12-01T10:00:00+00:00", "local_model": ref_b.to_dict()}  # fmt: skip
+        return json.dumps({**json.loads(parameter(ref_a)), "rollout": rollout})
+
+    current = {"raw": value(100.0)}
+    router = make_router(read_parameter=lambda _n, _a: current["raw"], local=tier)
+    route(router, "warm up")  # starts both loads
+    assert tier.join(5) and tier.loaded == frozenset({ref_a, ref_b})
+    bedrock.answer(expected_converse(settings, candidate, "interview with the mayor", "candidate"))
+
+    canary_known = route(router, "cooking show recipe")[0]
+    canary_unknown = route(router, "interview with the mayor")[0]  # run-a's tier-0 is not the candidate's
+    current["raw"] = value(0.0)
+    router._active = ActiveModelSource.for_settings(settings, read_parameter=lambda _n, _a: current["raw"])
+    active_known = route(router, "interview with the mayor")[0]
+
+    assert (canary_known.source, canary_known.model) == ("local", "local:run-b")
+    assert (canary_unknown.source, canary_unknown.model) == ("model", candidate)
+    assert (active_known.source, active_known.model) == ("local", "local:run-a")
+    bedrock.stubber.assert_no_pending_responses()

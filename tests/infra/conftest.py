@@ -6,6 +6,7 @@ Synthesis runs the cdk-nag AwsSolutions plugin: an unacknowledged finding makes
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.app import build_app
-from cdk_app.config import AppConfig
+from cdk_app.config import AppConfig, load_config
+from stacks.router_api_stack import RouterApiStack
+from stacks.storage_stack import StorageStack
 
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
 PARTITION = {"Ref": "AWS::Partition"}
@@ -72,3 +76,34 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
 def storage_template(synthesized: SynthesizedApp) -> Template:
     """The storage template as deployed in the `aws` partition."""
     return Template.from_json(in_partition(synthesized.templates["storage"].to_json()))
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CACHE = {"enabled": True, "ttl_seconds": 1_800, "budget_ms": 6}
+
+
+@pytest.fixture(scope="session")
+def shared_cache_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The storage and router stacks with `router_shared_cache` enabled (SHARED_CACHE), under cdk-nag.
+
+    Only the two stacks the router needs, so this second synthesis stays short.
+    """
+    context = {**json.loads((REPO / "cdk.json").read_text())["context"], **NO_BUNDLING,
+               "router_shared_cache": SHARED_CACHE}  # fmt: skip
+    outdir = tmp_path_factory.mktemp("shared-cache")
+    app = cdk.App(context=context, outdir=str(outdir))
+    config = load_config({key: value for key, value in context.items() if not key.startswith(("@", "aws:"))})
+    env = cdk.Environment(region=config.region)
+    stacks: dict[str, cdk.Stack] = {"storage": StorageStack(app, "Storage", config=config, env=env)}
+    stacks["router_api"] = RouterApiStack(app, "RouterApi", config=config, storage=stacks["storage"], env=env)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
+    return SynthesizedApp(
+        config=config,
+        stacks=stacks,
+        templates={role: Template.from_stack(stack) for role, stack in stacks.items()},
+        template_files={
+            role: Path(assembly.get_stack_by_name(stack.stack_name).template_full_path)
+            for role, stack in stacks.items()
+        },
+    )

@@ -203,6 +203,7 @@ def test_the_router_gets_its_settings_from_the_configuration(resources, config):
     assert env["ROUTER_FALLBACK_MODEL_ID"] == config.router_fallback_model_id
     assert env["ROUTER_DEADLINE_MS"] == str(config.router_deadline_ms)
     assert env["ROUTER_MAX_TOKENS"] == str(config.router_max_tokens)
+    assert env["ROUTER_SHADOW_SLACK_MS"] == str(config.router_shadow_slack_ms)
     assert env["MODALITIES"] == ",".join(config.modalities)
     assert function["Properties"]["Architectures"] == ["arm64"]
 
@@ -292,7 +293,9 @@ def test_without_tier0_the_router_gets_no_bucket_and_no_s3_grant(api_key_mode):
         action
         for policy in of_type(resources, "AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
     }
     assert "s3:GetObject" not in actions and "bedrock:InvokeModel" in actions
 

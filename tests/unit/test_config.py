@@ -232,3 +232,57 @@ def test_the_gold_settings_reach_every_step_and_read_back() -> None:
         assert ("GOLD_S3_URI" in variables) is bool(context)  # unset: not written
         parsed = PipelineSettings.from_environ({**variables, "AWS_REGION": "us-east-1"})
         assert (parsed.gold_s3_uri, parsed.gold_teacher, parsed.gate_reference) == expected
+
+
+@pytest.mark.parametrize(
+    ("shared_cache", "key", "fragment"),
+    [
+        ({"budget_ms": 0}, "router_shared_cache.budget_ms", "greater than or equal to 1"),
+        ({"budget_ms": 51}, "router_shared_cache.budget_ms", "less than or equal to 50"),
+        ({"ttl_seconds": 59}, "router_shared_cache.ttl_seconds", "greater than or equal to 60"),
+        ({"enabled": "sometimes"}, "router_shared_cache.enabled", "valid boolean"),
+        ({"table": "mine"}, "router_shared_cache.table", "unknown setting"),
+    ],
+)
+def test_the_shared_cache_settings_are_bounded(shared_cache: dict, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({"router_shared_cache": shared_cache})
+    assert f"cdk.json context key '{key}'" in str(error.value)
+    assert fragment in str(error.value)
+
+
+def test_the_shared_cache_is_off_by_default_and_its_settings_reach_the_router() -> None:
+    from router_api.settings import RouterSettings
+
+    from stacks.constructs.function_environment import router_environment
+
+    assert load_config({}).router_shared_cache.enabled is False
+    prefix = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/"
+    config = load_config({"router_shared_cache": '{"enabled": true, "ttl_seconds": 900, "budget_ms": 4}'})
+    variables = router_environment(config, deployment_arn_prefix=prefix, shared_cache_table="decisions")
+    parsed = RouterSettings.from_environ(variables)
+    assert (parsed.shared_cache_table, parsed.shared_cache_ttl_seconds, parsed.shared_cache_budget_ms) == (
+        "decisions", 900, 4,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("slack_ms", [-1, 1_001])
+def test_the_shadow_slack_is_bounded(slack_ms: int) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({"router_shadow_slack_ms": slack_ms})
+    assert "cdk.json context key 'router_shadow_slack_ms'" in str(error.value)
+
+
+def test_the_shadow_slack_reaches_the_router_and_reads_back() -> None:
+    from router_api.settings import RouterSettings
+
+    from stacks.constructs.function_environment import router_environment
+
+    config = load_config({"router_shadow_slack_ms": 80})
+    env = router_environment(
+        config, deployment_arn_prefix="arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/"
+    )
+
+    assert env["ROUTER_SHADOW_SLACK_MS"] == "80"
+    assert RouterSettings.from_environ(env).shadow_slack_ms == 80
+    assert AppConfig().router_shadow_slack_ms == 50

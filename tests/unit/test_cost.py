@@ -180,3 +180,28 @@ def test_a_noisier_model_needs_more_than_a_run_can_hold_out(config: AppConfig) -
     zero = config.model_copy(update={"gate": config.gate.model_copy(update={"max_score_drop": 0.0})})
     assert estimate_resolution(zero).holdout_needed is None
     assert "resolved by no held-out size" in " ".join(resolution_lines(estimate_resolution(zero)))
+
+
+def test_the_shared_cache_is_priced_per_million_queries(config: AppConfig) -> None:
+    from cdk_app.operator.commands.cost import shared_cache_line
+    from cdk_app.operator.cost import estimate_shared_cache
+
+    found = estimate_shared_cache(config)
+    # 5 % answered in process: 950,000 lookups (0.5 read unit each); 30 % of them hit, the rest are
+    # answered by the model and written (1 write unit each).
+    assert (found.lookups, found.writes, found.model_calls_spared) == pytest.approx(
+        (950_000, 665_000, 285_000)
+    )
+    assert found.usd == pytest.approx((950_000 * 0.5 * 0.125 + 665_000 * 0.625) / 1e6)  # = $0.475
+    assert found.model_usd_spared == pytest.approx(285_000 * (42 * 0.035 + 69 * 0.14) / 1e6)  # = $3.17
+    assert not found.enabled
+    line = shared_cache_line(found)
+    assert (
+        "router_shared_cache: off" in line and "$0.4750 in DynamoDB" in line and "285,000 model calls" in line
+    )
+
+    enabled = load_config({"router_shared_cache": {"enabled": True}})
+    never = estimate_shared_cache(enabled, A.with_overrides({"shared_cache_hit_rate": "0"}))
+    assert never.enabled and never.writes == never.lookups and never.model_calls_spared == 0
+    with pytest.raises(ValueError, match="out of range"):
+        A.with_overrides({"shared_cache_hit_rate": "1.5"})

@@ -329,3 +329,35 @@ def test_vsr_doctor_exits_1_on_a_failure_without_a_traceback(tmp_path, world) ->
     assert "Traceback" not in result.output
     assert "FAIL" in result.output and "ssm:GetParameter" in result.output
     assert "some checks failed" in result.stderr
+
+
+# --------------------------------------------------------------------------- quota-bound capacity
+
+
+def test_the_router_capacity_line_names_the_binding_quota(world) -> None:
+    world.quotas([
+        *GOOD_QUOTAS,
+        quota("Cross-region model inference requests per minute for Anthropic Claude Haiku 4.5", 6000),
+        quota("Cross-region model inference tokens per minute for Anthropic Claude Haiku 4.5", 200_000),
+    ])  # fmt: skip
+    found = {model_id: details(*MODELS[model_id]) for model_id in MODELS}
+    checks = by_name(doctor.check_quotas(CONFIG, REGION, world.client("service-quotas"), found))
+    world.verify()
+    distilled = checks["capacity distilled amazon.nova-micro-v1:0:128k"]
+    # 1,000 requests/min = 16.7/s binds before 2M tokens/min / (42 + 256) = 111.9/s.
+    assert distilled.status == "ok"
+    assert "16.7 queries/s" in distilled.detail and "bound by requests" in distilled.detail
+    assert "111.9/s" in distilled.detail and "256 maxTokens" in distilled.detail
+    haiku = checks["capacity router default us.anthropic.claude-haiku-4-5-20251001-v1:0"]
+    # 200,000 tokens/min / 298 = 11.2/s binds before 6,000 requests/min = 100/s.
+    assert "11.2 queries/s" in haiku.detail and "bound by tokens" in haiku.detail
+
+
+def test_a_smaller_max_tokens_raises_the_token_bound(world) -> None:
+    world.quotas()
+    found = {"amazon.nova-micro-v1:0:128k": details(*MODELS["amazon.nova-micro-v1:0:128k"])}
+    config = load_config({"router_max_tokens": 4_000})
+    checks = by_name(doctor.check_quotas(config, REGION, world.client("service-quotas"), found))
+    # 2M / (42 + 4,000) / 60 = 8.2/s: now the tokens bind.
+    line = checks["capacity distilled amazon.nova-micro-v1:0:128k"].detail
+    assert "8.2 queries/s" in line and "bound by tokens" in line

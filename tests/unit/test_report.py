@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import jsonschema
@@ -316,3 +317,23 @@ def test_the_latency_chart_has_a_visible_legend() -> None:
     assert "p50 (median)" in visible and "p95" in visible
     assert 'stroke-dasharray="4 3"' in legend.group(1)  # the dashed sample matches the chart's p95 line
     assert page.index("chart-latency") < page.index("latency-legend")
+
+
+def test_the_report_recommends_max_tokens_from_the_distilled_answers() -> None:
+    # Every distilled answer is 45 output tokens: p99 45 x 1.5 = 67.5 -> 96 (a multiple of 32).
+    report = _report()
+    validate(report)
+    distilled = next(m for m in report["models"] if m["candidate"] == "distilled")
+    assert distilled["tokens"]["output_p99"] == 45
+    assert report["recommended_max_tokens"] == 96
+
+
+def test_recommended_max_tokens_has_a_floor_and_needs_distilled_answers() -> None:
+    from routing.evaluation.report import recommended_max_tokens
+
+    short = replace(_summaries(candidates=("distilled",))[0], output_tokens_per_call=[10] * 40)
+    assert recommended_max_tokens([short]) == 64
+    long = replace(short, output_tokens_per_call=[100] * 39 + [300])
+    # p99 of 40 calls interpolates between the 39th and the 40th: 100 + 0.61 x 200 = 222; x 1.5 = 333 -> 352.
+    assert recommended_max_tokens([long]) == 352
+    assert recommended_max_tokens(_summaries(candidates=("student",))) is None

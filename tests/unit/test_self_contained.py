@@ -58,3 +58,22 @@ def test_a_clone_in_the_temp_folder_may_create_scratch_files_beside_itself(tmp_p
         with pytest.raises(OutsideRepositoryRead):  # a directory opened to read it is not a new file
             hook("open", (str(tmp_path), None, os.O_RDONLY | os.O_DIRECTORY))
     assert len(seen) == 3 + hasattr(os, "O_TMPFILE")
+
+
+def test_a_refused_read_in_an_xdist_worker_fails_the_whole_run(monkeypatch) -> None:
+    """Under pytest-xdist a worker's exit status is not the run's: the controller collects the reads."""
+    from types import SimpleNamespace
+
+    from tests import conftest
+
+    monkeypatch.setattr(conftest, "OUTSIDE_READS", ["/elsewhere/shared/DESIGN.md"])
+    monkeypatch.setattr(conftest, "_WORKER_OUTSIDE_READS", set())
+    worker = SimpleNamespace(config=SimpleNamespace(workeroutput={}), exitstatus=0)
+    conftest.pytest_sessionfinish(worker, 0)
+    assert worker.config.workeroutput == {"outside_reads": ["/elsewhere/shared/DESIGN.md"]}
+
+    monkeypatch.setattr(conftest, "OUTSIDE_READS", [])
+    conftest.pytest_testnodedown(SimpleNamespace(workeroutput=worker.config.workeroutput), None)
+    controller = SimpleNamespace(config=SimpleNamespace(), exitstatus=0)
+    conftest.pytest_sessionfinish(controller, 0)
+    assert controller.exitstatus == 1

@@ -88,6 +88,7 @@ def show_cost(config: AppConfig, assumptions: costing.CostAssumptions, queries: 
     distilled, baseline = estimates[0].usd, estimates[1].usd
     if distilled is not None and baseline:
         say(f"The distilled model costs {distilled / baseline:.1%} of the baseline per query.")
+    say(Text(shared_cache_line(costing.estimate_shared_cache(config, assumptions, queries))))
     say("Assumptions:")
     notes = Table.grid(padding=(0, 1))
     notes.add_column(no_wrap=True)
@@ -95,6 +96,21 @@ def show_cost(config: AppConfig, assumptions: costing.CostAssumptions, queries: 
     for line in costing.assumption_lines(config, assumptions):
         notes.add_row("  -", Text(line))
     say(notes)
+
+
+def shared_cache_line(found: costing.SharedCacheEstimate) -> str:
+    """The shared decision cache's table cost per queries, and what its hits spare, as one sentence."""
+    state = "on" if found.enabled else "off"
+    spared = (
+        f" ({usd(found.model_usd_spared)} of the distilled model)"
+        if found.model_usd_spared is not None
+        else ""
+    )
+    return (
+        f"Shared decision cache (router_shared_cache: {state}): {found.lookups:,.0f} lookups + {found.writes:,.0f} writes per "
+        f"{found.queries:,} queries cost {usd(found.usd)} in DynamoDB; its hits spare "
+        f"{found.model_calls_spared:,.0f} model calls{spared}."
+    )
 
 
 def resolution_lines(found: costing.ResolutionEstimate) -> list[str]:

@@ -2,8 +2,9 @@
 
 Head queries repeat ("news", "cat videos"): answering them from memory costs
 microseconds instead of a model call, and spares the model quota. The key includes the
-model id, so a promotion or rollback never serves the previous model's answers. Only
-answers of the active model are stored (the router never caches a degraded answer).
+model id, so a promotion, rollback or rollout change never serves another model's answers. Only
+answers of the serving model (the active model, or a canary's candidate) are stored (the router
+never caches a degraded answer).
 Bounded (LRU eviction within a TTL) and thread-safe (batch items run in threads).
 """
 

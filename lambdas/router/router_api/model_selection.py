@@ -14,7 +14,9 @@ configured model (default or fallback) or a custom model deployment of this acco
 region. Anything else (another account's deployment, an unconfigured foundation model,
 text that is no model id) is refused: the router serves the default and reports the
 refusal once per value. IAM adds what the ARN cannot show: only deployments carrying the
-pipeline's tags can be invoked (stacks/constructs/router_function.py).
+pipeline's tags can be invoked (stacks/constructs/router_function.py). The same check applies
+to a rollout's candidate (`Rollout.model_id`): a candidate this deployment may not serve means
+no rollout (the active model serves alone), reported once per value.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from routing.active_model import LocalModelRef, parse_active_model
+from routing.active_model import LocalModelRef, Rollout, parse_active_model
 
 from .settings import RouterSettings
 
@@ -50,6 +52,8 @@ class ActiveModel:
     # "stale": the last value read, because SSM failed now; "default_after_error": SSM failed, nothing read yet.
     origin: str
     run_id: str | None = None
+    # A candidate watched on live traffic (shadow or canary), already checked as servable.
+    rollout: Rollout | None = None
     # The tier-0 model promoted with it (router_api.local_tier), only for a model this router serves.
     local_model: LocalModelRef | None = None
 
@@ -100,6 +104,7 @@ class ActiveModelSource:
         on_error: Callable[[Exception], None] | None = None,
         servable: Callable[[str], bool] | None = None,
         on_refused: Callable[[str], None] | None = None,
+        on_candidate_refused: Callable[[str], None] | None = None,
     ) -> None:
         self._name = parameter_name
         self._default = default_model_id
@@ -109,6 +114,7 @@ class ActiveModelSource:
         self._on_error = on_error
         self._servable = servable or ServableModels([default_model_id], None)
         self._on_refused = on_refused
+        self._on_candidate_refused = on_candidate_refused
         self._last: ActiveModel | None = None
         self._last_raw: str | None = None
         self._held: ActiveModel | None = None  # what to answer until _retry_at
@@ -149,11 +155,26 @@ class ActiveModelSource:
             last = self._last
             if last is None or last.model_id != model_id or last.origin != "parameter":
                 return
-            self._last = ActiveModel(self._default, "refused", last.run_id)
+            self._last = ActiveModel(self._default, "refused", last.run_id, last.rollout)
             if self._held is not None and self._held.model_id == model_id:
-                self._held = ActiveModel(self._default, "stale", last.run_id)
+                self._held = ActiveModel(self._default, "stale", last.run_id, self._held.rollout)
         if self._on_refused:
             self._on_refused(model_id)
+
+    def refuse_candidate(self, model_id: str) -> None:
+        """Bedrock denied the rollout's candidate `model_id`: no rollout until the parameter's value changes.
+
+        Reported once, like a candidate refused on reading.
+        """
+        with self._lock:
+            last = self._last
+            if last is None or last.rollout is None or last.rollout.model_id != model_id:
+                return
+            self._last = replace(last, rollout=None)
+            if self._held is not None and self._held.rollout is not None:
+                self._held = replace(self._held, rollout=None)
+        if self._on_candidate_refused:
+            self._on_candidate_refused(model_id)
 
     @classmethod
     def for_settings(
@@ -163,6 +184,7 @@ class ActiveModelSource:
         read_parameter: Callable[[str, int], str] | None = None,
         on_error: Callable[[Exception], None] | None = None,
         on_refused: Callable[[str], None] | None = None,
+        on_candidate_refused: Callable[[str], None] | None = None,
     ) -> ActiveModelSource:
         """The source a router with `settings` uses: its parameter, default, cache age and servable models."""
         return cls(
@@ -173,22 +195,37 @@ class ActiveModelSource:
             on_error=on_error,
             servable=ServableModels(settings.configured_models, settings.deployment_arn_prefix),
             on_refused=on_refused,
+            on_candidate_refused=on_candidate_refused,
         )
 
     def _resolve(self, raw: str) -> ActiveModel:
         value = parse_active_model(raw)
         if value.model_id is None:
-            return ActiveModel(self._default, "default")
-        if not self._servable(value.model_id):
+            active = ActiveModel(self._default, "default")
+        elif not self._servable(value.model_id):
             if self._on_refused:
                 self._on_refused(value.model_id)
-            return ActiveModel(self._default, "refused", value.run_id)
-        return ActiveModel(value.model_id, "parameter", value.run_id, value.local_model)
+            active = ActiveModel(self._default, "refused", value.run_id)
+        else:
+            active = ActiveModel(value.model_id, "parameter", value.run_id, local_model=value.local_model)
+        return replace(active, rollout=self._candidate(value.rollout, active.model_id))
+
+    def _candidate(self, rollout: Rollout | None, serving: str) -> Rollout | None:
+        """The rollout when its candidate may be served and differs from the model serving; else None."""
+        if rollout is None or rollout.model_id == serving:
+            return None
+        if not self._servable(rollout.model_id):
+            if self._on_candidate_refused:
+                self._on_candidate_refused(rollout.model_id)
+            return None
+        return rollout
 
     def _after_error(self) -> ActiveModel:
         if self._last is None:
             return ActiveModel(self._default, "default_after_error")
-        return ActiveModel(self._last.model_id, "stale", self._last.run_id, self._last.local_model)
+        return ActiveModel(
+            self._last.model_id, "stale", self._last.run_id, self._last.rollout, self._last.local_model
+        )
 
 
 def powertools_reader(create_client: Callable[[], Any] | None = None) -> Callable[[str, int], str]:

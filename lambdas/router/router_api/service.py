@@ -4,8 +4,9 @@ Plain Python, no Lambda: the handler gives it queries and a `Deadline`, it gives
 `RouteResult` per query. Every path ends in an answer, so a model failure is never an
 error of the API:
 
-1. the cache, keyed by the normalised query and the active model;
-   then tier-0 (router_api.local_tier), the promoted run's local model, when it is loaded and
+1. the cache, keyed by the normalised query and the active model: in process, then (when
+   configured) the shared DynamoDB table within its own few-millisecond budget (`shared_cache`);
+   then tier-0 (router_api.local_tier), the serving run's local model, when it is loaded and
    confident about the query (not cached: it answers in microseconds);
 2. the active model (the promoted one, else the configured default), retried once on
    errors that a second attempt can cure (model not ready, service unavailable, a dropped
@@ -15,11 +16,17 @@ error of the API:
    then tier-0 whatever its confidence (degraded);
 4. the heuristic, which needs microseconds and so always fits.
 
+A rollout (`router_api.rollout`) changes this per query: a canary query is served by the
+candidate in the active model's place (and cached under the candidate); a shadow query also
+asks the candidate in parallel, on its own budget, and serves the active model's answer.
+A canary query's tier-0 is the candidate run's own local model (`Rollout.local_model`); a query
+tier-0 answers confidently asks no model, so it is in neither side's rollout record.
+
 Budget: a model call's timeout is what remains of the deadline minus a reserve for the
 steps after it (a share of the deadline for the fallback model, a few milliseconds for
 the heuristic), so the chain always finishes inside the deadline. A batch shares one
 deadline; its items run on a bounded thread pool and are independent: one failing model
-call degrades only its own item.
+call degrades only its own item (but a throttle opens the container's throttle window).
 """
 
 from __future__ import annotations
@@ -38,7 +45,18 @@ from .bedrock import MIN_CALL_S, ClientPool, backoff_s, timeout_tier
 from .cache import DecisionCache
 from .local_tier import LoadedLocalModel, LocalTier
 from .model_selection import ActiveModel, ActiveModelSource
+from .rollout import (
+    MODE_CANARY,
+    MODE_SHADOW,
+    ROLE_CANDIDATE,
+    CandidateResult,
+    ShadowCall,
+    ShadowRunner,
+    canary_result,
+    selected,
+)
 from .settings import RouterSettings
+from .shared_cache import LayeredCache, SharedDecisionTable
 from .throttle_window import SHED, ThrottleWindow
 
 SOURCE_MODEL = "model"
@@ -116,6 +134,8 @@ class RouteResult:
     latency_ms: float
     active_model: str
     calls: tuple[ModelCall, ...] = field(default=())
+    # What the rollout's candidate did, when the query is in its share and was not a cache hit.
+    candidate: CandidateResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public response shape: the flat decision plus model, source, degraded, latency_ms."""
@@ -205,9 +225,10 @@ class Router:
         *,
         models: ModelInvoker,
         active_model: ActiveModelSource,
-        cache: DecisionCache,
+        cache: DecisionCache | LayeredCache,
         local: LocalTier | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        shadow: ShadowRunner | None = None,
     ) -> None:
         self.settings = settings
         self.local = local
@@ -218,12 +239,15 @@ class Router:
         self._clock = clock
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._shadow = shadow or ShadowRunner(
+            slack_ms=settings.shadow_slack_ms, max_in_flight=settings.batch_concurrency
+        )
 
     def route(self, queries: Sequence[str], deadline: Deadline) -> list[RouteResult]:
         """One result per query, in order; a batch runs on a bounded thread pool under one deadline."""
         active = self._active.current()
         # Never waits: None until the active value's tier-0 model is loaded (or when it has none).
-        (local,) = self.local.select(active.local_model) if self.local else (None,)
+        local = self._local_models(active)
         if len(queries) == 1:
             return [self._route_one(queries[0], active, local, deadline)]
         # Identical queries (after normalisation) are routed once.
@@ -240,9 +264,17 @@ class Router:
         unique = {key: future.result() for key, future in futures.items()}
         # A repeated query shares its first occurrence's answer but not its model calls (counted once).
         return [
-            unique[key] if first_of[key] == index else replace(unique[key], calls=())
+            unique[key] if first_of[key] == index else replace(unique[key], calls=(), candidate=None)
             for index, key in enumerate(keys)
         ]
+
+    def _local_models(self, active: ActiveModel) -> tuple[LoadedLocalModel | None, LoadedLocalModel | None]:
+        """The loaded tier-0 models of the active run and of a rollout's candidate (None until loaded, or absent)."""
+        if self.local is None:
+            return None, None
+        candidate = active.rollout.local_model if active.rollout is not None else None
+        active_local, candidate_local = self.local.select(active.local_model, candidate)
+        return active_local, candidate_local
 
     def _batch_pool(self) -> ThreadPoolExecutor:
         """One pool per container, created on the first batch: threads are reused across invocations."""
@@ -258,31 +290,33 @@ class Router:
         self,
         query: str,
         active: ActiveModel,
-        local: LoadedLocalModel | None,
+        local: tuple[LoadedLocalModel | None, LoadedLocalModel | None],
         deadline: Deadline,
         key: str | None = None,
     ) -> RouteResult:
         started = self._clock()
         key = key if key is not None else normalise_query(query)
-        cached = self.cache.get(key, active.model_id)
+        rollout = active.rollout
+        mode = selected(rollout, key)
+        serving = rollout.model_id if rollout is not None and mode == MODE_CANARY else active.model_id
+        cached = self.cache.get(key, serving)
         if cached is not None:
-            return RouteResult(
-                cached, active.model_id, SOURCE_CACHE, False, self._ms_since(started), active.model_id
-            )
-        tier0 = local.answer(query) if local is not None else None
+            return RouteResult(cached, serving, SOURCE_CACHE, False, self._ms_since(started), active.model_id)
+        # Tier-0 of the run that serves this query: the candidate's for a canary query, else the active one's.
+        tier0_model = local[1] if mode == MODE_CANARY else local[0]
+        tier0 = tier0_model.answer(query) if tier0_model is not None else None
         if tier0 is not None and tier0.confident:
             return RouteResult(
                 tier0.decision, tier0.model, SOURCE_LOCAL, False, self._ms_since(started), active.model_id
             )
         calls: list[ModelCall] = []
-        chain = self._chain(active)
+        chain = self._chain(active, (ROLE_CANDIDATE, serving) if mode == MODE_CANARY else None)
+        shadow = self._start_shadow(rollout.model_id, query, deadline, chain) if mode == MODE_SHADOW else None
         for position, (role, model_id) in enumerate(chain):
             if self._throttles.skipping(model_id):  # it throttled a moment ago: the next tier at once
                 calls.append(ModelCall(model_id, role, SHED, detail="throttle window"))
                 continue
-            reserve = HEURISTIC_RESERVE_MS
-            if position < len(chain) - 1:
-                reserve += FALLBACK_SHARE * deadline.budget_ms
+            reserve = _reserve_ms(position, chain, deadline)
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
             self._throttles.record(model_id, (call.outcome for call in attempts))
@@ -291,7 +325,7 @@ class Router:
                 # requests ask the default; this one goes on down the chain.
                 self._active.refuse(model_id)
             if decision is not None:
-                source = SOURCE_MODEL if role == ROLE_ACTIVE else SOURCE_FALLBACK
+                source = SOURCE_FALLBACK if role == ROLE_FALLBACK else SOURCE_MODEL
                 break
         else:
             if tier0 is not None:
@@ -299,9 +333,17 @@ class Router:
             else:
                 decision = heuristic_decision(query, self.settings.modalities)
                 model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
-        # Only the active model's answer is full quality and cached; anything else is a degraded stand-in.
+        # Only the serving model's own answer is full quality and cached; anything else is a degraded stand-in.
         if source == SOURCE_MODEL:
             self.cache.put(key, model_id, decision)
+        candidate = None
+        if rollout is not None and mode == MODE_CANARY:
+            candidate = canary_result(rollout.model_id, calls)
+        elif rollout is not None and mode == MODE_SHADOW:
+            served = decision if source == SOURCE_MODEL else None
+            candidate = self._shadow.finish(shadow, rollout.model_id, served, deadline.remaining_ms())
+        if candidate is not None and candidate.denied:
+            self._active.refuse_candidate(candidate.model_id)  # IAM refused it: no rollout from now on
         return RouteResult(
             decision,
             model_id,
@@ -310,17 +352,36 @@ class Router:
             self._ms_since(started),
             active.model_id,
             tuple(calls),
+            candidate,
         )
 
-    def _chain(self, active: ActiveModel) -> list[tuple[str, str]]:
-        chain = [(ROLE_ACTIVE, active.model_id)]
+    def _chain(self, active: ActiveModel, first: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+        chain = [first or (ROLE_ACTIVE, active.model_id)]
         fallback = self.settings.fallback_model_id
-        if fallback and fallback != active.model_id:
+        if fallback and fallback != chain[0][1]:
             chain.append((ROLE_FALLBACK, fallback))
         return chain
 
+    def _start_shadow(
+        self, candidate: str, query: str, deadline: Deadline, chain: list[tuple[str, str]]
+    ) -> ShadowCall | None:
+        """Ask the candidate in parallel, with its own budget: the active call's, plus the slack."""
+        budget_ms = deadline.remaining_ms() - _reserve_ms(0, chain, deadline) + self._shadow.slack_ms
+        own = Deadline(deadline.clock(), max(budget_ms, 0.0), deadline.clock)
+        return self._shadow.start(
+            candidate, lambda: self._models.decide(candidate, ROLE_CANDIDATE, query, own, 0.0)
+        )
+
     def _ms_since(self, started: float) -> float:
         return (self._clock() - started) * 1000.0
+
+
+def _reserve_ms(position: int, chain: Sequence[tuple[str, str]], deadline: Deadline) -> float:
+    """Time kept for the steps after the chain's `position`: the heuristic, and a share for a next model."""
+    reserve = HEURISTIC_RESERVE_MS
+    if position < len(chain) - 1:
+        reserve += FALLBACK_SHARE * deadline.budget_ms
+    return reserve
 
 
 def _denied(calls: Sequence[ModelCall]) -> bool:
@@ -332,17 +393,27 @@ def build_router(
     *,
     on_parameter_error: Callable[[Exception], None] | None = None,
     on_model_refused: Callable[[str], None] | None = None,
+    on_candidate_refused: Callable[[str], None] | None = None,
     on_local_model_error: Callable[[str, Exception], None] | None = None,
 ) -> Router:
     """The production wiring: real Bedrock and S3 clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
+    cache: DecisionCache | LayeredCache = DecisionCache(
+        max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds
+    )
+    if settings.shared_cache_table:
+        # A table hit is answered as "cache" like an in-process hit; the telemetry counts the table's outcomes.
+        cache = LayeredCache(cache, SharedDecisionTable.for_settings(settings))
     return Router(
         settings,
         models=ModelInvoker(settings, clients),
         active_model=ActiveModelSource.for_settings(
-            settings, on_error=on_parameter_error, on_refused=on_model_refused
+            settings,
+            on_error=on_parameter_error,
+            on_refused=on_model_refused,
+            on_candidate_refused=on_candidate_refused,
         ),
-        cache=DecisionCache(max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds),
+        cache=cache,
         local=LocalTier(
             bucket=settings.local_model_bucket,
             modalities=settings.modalities,

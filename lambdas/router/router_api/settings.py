@@ -30,6 +30,10 @@ ENV_ACTIVE_MODEL_MAX_AGE_SECONDS = "ROUTER_ACTIVE_MODEL_MAX_AGE_SECONDS"
 ENV_MAX_TOKENS = "ROUTER_MAX_TOKENS"
 ENV_APP_TAG = "ROUTER_APP_TAG"
 ENV_DEPLOYMENT_ARN_PREFIX = "ROUTER_DEPLOYMENT_ARN_PREFIX"
+ENV_SHARED_CACHE_TABLE = "ROUTER_SHARED_CACHE_TABLE"
+ENV_SHARED_CACHE_BUDGET_MS = "ROUTER_SHARED_CACHE_BUDGET_MS"
+ENV_SHARED_CACHE_TTL_SECONDS = "ROUTER_SHARED_CACHE_TTL_SECONDS"
+ENV_SHADOW_SLACK_MS = "ROUTER_SHADOW_SLACK_MS"
 ENV_LOCAL_MODEL_BUCKET = "ROUTER_LOCAL_MODEL_BUCKET"
 ENV_THROTTLE_WINDOW_MS = "ROUTER_THROTTLE_WINDOW_MS"
 
@@ -45,12 +49,19 @@ INTEGER_SETTINGS: dict[str, tuple[str, int, int]] = {
     "cache_max_entries": (ENV_CACHE_MAX_ENTRIES, 0, 1_000_000),
     "active_model_max_age_seconds": (ENV_ACTIVE_MODEL_MAX_AGE_SECONDS, 0, 3_600),
     "max_tokens": (ENV_MAX_TOKENS, 16, 8_192),
+    # The shared cache's read budget: a hit must cost less than the model call it spares, and a
+    # slow table at most this much per in-process miss (router_api.shared_cache).
+    "shared_cache_budget_ms": (ENV_SHARED_CACHE_BUDGET_MS, 1, 50),
+    "shared_cache_ttl_seconds": (ENV_SHARED_CACHE_TTL_SECONDS, 60, 604_800),
+    "shadow_slack_ms": (ENV_SHADOW_SLACK_MS, 0, 1_000),
     "throttle_window_ms": (ENV_THROTTLE_WINDOW_MS, 0, 10_000),
 }
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
 _METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}")
 # This account's custom model deployments in this region (bedrock service model, CustomModelDeploymentArn).
+# DynamoDB's TableName pattern (dynamodb service model, TableName).
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 _DEPLOYMENT_ARN_PREFIX = re.compile(
     r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:custom-model-deployment/"
 )
@@ -81,7 +92,9 @@ class RouterSettings:
     cache_ttl_seconds: int = 300
     cache_max_entries: int = 10_000
     active_model_max_age_seconds: int = 60
-    max_tokens: int = 512
+    max_tokens: int = 256
+    # How long a shadow rollout may wait for its candidate after the active model answered.
+    shadow_slack_ms: int = 50
     # After a throttled call, that model is skipped for this long (router_api.throttle_window); 0: off.
     throttle_window_ms: int = 500
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
@@ -89,6 +102,10 @@ class RouterSettings:
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may
     # name (IAM further requires the pipeline's tags). None: no deployment is served.
     deployment_arn_prefix: str | None = None
+    shared_cache_budget_ms: int = 8
+    shared_cache_ttl_seconds: int = 3_600
+    # The shared decision cache's DynamoDB table (router_api.shared_cache); None: no shared cache.
+    shared_cache_table: str | None = None
     # The data bucket, where each run's tier-0 model lives (router_api.local_tier). None: no tier-0.
     local_model_bucket: str | None = None
 
@@ -110,6 +127,7 @@ class RouterSettings:
             ENV_FALLBACK_MODEL_ID: self.fallback_model_id,
             ENV_ACTIVE_MODEL_PARAMETER: self.active_model_parameter,
             ENV_DEPLOYMENT_ARN_PREFIX: self.deployment_arn_prefix,
+            ENV_SHARED_CACHE_TABLE: self.shared_cache_table,
             ENV_LOCAL_MODEL_BUCKET: self.local_model_bucket,
         }
         return {
@@ -154,6 +172,12 @@ class RouterSettings:
             raise SettingsError(
                 f"{ENV_LOCAL_MODEL_BUCKET} must be an S3 bucket name, got {local_model_bucket!r}"
             )
+        shared_cache_table = _text(env, ENV_SHARED_CACHE_TABLE)
+        if shared_cache_table is not None and not _TABLE_NAME.fullmatch(shared_cache_table):
+            raise SettingsError(
+                f"{ENV_SHARED_CACHE_TABLE} must be a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ . -), "
+                f"got {shared_cache_table[:300]!r}"
+            )
         defaults = {field.name: field.default for field in fields(cls)}
         return cls(
             default_model_id=default_model_id,
@@ -162,6 +186,7 @@ class RouterSettings:
             modalities=modalities,
             app_tag=app_tag,
             deployment_arn_prefix=deployment_arn_prefix,
+            shared_cache_table=shared_cache_table,
             local_model_bucket=local_model_bucket,
             **{
                 field: _int(env, name, defaults[field], low, high)

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 from routing.observability import logger, metrics
 
-from .service import SOURCE_CACHE, SOURCE_HEURISTIC, SOURCE_LOCAL, RouteResult
+from .rollout import CandidateResult
+from .service import ROLE_ACTIVE, SOURCE_CACHE, SOURCE_HEURISTIC, SOURCE_LOCAL, RouteResult
+from .shared_cache import LayeredCache
 from .throttle_window import SHED
 
 ROUTED_QUERIES = "RoutedQueries"
@@ -30,6 +32,21 @@ ACTIVE_MODEL_READ_ERRORS = "ActiveModelReadErrors"
 ACTIVE_MODEL_REFUSED = "ActiveModelRefused"
 REJECTED_REQUESTS = "RejectedRequests"
 INTERNAL_ERRORS = "InternalErrors"
+SHARED_CACHE_HITS = "SharedCacheHits"
+SHARED_CACHE_MISSES = "SharedCacheMisses"
+SHARED_CACHE_TIMEOUTS = "SharedCacheTimeouts"
+SHARED_CACHE_ERRORS = "SharedCacheErrors"
+SHARED_CACHE_SKIPPED = "SharedCacheSkipped"
+SHARED_CACHE_DROPPED_WRITES = "SharedCacheDroppedWrites"
+# Rollout (router_api.rollout): the candidate's record beside the active model's.
+ACTIVE_LATENCY = "ActiveLatency"
+CANDIDATE_REQUESTS = "CandidateRequests"
+CANDIDATE_FALLBACKS = "CandidateFallbacks"
+CANDIDATE_PARSE_FAILURES = "CandidateParseFailures"
+CANDIDATE_LATENCY = "CandidateLatency"
+SHADOW_COMPARISONS = "ShadowComparisons"
+SHADOW_DISAGREEMENTS = "ShadowDisagreements"
+SHADOW_WEIGHT_DIFFERENCE = "ShadowWeightDifference"
 LOCAL_ANSWERS = "LocalAnswers"
 LOCAL_FALLBACKS = "LocalFallbacks"
 LOCAL_MODEL_LOAD_ERRORS = "LocalModelLoadErrors"
@@ -37,8 +54,17 @@ LOCAL_MODEL_LOAD_ERRORS = "LocalModelLoadErrors"
 METRIC_NAMES = (
     ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
     HEURISTIC_ANSWERS, PARSE_FAILURES, MODEL_ERRORS, MODEL_THROTTLES, ACTIVE_MODEL_READ_ERRORS, ACTIVE_MODEL_REFUSED,
-    REJECTED_REQUESTS, INTERNAL_ERRORS, LOCAL_ANSWERS, LOCAL_FALLBACKS, LOCAL_MODEL_LOAD_ERRORS,
+    REJECTED_REQUESTS, INTERNAL_ERRORS, SHARED_CACHE_HITS, SHARED_CACHE_MISSES, SHARED_CACHE_TIMEOUTS,
+    SHARED_CACHE_ERRORS, SHARED_CACHE_SKIPPED, SHARED_CACHE_DROPPED_WRITES,
+    ACTIVE_LATENCY, CANDIDATE_REQUESTS, CANDIDATE_FALLBACKS, CANDIDATE_PARSE_FAILURES, CANDIDATE_LATENCY,
+    SHADOW_COMPARISONS, SHADOW_DISAGREEMENTS, SHADOW_WEIGHT_DIFFERENCE,
+    LOCAL_ANSWERS, LOCAL_FALLBACKS, LOCAL_MODEL_LOAD_ERRORS,
 )  # fmt: skip
+# SharedCacheCounts field -> its metric.
+_SHARED_CACHE_METRICS = {
+    "hits": SHARED_CACHE_HITS, "misses": SHARED_CACHE_MISSES, "timeouts": SHARED_CACHE_TIMEOUTS,
+    "errors": SHARED_CACHE_ERRORS, "skipped": SHARED_CACHE_SKIPPED, "dropped_writes": SHARED_CACHE_DROPPED_WRITES,
+}  # fmt: skip
 
 # Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
 _ANSWERED = frozenset({"ok", "parse_failure"})
@@ -67,12 +93,18 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         for call in result.calls:
             if call.outcome in _ANSWERED:
                 metrics.add_metric(name=MODEL_LATENCY, unit=MetricUnit.Milliseconds, value=call.latency_ms)
+                if call.role == ROLE_ACTIVE:
+                    metrics.add_metric(
+                        name=ACTIVE_LATENCY, unit=MetricUnit.Milliseconds, value=call.latency_ms
+                    )
             if call.outcome == "parse_failure":
                 metrics.add_metric(name=PARSE_FAILURES, unit=MetricUnit.Count, value=1)
             elif call.outcome == "throttled":
                 metrics.add_metric(name=MODEL_THROTTLES, unit=MetricUnit.Count, value=1)
             if call.outcome not in _ANSWERED and call.outcome not in _NOT_CALLED:
                 metrics.add_metric(name=MODEL_ERRORS, unit=MetricUnit.Count, value=1)
+        if result.candidate is not None:
+            _record_candidate(result.candidate)
     failures = [
         {"model_id": call.model_id, "role": call.role, "outcome": call.outcome, "detail": call.detail,
          "latency_ms": round(call.latency_ms, 1)}
@@ -85,12 +117,66 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         "degraded": degraded,
         "latency_ms": round(max((result.latency_ms for result in results), default=0.0), 3),
     }
+    rollout = _rollout_summary([result.candidate for result in results if result.candidate is not None])
+    if rollout:
+        summary["rollout"] = rollout
     if failures:
         logger.warning("routed with model failures", extra={**summary, "failures": failures[:50]})
     else:
         # Healthy requests are in the API's access log already; one more line per query at
         # hundreds of queries per second is mostly CloudWatch Logs cost. POWERTOOLS_LOG_LEVEL=DEBUG shows them.
         logger.debug("routed", extra=summary)
+
+
+def record_shared_cache(cache: object) -> None:
+    """The shared table's outcomes since the last request (nothing when the router has no shared cache).
+
+    Counted by the table itself (a timed-out read or a failed background write is in no RouteResult);
+    a container serves one invocation at a time, so a drain per request attributes them to it.
+    """
+    if not isinstance(cache, LayeredCache):
+        return
+    counts = cache.shared.drain_counts()
+    for field, name in _SHARED_CACHE_METRICS.items():
+        value = getattr(counts, field)
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def _record_candidate(candidate: CandidateResult) -> None:
+    if not candidate.asked:  # shadow with every slot taken: the candidate was not asked
+        return
+    metrics.add_metric(name=CANDIDATE_REQUESTS, unit=MetricUnit.Count, value=1)
+    if candidate.fallback:
+        metrics.add_metric(name=CANDIDATE_FALLBACKS, unit=MetricUnit.Count, value=1)
+    if candidate.outcome == "parse_failure":
+        metrics.add_metric(name=CANDIDATE_PARSE_FAILURES, unit=MetricUnit.Count, value=1)
+    if candidate.latency_ms is not None:
+        metrics.add_metric(name=CANDIDATE_LATENCY, unit=MetricUnit.Milliseconds, value=candidate.latency_ms)
+    if candidate.compared:
+        metrics.add_metric(name=SHADOW_COMPARISONS, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name=SHADOW_DISAGREEMENTS, unit=MetricUnit.Count, value=1 if candidate.disagreed else 0
+        )
+        metrics.add_metric(
+            name=SHADOW_WEIGHT_DIFFERENCE, unit=MetricUnit.NoUnit, value=candidate.weight_difference
+        )
+
+
+def _rollout_summary(candidates: Sequence[CandidateResult]) -> dict[str, object] | None:
+    """The rollout facts of a request for its summary line: the candidate, and what it did."""
+    if not candidates:
+        return None
+    outcomes = Counter(candidate.outcome for candidate in candidates)
+    return {
+        "mode": candidates[0].mode,
+        "candidate": candidates[0].model_id[:300],
+        "queries": len(candidates),
+        "outcomes": dict(outcomes),
+        "fallbacks": sum(candidate.fallback for candidate in candidates),
+        "compared": sum(candidate.compared for candidate in candidates),
+        "disagreed": sum(bool(candidate.disagreed) for candidate in candidates),
+    }
 
 
 def record_rejection(status: int, reason: str) -> None:
@@ -110,6 +196,13 @@ def record_parameter_error(error: Exception) -> None:
     metrics.add_metric(name=ACTIVE_MODEL_READ_ERRORS, unit=MetricUnit.Count, value=1)
     logger.warning("active-model parameter unreadable; serving the last known or default model",
                    extra={"error": f"{type(error).__name__}: {error}"})  # fmt: skip
+
+
+def record_candidate_refused(model_id: str) -> None:
+    """The rollout names a candidate this deployment may not serve (or IAM denied it): no rollout."""
+    metrics.add_metric(name=ACTIVE_MODEL_REFUSED, unit=MetricUnit.Count, value=1)
+    logger.warning("active-model parameter's rollout names a candidate this router may not serve; no rollout",
+                   extra={"refused_model_id": model_id[:300]})  # fmt: skip
 
 
 def record_model_refused(model_id: str) -> None:

@@ -12,7 +12,8 @@ Definitions (the README's report section repeats them):
 * `mae`: mean absolute weight error over the valid answers (None when there are none);
 * `latency_ms`: p50 / p95 / p99 / mean of the client-side latency of successful calls,
   percentiles by linear interpolation between closest ranks (numpy's default, "type 7");
-* `tokens`: input / output tokens summed over successful calls (Converse `usage`);
+* `tokens`: input / output tokens summed over successful calls (Converse `usage`), and `output_p99`,
+  the 99th percentile of one call's output tokens (what `report.recommended_max_tokens` sizes);
 * `cost_per_1m_queries_usd`: see `pricing.cost_per_million_queries`.
 """
 
@@ -81,6 +82,11 @@ class ModelSummary:
     invalid_samples: list[dict[str, Any]] = field(default_factory=list)
     judge_mean_score: float | None = None
     judge_scored: int = 0
+    output_tokens_per_call: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def output_tokens_p99(self) -> float | None:
+        return _r(percentile(self.output_tokens_per_call, 99)) if self.output_tokens_per_call else None
 
     def to_dict(self) -> dict[str, Any]:
         """The `models[]` entry of report.json."""
@@ -94,7 +100,11 @@ class ModelSummary:
             "dominant_accuracy": self.dominant_accuracy,
             "mae": self.mae,
             "latency_ms": self.latency.to_dict(),
-            "tokens": {"input": self.input_tokens, "output": self.output_tokens},
+            "tokens": {
+                "input": self.input_tokens,
+                "output": self.output_tokens,
+                "output_p99": self.output_tokens_p99,
+            },
             "errors": self.errors,
             "cost_per_1m_queries_usd": self.cost_per_1m_queries_usd,
             "judge_mean_score": self.judge_mean_score,
@@ -152,6 +162,7 @@ def summarise(
         invalid_samples=invalid_samples(records),
         judge_mean_score=_r(math.fsum(judge_scores) / len(judge_scores)) if judge_scores else None,
         judge_scored=len(judge_scores),
+        output_tokens_per_call=[record.output_tokens for record in ok],
     )
 
 

@@ -9,6 +9,7 @@ only with an incompatible change; new optional keys may be added within a versio
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -23,6 +24,25 @@ SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 EVIDENCE_KEYS = ("candidates", "comparisons", "resolution", "breakdown")
 CANDIDATE_LABELS = {"distilled": "Distilled student", "student": "Base student", "baseline": "Baseline",
                     "teacher": "Teacher"}  # fmt: skip
+
+
+# recommended_max_tokens: the distilled model's p99 output tokens x this margin, rounded up to a
+# multiple of MAX_TOKENS_STEP, at least MIN_RECOMMENDED_MAX_TOKENS. Bedrock reserves input + maxTokens
+# against the model's tokens-per-minute quota when a call starts (docs/capacity.md), so a maxTokens
+# close to what answers need leaves more of the quota to other calls.
+MAX_TOKENS_MARGIN = 1.5
+MAX_TOKENS_STEP = 32
+MIN_RECOMMENDED_MAX_TOKENS = 64
+
+
+def recommended_max_tokens(models: Sequence[ModelSummary]) -> int | None:
+    """The router's maxTokens the distilled model's measured answers call for; None without its answers."""
+    distilled = next((model for model in models if model.candidate == "distilled"), None)
+    p99 = distilled.output_tokens_p99 if distilled else None
+    if p99 is None:
+        return None
+    stepped = math.ceil(p99 * MAX_TOKENS_MARGIN / MAX_TOKENS_STEP) * MAX_TOKENS_STEP
+    return max(MIN_RECOMMENDED_MAX_TOKENS, stepped)
 
 
 @cache
@@ -88,6 +108,7 @@ def build_report(
         "inference": dict(inference),
         "models": [model.to_dict() for model in models],
         "headline": headline(models),
+        "recommended_max_tokens": recommended_max_tokens(models),
         "judge": dict(judge),
         "gate": gate.to_dict(),
         **{key: evidence[key] for key in EVIDENCE_KEYS if evidence and key in evidence},
