@@ -204,7 +204,7 @@ def tier0_ref(body: bytes, threshold: float):
 
 def tier0(iterations: int) -> tuple[list[tuple[str, list[float], str]], float]:
     """Tier-0 on its own: the prediction per query, and the artifact's background load."""
-    from router_api.local_tier import artifact_key, parse_artifact
+    from router_api.local_artifact import artifact_key, parse_artifact
 
     body, queries = tier0_artifact()
     ref = tier0_ref(body, threshold=0.5)

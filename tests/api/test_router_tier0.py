@@ -16,7 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 from router_api.cache import DecisionCache
-from router_api.local_tier import RUN_ID, LocalTier, s3_fetcher
+from router_api.local_artifact import RUN_ID
+from router_api.local_tier import LocalTier, s3_fetcher
 from router_api.model_selection import ActiveModelSource
 from router_api.service import Deadline
 from router_api.settings import RouterSettings, SettingsError

@@ -24,20 +24,23 @@ goes on during the next ones, so the load completes within the first requests of
 
 from __future__ import annotations
 
-import hashlib
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from routing import RoutingDecision
 from routing.active_model import LocalModelRef
-from routing.layout import RunLayout, split_s3_uri
-from routing.local_model import LocalModel, LocalModelInvalid, load_local_model
+
+if TYPE_CHECKING:
+    from routing.local_model import LocalModel
+
+# The artifact's checks and parsing (router_api.local_artifact, routing.layout, routing.local_model) are
+# imported by the loading thread, not with the handler: the cold import counts (compiling and running
+# them is several milliseconds), and a router whose value names no tier-0 model never needs them.
 
 # The loader runs off the request path, but a hung connection must not hold a load forever.
 S3_CLIENT_CONFIG = Config(
@@ -45,14 +48,6 @@ S3_CLIENT_CONFIG = Config(
 )
 # A trained artifact is a few MB at most (16k buckets x the modalities); anything far larger is not one.
 MAX_ARTIFACT_BYTES = 32 * 2**20
-# The run-id pattern of routing.pipeline.names.RUN_ID_PATTERN (that module imports pydantic, which the
-# router's cold start may not; tests/api hold the two equal).
-RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}"
-_PLACEHOLDER = "\x00"
-_LOCAL_MODEL_KEY = re.compile(
-    re.escape(RunLayout(_PLACEHOLDER).local_model_key).replace(re.escape(_PLACEHOLDER), f"({RUN_ID})")
-)
-LOCAL_MODEL_NAME_PREFIX = "local:"
 
 
 class LocalModelUnusable(Exception):
@@ -81,42 +76,6 @@ class LoadedLocalModel:
         prediction = self.model.predict(query)
         confident = prediction.confidence >= self.ref.threshold
         return LocalAnswer(prediction.decision, self.name, confident, prediction.confidence)
-
-
-def artifact_key(ref: LocalModelRef, bucket: str) -> tuple[str, str]:
-    """(key, run id) of the artifact `ref` names, or LocalModelUnusable when it is not one this router reads."""
-    try:
-        ref_bucket, key = split_s3_uri(ref.s3_uri)
-    except ValueError:
-        raise LocalModelUnusable(f"{_shown(ref.s3_uri)} is not an s3://bucket/key URI") from None
-    if ref_bucket != bucket:
-        raise LocalModelUnusable(f"{_shown(ref.s3_uri)} is not in the data bucket {bucket}")
-    match = _LOCAL_MODEL_KEY.fullmatch(key)
-    if match is None:
-        raise LocalModelUnusable(f"{_shown(ref.s3_uri)} is not a run's {RunLayout.ANY.local_model_key}")
-    if not ref.sha256:
-        raise LocalModelUnusable("the reference has no sha256 to check the artifact against")
-    return key, match.group(1)
-
-
-def parse_artifact(
-    ref: LocalModelRef, body: bytes, modalities: tuple[str, ...], run_id: str
-) -> LoadedLocalModel:
-    """Check `body` against the reference's sha256 and the router's modalities, then parse it."""
-    digest = hashlib.sha256(body).hexdigest()
-    if digest != (ref.sha256 or "").strip().lower():
-        raise LocalModelUnusable(
-            f"sha256 mismatch: the object is {digest}, the reference says {_shown(ref.sha256 or '')}"
-        )
-    try:
-        model = load_local_model(body)
-    except LocalModelInvalid as exc:
-        raise LocalModelUnusable(f"not a usable tier-0 artifact: {_shown(str(exc), 200)}") from None
-    if model.modalities != modalities:
-        raise LocalModelUnusable(
-            f"trained for modalities {','.join(model.modalities)}, the router serves {','.join(modalities)}"
-        )
-    return LoadedLocalModel(ref, model, LOCAL_MODEL_NAME_PREFIX + run_id)
 
 
 def s3_fetcher(create_client: Callable[[], Any] | None = None) -> Callable[[str, str], bytes]:
@@ -216,12 +175,14 @@ class LocalTier:
 
     def _load(self, ref: LocalModelRef) -> None:
         try:
+            from .local_artifact import artifact_key, parse_artifact
+
             key, run_id = artifact_key(ref, self._bucket)
             loaded = parse_artifact(ref, self._fetch(self._bucket, key), self._modalities, run_id)
         except Exception as exc:  # whatever fails, tier-0 stays off for this reference until the retry
             with self._lock:
                 self._retry_at[ref] = self._clock() + self._retry_after
-                self._failures.append((_shown(ref.s3_uri, 300), exc))
+                self._failures.append((printable(ref.s3_uri, 300), exc))
                 self._loading.pop(ref, None)
             return
         with self._lock:
@@ -231,7 +192,7 @@ class LocalTier:
             self._loading.pop(ref, None)
 
 
-def _shown(text: str, limit: int = 120) -> str:
+def printable(text: str, limit: int = 120) -> str:
     """`text` as it may appear in a message: printable ASCII (a repr escapes anything else), shortened."""
     return ascii(text[:limit]) + ("..." if len(text) > limit else "")
 
