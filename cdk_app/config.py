@@ -45,6 +45,8 @@ from routing.settings import (
     MaxResponseLength,
     ModelId,
     ModelPrice,
+    PromotionPolicy,
+    RolloutAlarms,
     S3Uri,
     WaitSeconds,
     shortest_waits,
@@ -177,6 +179,11 @@ class AppConfig(_Strict):
     gold_s3_uri: S3Uri | None = None
     gold_teacher: bool = True
     gate_reference: GateReference = "teacher"
+    # What a run whose gate passed does: "promote" at once (default), or start a "shadow" or "canary"
+    # rollout of its model for `percent` % of queries, finished by itself after `auto_finish_after`
+    # (docs/rollout.md); the rollout alarms' thresholds.
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    rollout: RolloutAlarms = Field(default_factory=RolloutAlarms)
     prices: PriceTable = Field(default_factory=PriceTable)
 
     # Router API.
@@ -281,6 +288,11 @@ class AppConfig(_Strict):
                 "gate_reference 'gold' needs a gold set: set gold_s3_uri (s3://<data bucket>/imports/...), "
                 "or keep gate_reference 'teacher'"
             )
+        if self.rollout.datapoints_to_alarm > self.rollout.evaluation_periods:
+            raise ValueError(
+                f"rollout.datapoints_to_alarm ({self.rollout.datapoints_to_alarm}) must be at most "
+                f"rollout.evaluation_periods ({self.rollout.evaluation_periods})"
+            )
         if self.api_throttle_burst < self.api_throttle_rate // 10:
             raise ValueError("api_throttle_burst is too small for api_throttle_rate (at least a tenth of it)")
         return self
@@ -293,6 +305,25 @@ class AppConfig(_Strict):
     @property
     def active_model_parameter_name(self) -> str:
         return f"/{self.project_name}/{self.stage}/router/active-model"
+
+    @property
+    def router_metrics_namespace(self) -> str:
+        """The CloudWatch namespace of the router's EMF metrics (Powertools' POWERTOOLS_METRICS_NAMESPACE)."""
+        return f"{self.project_name}/{self.stage}"
+
+    @property
+    def router_metrics_service(self) -> str:
+        """The `service` dimension of the router's metrics (its POWERTOOLS_SERVICE_NAME)."""
+        return f"{self.prefix}-router"
+
+    @property
+    def rollout_alarm_names(self) -> dict[str, str]:
+        """What each rollout alarm watches -> its name: the controller's rule matches exactly these."""
+        return {
+            watched: f"{self.prefix}-rollout-{watched}"
+            for watched in ("candidate-fallback-rate", "candidate-parse-failures", "candidate-latency",
+                            "shadow-disagreement")
+        }  # fmt: skip
 
     @property
     def router_app_tag(self) -> str:

@@ -5,7 +5,8 @@ file; `make docs` (`python docs/figures.py`) rewrites every such block from its 
 
 - `cost`: the cost table, from `cdk_app.operator.cost` with the repository's `cdk.json` (what `vsr cost`
   prints); deterministic, so `tests/unit/test_docs.py` fails when it is stale.
-- `dry-run`: an excerpt of `make dry-run` with a fixed run id (the stand-in is seeded).
+- `dry-run`, `dry-run-summary`: excerpts of `make dry-run` with a fixed run id (the stand-in is seeded):
+  the longer one in docs/dry-run.md, the shorter in the README.
 - `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
 - `capacity`: the capacity table of `bench/bench_capacity.py` (the seeded capacity model: the same on
   every machine; about 20 s, so no test recomputes it).
@@ -15,6 +16,7 @@ file; `make docs` (`python docs/figures.py`) rewrites every such block from its 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -83,22 +85,50 @@ _DRY_RUN_LINES = (
 )
 
 
-def dry_run_excerpt() -> str:
-    """An excerpt of a default dry run with a fixed run id (the Generate and polling lines left out)."""
+# The README's shorter excerpt of the same run: the plan, the gate, the outcome, the candidates.
+_DRY_RUN_SUMMARY_LINES = (
+    "local dry run",
+    "Plan: run",
+    "Report: quality gate",
+    "execution SUCCEEDED|execution FAILED",
+    " distilled: mean score",
+    "  student: mean score",
+    " baseline: mean score",
+    "report: ",
+)
+
+
+@functools.cache
+def _dry_run_output() -> tuple[str, ...]:
+    """What a default dry run with a fixed run id prints (run once, whichever excerpts are asked for)."""
     with tempfile.TemporaryDirectory() as out:
         printed = subprocess.run(
             [sys.executable, "-m", "cdk_app.local.dry_run", "--run-id", "dry-run-readme", "--out", out],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout.splitlines()  # fmt: skip
+    return tuple(line.replace(out, ".dry-run") for line in printed)
+
+
+def _excerpt(patterns: tuple[str, ...]) -> str:
     picked = []
-    for pattern in _DRY_RUN_LINES:
-        line = next((line for line in printed if re.search(pattern, line)), None)
+    for pattern in patterns:
+        line = next((line for line in _dry_run_output() if re.search(pattern, line)), None)
         if line is not None:
             # The gate line lists every condition: the first one shows its shape.
             if "quality gate" in line and "; " in line:
                 line = line.split("; ")[0] + "; ..."
             picked.append(line)
-    return "```text\n" + "\n".join(picked).replace(out, ".dry-run") + "\n```"
+    return "```text\n" + "\n".join(picked) + "\n```"
+
+
+def dry_run_excerpt() -> str:
+    """An excerpt of a default dry run with a fixed run id (the Generate and polling lines left out)."""
+    return _excerpt(_DRY_RUN_LINES)
+
+
+def dry_run_summary() -> str:
+    """The README's excerpt of the same run."""
+    return _excerpt(_DRY_RUN_SUMMARY_LINES)
 
 
 def bench_tables() -> str:
@@ -127,9 +157,10 @@ def capacity_table() -> str:
 
 FIGURES: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     "cost": (("README.md",), cost_table),
-    "dry-run": (("README.md", "docs/dry-run.md"), dry_run_excerpt),
+    "dry-run": (("docs/dry-run.md",), dry_run_excerpt),
+    "dry-run-summary": (("README.md",), dry_run_summary),
     "bench": (("docs/router-api.md",), bench_tables),
-    "capacity": (("docs/capacity.md",), capacity_table),
+    "capacity": (("README.md", "docs/capacity.md"), capacity_table),
 }
 
 

@@ -1,8 +1,9 @@
 """RouterApi stack: the endpoint the search engine calls on every query.
 
 REST API (regional, IAM or API-key auth, validated, throttled, WAF) -> router Lambda
-(active model -> fallback model -> heuristic) + dashboard and alarms, and, when
-`router_shared_cache.enabled`, the DynamoDB table of its shared decision cache. The active-model
+(active model -> fallback model -> heuristic) + dashboard and alarms, the rollout controller
+(rollout alarms, their rule and schedule: docs/rollout.md), and, when `router_shared_cache.enabled`,
+the DynamoDB table of its shared decision cache. The active-model
 parameter lives in the storage stack; this stack only reads it (by its configured name,
 so the two stacks share no CloudFormation export and deploy independently).
 Outputs are a public contract (README, operator CLI).
@@ -24,6 +25,7 @@ from cdk_app.stack_outputs import (
     OUTPUT_FUNCTION,
     OUTPUT_ROUTE_URL,
 )
+from stacks.constructs.rollout_control import RolloutControl
 from stacks.constructs.router_function import RouterFunction
 from stacks.constructs.router_monitoring import RouterMonitoring
 from stacks.constructs.router_rest_api import RouterRestApi
@@ -68,6 +70,15 @@ class RouterApiStack(Stack):
             api=self.rest_api.api,
             stage=self.rest_api.stage,
             function=self.router.function,
+        )
+        self.rollout = RolloutControl(
+            self,
+            "Rollout",
+            config=config,
+            layer=layer,
+            topic=self.monitoring.topic,
+            dashboard=self.monitoring.dashboard,
+            parameter_arn=parameter_arn,
         )
 
         api = self.rest_api.api

@@ -44,6 +44,9 @@ OPERATION_ACTIONS: Mapping[tuple[str, str], str] = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
 }
+# Services whose IAM prefix is not their signing name: CloudWatch signs as "monitoring", its actions
+# are "cloudwatch:..." (Service Authorization Reference, Amazon CloudWatch: service prefix cloudwatch).
+IAM_PREFIXES: Mapping[str, str] = {"monitoring": "cloudwatch"}
 # Calls made for us by a library: (name the code uses, service, operation).
 LIBRARY_CALLS: tuple[tuple[str, str, str], ...] = (
     # Powertools' SSMProvider(...).get(name) calls ssm:GetParameter.
@@ -70,7 +73,7 @@ def iam_action(service: str, operation: str) -> str:
         return OPERATION_ACTIONS[(service, operation)]
     model = _service_model(service)
     prefix = model.signing_name or model.endpoint_prefix
-    return f"{prefix}:{operation}"
+    return f"{IAM_PREFIXES.get(prefix, prefix)}:{operation}"
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """`Operator`: the AWS access of the operator CLI (`vsr`) for one deployment (configuration + region).
 
 It composes the concern modules of `cdk_app.operator` (outputs, executions, progress, reports,
-router client, promotion, clean-up, gold set, the capacity model's quotas) and discovers everything they need from the stacks'
+router client, promotion, rollout, clean-up, gold set, the capacity model's quotas) and discovers everything they need from the stacks'
 CloudFormation outputs, so the user never types an ARN or a bucket name. Every AWS call sits in
 one of those modules' small functions, which take their client; `Operator` creates the clients
 (through the factory it is given, so tests pass stubs) and caches them and the outputs.
@@ -20,7 +20,7 @@ from routing.active_model import ActiveModel
 from routing.evaluation.promotion import read_active_model
 
 from cdk_app.config import AppConfig
-from cdk_app.operator import capacity_inputs, cleanup, gold, promotion
+from cdk_app.operator import capacity_inputs, cleanup, gold, promotion, rollout
 from cdk_app.operator.capacity import Quota
 from cdk_app.operator.errors import OperatorError, ReportNotReady, RunNotFound, StackNotDeployed
 from cdk_app.operator.executions import (
@@ -206,6 +206,48 @@ class Operator:
 
     def rollback(self) -> promotion.Promotion:
         return promotion.rollback(self.client("ssm"), self.active_model_parameter)
+
+    # --- rollout (docs/rollout.md)
+    def caller(self) -> str:
+        """`change.by` of this operator: "cli:<caller identity ARN>"."""
+        return rollout.caller(self.client("sts"))
+
+    def start_rollout(
+        self,
+        run_id: str,
+        model_id: str,
+        *,
+        mode: str,
+        percent: float,
+        queries: int | None = None,
+        hours: float | None = None,
+    ) -> rollout.RolloutChange:
+        return rollout.start(
+            self.client("ssm"), self.active_model_parameter, run_id=run_id, model_id=model_id, mode=mode,
+            percent=percent, by=self.caller(), queries=queries, hours=hours,
+        )  # fmt: skip
+
+    def rollout_status(self) -> rollout.RolloutStatus:
+        return rollout.status(
+            self.client("ssm"),
+            self.client("cloudwatch"),
+            self.active_model_parameter,
+            namespace=self.config.router_metrics_namespace,
+            service=self.config.router_metrics_service,
+            alarm_names=self.config.rollout_alarm_names,
+        )
+
+    def set_rollout_percent(self, percent: float) -> rollout.RolloutChange:
+        return rollout.set_percent(self.client("ssm"), self.active_model_parameter, percent, by=self.caller())
+
+    def finish_rollout(self) -> rollout.RolloutChange:
+        return rollout.finish(self.client("ssm"), self.active_model_parameter, by=self.caller())
+
+    def abort_rollout(self, reason: str | None = None) -> rollout.RolloutChange:
+        return rollout.abort(self.client("ssm"), self.active_model_parameter, by=self.caller(), reason=reason)
+
+    def rollout_history(self) -> list[rollout.HistoryEntry]:
+        return rollout.history(self.client("ssm"), self.active_model_parameter)
 
     # --- gold set
     def teacher_suggestions(self, queries: list[str], **options: Any) -> list[gold.Suggestion]:

@@ -113,6 +113,7 @@ for command in (
     serving.route,
     serving.promote,
     serving.rollback,
+    serving.rollout,
     serving.status,
     capacity.capacity,
     account.cleanup,

@@ -148,6 +148,21 @@ class ReportNotFound(PipelineError):
     """No report.json exists for the named run (manual promotion needs one)."""
 
 
+# --- rollout (docs/rollout.md) ---------------------------------------------------------------
+
+
+class NoRollout(PipelineError):
+    """A rollout change (percent, finish) was asked for while no rollout runs."""
+
+
+class RolloutRefused(PipelineError):
+    """A rollout cannot start or change as asked (the candidate is already active, a percent out of range)."""
+
+
+class RolloutControlFailed(PipelineError):
+    """The rollout controller could not read or write what it needs (SSM, CloudWatch, SNS); AWS's reason."""
+
+
 def validation_details(exc: ValidationError) -> str:
     """Each problem of a pydantic ValidationError as `field.path: message`, for a named error's message."""
     return "; ".join(
@@ -185,10 +200,13 @@ __all__ = [
     "ModelEndOfLife",
     "ModelNotAvailable",
     "ModelNotDistillable",
+    "NoRollout",
     "NothingToRollBack",
     "PipelineError",
     "ReportNotFound",
     "ResultsMissing",
+    "RolloutControlFailed",
+    "RolloutRefused",
     "TeacherThrottled",
     "validation_details",
 ]

@@ -27,8 +27,10 @@ overrides a run's values with the same models, every field optional.
         EVALUATION_RESERVE_SECONDS, OFFLINE_STAND_IN
     StartJudgeEnv: EVALUATION_ROLE_ARN, JUDGE_JOB_NAME_PREFIX
     CheckJudgeEnv: EVALUATION_DEADLINE_HOURS
-    ReportEnv: MODEL_PRICES, GATE
-    PromoteEnv: ACTIVE_MODEL_PARAMETER
+    ReportEnv: MODEL_PRICES, GATE, PROMOTION
+    PromoteEnv: ACTIVE_MODEL_PARAMETER, PROMOTION
+    RolloutControlEnv: ACTIVE_MODEL_PARAMETER, ROLLOUT_TOPIC_ARN, ROLLOUT_ALARMS, ROUTER_METRICS_NAMESPACE,
+        ROUTER_METRICS_SERVICE
 
 The router has its own settings (lambdas/router/router_api/settings.py, standard library only: its
 cold start counts).
@@ -42,7 +44,7 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from routing import validate_modalities
 
@@ -206,6 +208,50 @@ class ModelPrice(_Frozen):
 
     input_per_1m: Annotated[float, Field(ge=0)]
     output_per_1m: Annotated[float, Field(ge=0)]
+
+
+RolloutMode = Literal["shadow", "canary"]
+RolloutPercent = Annotated[float, Field(ge=0, le=100)]
+
+
+class AutoFinishAfter(_Frozen):
+    """When a rollout with no alarm in ALARM ends by promoting its candidate (docs/rollout.md): once the
+    candidate was asked `queries` times or `hours` passed since it started, whichever comes first."""
+
+    queries: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+    hours: Annotated[float, Field(gt=0, le=24 * 90)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AutoFinishAfter:
+        if self.queries is None and self.hours is None:
+            raise ValueError("give queries, hours or both (or leave auto_finish_after out: finish by hand)")
+        return self
+
+
+class PromotionPolicy(_Frozen):
+    """What a run whose gate passed does at its end: promote at once (the default), or start a rollout
+    (`shadow` or `canary` for `percent` % of queries, finishing by itself after `auto_finish_after`)."""
+
+    on_pass: Literal["promote", "shadow", "canary"] = "promote"
+    percent: RolloutPercent = 10
+    auto_finish_after: AutoFinishAfter | None = None
+
+
+class RolloutAlarms(_Frozen):
+    """Thresholds of the rollout alarms (stacks/constructs/rollout_control.py); any in ALARM aborts the rollout.
+
+    The rates are computed per 5-minute period only when the candidate was asked at least
+    `min_candidate_requests` times in it (fewer: no data, which is not breaching).
+    """
+
+    max_candidate_fallback_percent: Annotated[float, Field(gt=0, le=100)] = 5
+    max_candidate_parse_failure_percent: Annotated[float, Field(gt=0, le=100)] = 2
+    # The candidate's p95 model latency over the active model's p95.
+    max_latency_ratio: Annotated[float, Field(gt=0, le=100)] = 1.5
+    max_shadow_disagreement_percent: Annotated[float, Field(gt=0, le=100)] = 20
+    min_candidate_requests: Annotated[int, Field(ge=1, le=100_000)] = 20
+    evaluation_periods: Annotated[int, Field(ge=1, le=12)] = 3
+    datapoints_to_alarm: Annotated[int, Field(ge=1, le=12)] = 2
 
 
 # ----------------------------------------------------------------------------- the environment codec
@@ -423,17 +469,46 @@ class CheckJudgeEnv(EnvironmentSettings):
 
 
 class ReportEnv(EnvironmentSettings):
-    """The Report step: the price table (keyed by foundation model id) and the deployed gate."""
+    """The Report step: the price table (keyed by foundation model id), the deployed gate, what a pass does."""
 
-    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"prices": "MODEL_PRICES", "gate": "GATE"}
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "prices": "MODEL_PRICES",
+        "gate": "GATE",
+        "promotion": "PROMOTION",
+    }
 
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     gate: GateThresholds = Field(default_factory=GateThresholds)
+    # What a pass does (the Promote step's own setting): the run notification says it.
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
 
 
 class PromoteEnv(EnvironmentSettings):
-    """The Promote step: the SSM parameter naming the router's active model."""
+    """The Promote step: the SSM parameter naming the router's active model, and what a pass does."""
 
-    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {"parameter_name": "ACTIVE_MODEL_PARAMETER"}
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "parameter_name": "ACTIVE_MODEL_PARAMETER",
+        "promotion": "PROMOTION",
+    }
 
     parameter_name: Annotated[str, Field(min_length=1)]
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+
+
+class RolloutControlEnv(EnvironmentSettings):
+    """The rollout controller: the parameter it writes, the topic it tells, the alarms that abort a
+    rollout, and where the router's metrics are (namespace and `service` dimension)."""
+
+    ENVIRON: ClassVar[Mapping[str, str | Mapping[str, str]]] = {
+        "parameter_name": "ACTIVE_MODEL_PARAMETER",
+        "topic_arn": "ROLLOUT_TOPIC_ARN",
+        "alarm_names": "ROLLOUT_ALARMS",
+        "metrics_namespace": "ROUTER_METRICS_NAMESPACE",
+        "metrics_service": "ROUTER_METRICS_SERVICE",
+    }
+
+    parameter_name: Annotated[str, Field(min_length=1)]
+    topic_arn: Annotated[str, Field(min_length=1)]
+    alarm_names: tuple[str, ...]
+    metrics_namespace: Annotated[str, Field(min_length=1)]
+    metrics_service: Annotated[str, Field(min_length=1)]

@@ -20,6 +20,7 @@ from routing.settings import (
     PipelineSettings,
     PromoteEnv,
     ReportEnv,
+    RolloutControlEnv,
     StartJudgeEnv,
 )
 
@@ -93,9 +94,13 @@ def evaluation_environments(
             evaluation_role_arn=evaluation_role_arn, job_name_prefix=config.prefix
         ).to_environ(),
         "CheckJudge": CheckJudgeEnv(deadline_hours=config.evaluation_deadline_hours).to_environ(),
-        "Report": ReportEnv(prices=config.prices.models, gate=config.gate).to_environ(),
+        "Report": ReportEnv(
+            prices=config.prices.models, gate=config.gate, promotion=config.promotion
+        ).to_environ(),
         # The name is configuration (a public contract): no cross-stack import needed for it.
-        "Promote": PromoteEnv(parameter_name=config.active_model_parameter_name).to_environ(),
+        "Promote": PromoteEnv(
+            parameter_name=config.active_model_parameter_name, promotion=config.promotion
+        ).to_environ(),
     }
 
 
@@ -119,6 +124,18 @@ def local_environment(
     for variables in steps.values():
         merged.update(variables)
     return merged
+
+
+def rollout_control_environment(config: AppConfig, *, topic_arn: str) -> dict[str, str]:
+    """The rollout controller's variables (`RolloutControlEnv.from_environ` reads them); the topic ARN is
+    known at deploy time only."""
+    return RolloutControlEnv.model_construct(
+        parameter_name=config.active_model_parameter_name,
+        topic_arn=topic_arn,
+        alarm_names=tuple(config.rollout_alarm_names.values()),
+        metrics_namespace=config.router_metrics_namespace,
+        metrics_service=config.router_metrics_service,
+    ).to_environ()
 
 
 def router_settings(

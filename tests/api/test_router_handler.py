@@ -385,6 +385,10 @@ def test_metrics_are_emitted_with_the_names_the_alarms_use(invoke, make_router, 
     from router_api.telemetry import METRIC_NAMES
 
     assert set(ROUTER_METRICS) == set(METRIC_NAMES)
+    # The rollout alarms read only names the router emits.
+    from stacks.constructs.rollout_control import ROLLOUT_METRICS
+
+    assert set(ROLLOUT_METRICS) <= set(METRIC_NAMES)
 
 
 def test_a_bug_in_the_router_is_a_json_500_not_a_crashed_invocation(invoke):

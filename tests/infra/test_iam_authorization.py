@@ -279,6 +279,34 @@ def _router(w: World) -> list[Request]:
     ]
 
 
+def _rollout_control(w: World) -> list[Request]:
+    """The controller reads and writes the parameter, the rollout alarms' states, the router's
+    CandidateRequests, and publishes to the router's alarm topic (its env names it)."""
+    _, function = _function_with_service(w, "router_api", "-rollout_control")
+    variables = function["Properties"]["Environment"]["Variables"]
+    alarms = w.templates.resolve("router_api", variables["ROLLOUT_ALARMS"]).split(",")
+    topic = w.templates.resolve("router_api", variables["ROLLOUT_TOPIC_ARN"])
+    return [
+        Request("ssm:GetParameter", w.parameter_arn),
+        Request("ssm:PutParameter", w.parameter_arn),
+        *(
+            Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{w.region}:{ACCOUNT}:alarm:{a}")
+            for a in alarms
+        ),
+        Request("cloudwatch:GetMetricStatistics", "*"),
+        Request("sns:Publish", topic),
+    ]
+
+
+def _function_with_service(w: World, stack: str, suffix: str) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (lid, r) for lid, r in w.templates.templates[stack]["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME", "").endswith(suffix)
+    ]  # fmt: skip
+    return found
+
+
 STEP_REQUESTS: dict[str, tuple[str, Callable[[World], list[Request]]]] = {
     "plan": ("pipeline", _plan),
     "generate": ("pipeline", _generate),
@@ -293,6 +321,7 @@ STEP_REQUESTS: dict[str, tuple[str, Callable[[World], list[Request]]]] = {
     "report": ("pipeline", _report),
     "promote": ("pipeline", _promote),
     "router": ("router_api", _router),
+    "rollout_control": ("router_api", _rollout_control),
 }
 
 

@@ -173,6 +173,8 @@ def test_the_grants_on_the_active_model_target_exactly_its_parameter(synthesized
         expected = json.dumps(stack.resolve(stack.format_arn(service="ssm", resource="parameter",
                                                              resource_name=name.lstrip("/"))), sort_keys=True)  # fmt: skip
         for policy in synthesized.templates[role].find_resources("AWS::IAM::Policy").values():
+            (attached,) = (ref["Ref"] for ref in policy["Properties"]["Roles"])
+            who = "rollout_controller" if attached.startswith("RolloutController") else role
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 actions = [a for a in _as_list(statement["Action"]) if a.startswith("ssm:")]
                 if actions:
@@ -180,9 +182,13 @@ def test_the_grants_on_the_active_model_target_exactly_its_parameter(synthesized
                         expected
                     ]
                     for action in actions:
-                        granted.setdefault(action, set()).add(role)
-    # Promotion creates or overwrites it; the router only reads it; nothing else touches SSM.
-    assert granted == {"ssm:GetParameter": {"pipeline", "router_api"}, "ssm:PutParameter": {"pipeline"}}
+                        granted.setdefault(action, set()).add(who)
+    # Promotion and the rollout controller (abort on alarm, finish) write it; the router only reads it;
+    # nothing else touches SSM.
+    assert granted == {
+        "ssm:GetParameter": {"pipeline", "router_api", "rollout_controller"},
+        "ssm:PutParameter": {"pipeline", "rollout_controller"},
+    }
     assert synthesized.templates["storage"].to_json()["Outputs"]["ActiveModelParameterName"]["Value"] == name
 
 

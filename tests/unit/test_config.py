@@ -88,6 +88,28 @@ def test_cdk_and_cli_context_keys_are_not_ours_to_validate() -> None:
         ({"log_retention_days": 10}, "log_retention_days", "Input should be"),
         ({"notification_email": "not-an-email"}, "notification_email", "pattern"),
         ({"account": "12345"}, "account", "pattern"),
+        ({"promotion": {"on_pass": "blue_green"}}, "promotion.on_pass", "'promote', 'shadow' or 'canary'"),
+        (
+            {"promotion": {"on_pass": "canary", "percent": 120}},
+            "promotion.percent",
+            "less than or equal to 100",
+        ),
+        (
+            {"promotion": {"auto_finish_after": {}}},
+            "promotion.auto_finish_after",
+            "give queries, hours or both",
+        ),
+        (
+            {"promotion": {"auto_finish_after": {"queries": 0}}},
+            "promotion.auto_finish_after.queries",
+            "greater",
+        ),
+        ({"rollout": {"max_latency_ratio": 0}}, "rollout.max_latency_ratio", "greater than 0"),
+        (
+            {"rollout": {"min_candidate_requests": 0}},
+            "rollout.min_candidate_requests",
+            "greater than or equal to 1",
+        ),
     ],
 )
 def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> None:
@@ -111,6 +133,7 @@ def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> No
             "removal_policy 'destroy' is refused for stage 'prod'",
         ),
         ({"execution_timeout_hours": 72}, "execution_timeout_hours (72) must exceed"),
+        ({"rollout": {"evaluation_periods": 2, "datapoints_to_alarm": 3}}, "rollout.datapoints_to_alarm (3)"),
     ],
 )
 def test_rules_across_keys_name_the_keys(context: dict, fragment: str) -> None:

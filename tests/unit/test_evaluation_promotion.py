@@ -114,6 +114,27 @@ def test_promote_step_writes_only_after_a_passed_gate(ssm) -> None:
     )
 
 
+def test_a_passing_run_starts_the_configured_rollout_instead_and_a_retry_changes_nothing(ssm) -> None:
+    promote_run(ssm, NAME, OTHER_ARN, "run-6")
+    settings = PromoteEnv.from_environ({
+        "ACTIVE_MODEL_PARAMETER": NAME,
+        "PROMOTION": json.dumps({"on_pass": "canary", "percent": 10, "auto_finish_after": {"queries": 5000}}),
+    })  # fmt: skip
+    result = promote_step(_promote_event(True), settings=settings, ssm=ssm)
+    assert (result["promoted"], result["model_id"], result["changed"]) == (False, OTHER_ARN, True)
+    assert result["rollout"]["mode"] == "canary" and result["rollout"]["percent"] == 10
+    value = parse_active_model(ssm.get_parameter(Name=NAME)["Parameter"]["Value"])
+    assert value.model_id == OTHER_ARN and value.rollout is not None
+    assert (value.rollout.model_id, value.rollout.run_id) == (DEPLOYMENT_ARN, "run-7")
+    assert value.rollout.auto_finish_after is not None and value.rollout.auto_finish_after.queries == 5000
+    assert value.change is not None and value.change.by == "run:run-7"
+    with pytest.raises(GateNotPassed):
+        promote_step(_promote_event(False), settings=settings, ssm=ssm)
+    again = promote_step(_promote_event(True), settings=settings, ssm=ssm)  # a retried step
+    assert again["changed"] is False
+    assert len(ssm.get_parameter_history(Name=NAME)["Parameters"]) == 2
+
+
 def test_manual_promotion_of_a_named_run(ssm) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="data")

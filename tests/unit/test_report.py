@@ -337,3 +337,17 @@ def test_recommended_max_tokens_has_a_floor_and_needs_distilled_answers() -> Non
     # p99 of 40 calls interpolates between the 39th and the 40th: 100 + 0.61 x 200 = 222; x 1.5 = 333 -> 352.
     assert recommended_max_tokens([long]) == 352
     assert recommended_max_tokens(_summaries(candidates=("student",))) is None
+
+
+def test_a_pass_that_starts_a_rollout_says_so_in_the_notification() -> None:
+    from routing.settings import PromotionPolicy
+
+    canary = PromotionPolicy(on_pass="canary", percent=10, auto_finish_after={"queries": 5000, "hours": 24})
+    _, message = notification(_report(), link="l", model_id=DEPLOYMENT_ARN, on_pass=canary)
+    assert f"A canary rollout of {DEPLOYMENT_ARN} starts for 10 % of queries" in message
+    assert "after 5,000 candidate queries or 24 h with no alarm" in message
+    assert "The router switches" not in message
+    _, shadow = notification(
+        _report(), link="l", model_id=DEPLOYMENT_ARN, on_pass=PromotionPolicy(on_pass="shadow")
+    )
+    assert "keeps serving every answer" in shadow and "vsr rollout --finish" in shadow

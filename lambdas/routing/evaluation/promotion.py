@@ -5,7 +5,8 @@ The parameter holds the JSON value of `routing.active_model` (DESIGN's contract)
 replaces as `previous`, so `rollback` returns to it in one step; the router re-reads the
 parameter within its cache age (`active_model_max_age_seconds`).
 
-Used by the Promote step (`promote_step`, after the gate passed: the Promote handler calls it)
+Used by the Promote step (`promote_step`, after the gate passed: the Promote handler calls it; with
+`promotion.on_pass` shadow or canary it starts a rollout instead, `start_rollout_step`, docs/rollout.md)
 and by operators: the CLI's `promote RUN` (`promote_from_report`, refuses a run whose gate
 failed unless forced) and `rollback`.
 """
@@ -19,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..active_model import NO_ACTIVE_MODEL, ActiveModel, parse_active_model, promoted, rolled_back
+from ..active_model import (
+    ACTOR_RUN,
+    NO_ACTIVE_MODEL,
+    ActiveModel,
+    AutoFinish,
+    parse_active_model,
+    promoted,
+    rolled_back,
+)
 from ..errors import GateNotPassed, NothingToRollBack, ReportNotFound
 from ..layout import RunLayout
 from ..storage import get_text
@@ -90,8 +99,45 @@ def promote_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -> dict
     """
     if not event.report.gate.passed:
         raise GateNotPassed(f"run {event.run.run_id} did not pass the quality gate: not promoting")
+    policy = settings.promotion
+    if policy.on_pass != "promote":
+        return start_rollout_step(event, settings=settings, ssm=ssm)
     result = promote_run(ssm, settings.parameter_name, event.deployment.deployment_arn, event.run.run_id)
     return result.to_dict()
+
+
+def start_rollout_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -> dict[str, Any]:
+    """A passing run under `promotion.on_pass` shadow or canary: start the rollout of its deployment.
+
+    `$.promotion` then says `promoted` false (the active model still serves) and carries `rollout`
+    (mode, percent, candidate, auto_finish_after); `changed` is false when a retried step found the
+    rollout already running. The rollout controller finishes or aborts it (docs/rollout.md).
+    """
+    from .rollout import start_rollout  # the rollout module imports this one
+
+    policy = settings.promotion
+    finish = policy.auto_finish_after
+    change = start_rollout(
+        ssm,
+        settings.parameter_name,
+        model_id=event.deployment.deployment_arn,
+        run_id=event.run.run_id,
+        mode=policy.on_pass,
+        percent=policy.percent,
+        auto_finish_after=AutoFinish(queries=finish.queries, hours=finish.hours) if finish else None,
+        by=f"{ACTOR_RUN}:{event.run.run_id}",
+        reason="the run passed the quality gate (promotion.on_pass)",
+    )
+    rollout = change.after.rollout
+    assert rollout is not None
+    return {
+        "promoted": False,
+        "model_id": change.after.model_id,
+        "previous_model_id": None,
+        "run_id": event.run.run_id,
+        "changed": change.changed,
+        "rollout": rollout.to_dict(),
+    }
 
 
 def rollback(ssm: Any, parameter_name: str) -> ActiveModel:

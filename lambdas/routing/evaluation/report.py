@@ -14,10 +14,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .gate import GateDecision
 from .metrics import ModelSummary
+
+if TYPE_CHECKING:
+    from ..settings import PromotionPolicy
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -142,13 +145,30 @@ def summary_line(report: Mapping[str, Any]) -> str:
     return f"{prefix}{verdict}: " + "; ".join(parts) + "."
 
 
-def notification(report: Mapping[str, Any], *, link: str, model_id: str | None) -> tuple[str, str]:
-    """(subject, message) of the run-outcome notification."""
+def notification(
+    report: Mapping[str, Any], *, link: str, model_id: str | None, on_pass: PromotionPolicy | None = None
+) -> tuple[str, str]:
+    """(subject, message) of the run-outcome notification; `on_pass` says what a pass does (default: promote)."""
     passed = report["gate"]["passed"]
     offline = report.get("offline_stand_in")
     subject = f"{'[offline] ' if offline else ''}Router distillation {report['run_id']}: gate {'passed' if passed else 'failed'}"
     lines = [summary_line(report), ""]
-    if passed:
+    if passed and on_pass is not None and on_pass.on_pass != "promote":
+        finish = on_pass.auto_finish_after
+        after = [
+            *([f"{finish.queries:,} candidate queries"] if finish and finish.queries else []),
+            *([f"{finish.hours:g} h"] if finish and finish.hours else []),
+        ]
+        lines.append(
+            f"A {on_pass.on_pass} rollout of {model_id} starts for {on_pass.percent:g} % of queries: the active "
+            "model keeps serving"
+            + (" the rest" if on_pass.on_pass == "canary" else " every answer")
+            + ". Any rollout alarm aborts it; "
+            + (f"it finishes by itself after {' or '.join(after)} with no alarm" if after else "finish it with "
+               "`vsr rollout --finish`")
+            + " (docs/rollout.md)."
+        )  # fmt: skip
+    elif passed:
         lines.append(
             f"The router switches to {model_id} within its cache age (active-model parameter updated)."
         )

@@ -228,7 +228,9 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
 
     link = console_url(run.bucket, layout.report_html_key, region)
     distilled = by_name.get("distilled")
-    subject, message = notification(report, link=link, model_id=distilled.model_id if distilled else None)
+    subject, message = notification(
+        report, link=link, model_id=distilled.model_id if distilled else None, on_pass=settings.promotion
+    )
     return {
         "report_key": layout.report_json_key,
         "markdown_key": layout.report_md_key,

@@ -1,0 +1,258 @@
+"""The rollout controller's logic: abort on a rollout alarm, finish when `auto_finish_after` is reached.
+
+Two EventBridge events reach the controller (lambdas/rollout_control/handler.py):
+
+- "CloudWatch Alarm State Change" of a rollout alarm entering ALARM (the rule matches only those):
+  the rollout is aborted (`change.by` "alarm:<alarm name>", the reason the alarm's name and
+  CloudWatch's reason), the parameter written, the topic told. An alarm with no rollout running
+  changes nothing (an operator may have aborted first; CloudWatch repeats events).
+- "Scheduled Event" of the controller's schedule (every 5 minutes): when a rollout with
+  `auto_finish_after` runs, its candidate was asked at least `queries` times since `started_at`
+  (the Sum of `CandidateRequests`) or `hours` have passed, and no rollout alarm is in ALARM
+  (DescribeAlarms), the candidate is promoted (`change.by` "schedule:<rule name>", the active model
+  kept as `previous`) and the topic told.
+
+Event shapes: CloudWatch's documented alarm event ("Alarm events and EventBridge": `detail.alarmName`,
+`detail.state.value`, `detail.state.reason`) and EventBridge's scheduled event (`resources`: the rule
+ARN). Anything else is `InvalidEvent` (the handler logs it and ignores it). Every AWS failure is
+`RolloutControlFailed` naming the call and AWS's reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from ..active_model import ACTOR_ALARM, ACTOR_SCHEDULE, Rollout
+from ..errors import RolloutControlFailed
+from .promotion import read_active_model
+from .rollout import RolloutChange, abort_rollout, finish_rollout
+
+if TYPE_CHECKING:
+    from ..settings import RolloutControlEnv
+
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+SCHEDULED_EVENT = "Scheduled Event"
+# SNS message subjects: ASCII, at most 100 characters.
+MAX_SUBJECT_CHARS = 100
+
+
+class _Event(BaseModel):
+    # EventBridge events carry more keys than the controller reads (version, id, account, region, ...).
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class AlarmState(_Event):
+    value: str
+    reason: str | None = None
+    timestamp: str | None = None
+
+
+class AlarmDetail(_Event):
+    alarm_name: Annotated[str, Field(alias="alarmName", min_length=1)]
+    state: AlarmState
+
+
+class AlarmStateChange(_Event):
+    detail_type: Annotated[Literal["CloudWatch Alarm State Change"], Field(alias="detail-type")]
+    source: Literal["aws.cloudwatch"]
+    time: str | None = None
+    detail: AlarmDetail
+
+
+class ScheduledEvent(_Event):
+    detail_type: Annotated[Literal["Scheduled Event"], Field(alias="detail-type")]
+    source: Literal["aws.events"]
+    time: str | None = None
+    resources: Annotated[list[str], Field(min_length=1)]
+
+    @property
+    def rule_name(self) -> str:
+        """The rule's name from its ARN (arn:...:rule/<name>, or rule/<bus>/<name> on a custom bus)."""
+        return self.resources[0].rsplit("/", 1)[-1]
+
+
+class RolloutControlEvent(
+    RootModel[Annotated[AlarmStateChange | ScheduledEvent, Field(discriminator="detail_type")]]
+):
+    """What the controller's rules deliver: an alarm state change or the schedule's tick."""
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """What the controller did (`action`: "aborted", "finished" or "none") and why."""
+
+    action: str
+    reason: str
+    change: RolloutChange | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"action": self.action, "reason": self.reason, **self.figures}
+        if self.change is not None:
+            value["rollout"] = self.change.summary()
+        return value
+
+
+def handle(
+    event: RolloutControlEvent,
+    *,
+    settings: RolloutControlEnv,
+    ssm: Any,
+    sns: Any,
+    cloudwatch: Any,
+    now: datetime | None = None,
+) -> ControlResult:
+    """Dispatch one event to `on_alarm` or `on_schedule`."""
+    inner = event.root
+    if isinstance(inner, AlarmStateChange):
+        return on_alarm(inner, settings=settings, ssm=ssm, sns=sns, now=now)
+    return on_schedule(inner, settings=settings, ssm=ssm, sns=sns, cloudwatch=cloudwatch, now=now)
+
+
+def on_alarm(
+    event: AlarmStateChange, *, settings: RolloutControlEnv, ssm: Any, sns: Any, now: datetime | None = None
+) -> ControlResult:
+    """Abort the rollout when one of the rollout alarms entered ALARM."""
+    name, state = event.detail.alarm_name, event.detail.state
+    if name not in settings.alarm_names:
+        return ControlResult("none", f"{name} is not a rollout alarm")
+    if state.value != "ALARM":
+        return ControlResult("none", f"{name} is {state.value}, not ALARM")
+    reason = f"alarm {name}: {state.reason or 'in ALARM'}"
+    change = _aws("abort the rollout", lambda: abort_rollout(
+        ssm, settings.parameter_name, by=f"{ACTOR_ALARM}:{name}", reason=reason, now=now
+    ))  # fmt: skip
+    if not change.changed:
+        return ControlResult("none", f"{name} is in ALARM but no rollout is running", change)
+    rollout = change.before.rollout
+    assert rollout is not None
+    subject = f"Rollout aborted: {name}"
+    message = (
+        f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}, {rollout.percent:g} % "
+        f"of queries, since {rollout.started_at}) was aborted: {reason}.\n"
+        f"The router serves {change.after.model_id or 'the configured default'} alone again within its cache age.\n"
+        "History: vsr rollout --history; start again: vsr promote <run> --shadow/--canary <percent>."
+    )
+    _publish(sns, settings.topic_arn, subject, message)
+    return ControlResult("aborted", reason, change)
+
+
+def on_schedule(
+    event: ScheduledEvent,
+    *,
+    settings: RolloutControlEnv,
+    ssm: Any,
+    sns: Any,
+    cloudwatch: Any,
+    now: datetime | None = None,
+) -> ControlResult:
+    """Finish the rollout when its `auto_finish_after` is reached and no rollout alarm is in ALARM."""
+    now = now or datetime.now(UTC)
+    current = _aws("read the active model", lambda: read_active_model(ssm, settings.parameter_name))
+    rollout = current.rollout
+    if rollout is None:
+        return ControlResult("none", "no rollout is running")
+    if rollout.auto_finish_after is None:
+        return ControlResult("none", "the rollout has no auto_finish_after: it is finished by hand")
+    started = started_at(rollout)
+    hours = max(0.0, (now - started).total_seconds() / 3600)
+    wanted = rollout.auto_finish_after
+    queries = None
+    if wanted.queries is not None:
+        queries = _aws("read CandidateRequests", lambda: metric_sum(
+            cloudwatch, settings.metrics_namespace, settings.metrics_service, "CandidateRequests", started, now
+        ))  # fmt: skip
+    figures = {"candidate_requests": queries, "hours": round(hours, 3)}
+    reached = []
+    if wanted.queries is not None and queries is not None and queries >= wanted.queries:
+        reached.append(f"{queries:g} candidate queries (>= {wanted.queries})")
+    if wanted.hours is not None and hours >= wanted.hours:
+        reached.append(f"{hours:.1f} h since {rollout.started_at} (>= {wanted.hours:g} h)")
+    if not reached:
+        return ControlResult("none", "auto_finish_after not reached yet", figures=figures)
+    alarming = _aws("describe the rollout alarms", lambda: alarms_in_alarm(cloudwatch, settings.alarm_names))
+    if alarming:
+        return ControlResult("none", f"waiting: {', '.join(alarming)} in ALARM", figures=figures)
+    reason = f"auto_finish_after reached: {'; '.join(reached)}; no rollout alarm in ALARM"
+    change = _aws("finish the rollout", lambda: finish_rollout(
+        ssm, settings.parameter_name, by=f"{ACTOR_SCHEDULE}:{event.rule_name}", reason=reason, now=now
+    ))  # fmt: skip
+    subject = f"Rollout finished: {rollout.model_id}"
+    message = (
+        f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}) finished by itself: "
+        f"{reason}.\nIt is now the active model; the model before it is kept for one-step rollback "
+        "(vsr rollback). History: vsr rollout --history."
+    )
+    _publish(sns, settings.topic_arn, subject, message)
+    return ControlResult("finished", reason, change, figures)
+
+
+# ----------------------------------------------------------------------------- CloudWatch and SNS calls
+
+
+def started_at(rollout: Rollout) -> datetime:
+    """The rollout's start as an aware datetime (a naive stamp is UTC)."""
+    value = datetime.fromisoformat(rollout.started_at)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def statistics_period(start: datetime, end: datetime, now: datetime | None = None) -> int:
+    """The shortest period (s) GetMetricStatistics accepts for [start, end] in at most 1,440 data points.
+
+    GetMetricStatistics (CloudWatch API reference): "The maximum number of data points returned from a
+    single call is 1,440"; and for StartTime "more than 15 days ago, you must specify the period as
+    a multiple of 300 seconds (5 minutes)" and "more than 63 days ago, ... a multiple of 3600 seconds".
+    """
+    seconds = max(60.0, (end - start).total_seconds())
+    age = ((now or end) - start).total_seconds()
+    unit = 3600 if age > 63 * 86400 else 300 if age > 15 * 86400 else 60
+    return max(unit, math.ceil(seconds / 1440 / unit) * unit)
+
+
+def metric_sum(
+    cloudwatch: Any, namespace: str, service: str, name: str, start: datetime, end: datetime
+) -> float:
+    """The Sum of one router metric (dimension `service`) from `start` to `end`."""
+    response = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=name,
+        Dimensions=[{"Name": "service", "Value": service}],
+        StartTime=start,
+        EndTime=end,
+        Period=statistics_period(start, end),
+        Statistics=["Sum"],
+    )
+    return float(sum(point.get("Sum", 0.0) for point in response.get("Datapoints", [])))
+
+
+def alarms_in_alarm(cloudwatch: Any, names: tuple[str, ...] | list[str]) -> list[str]:
+    """Which of the named alarms are in ALARM now (DescribeAlarms takes at most 100 names)."""
+    if not names:
+        return []
+    response = cloudwatch.describe_alarms(AlarmNames=list(names)[:100], StateValue="ALARM")
+    alarms = [*response.get("MetricAlarms", []), *response.get("CompositeAlarms", [])]
+    # The state is checked here too: the filter is a request parameter, the state is the answer.
+    return sorted(alarm["AlarmName"] for alarm in alarms if alarm.get("StateValue") == "ALARM")
+
+
+def _publish(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    subject = subject.encode("ascii", "replace").decode("ascii")[:MAX_SUBJECT_CHARS]
+    _aws("publish to the topic", lambda: sns.publish(TopicArn=topic_arn, Subject=subject, Message=message))
+
+
+def _aws(what: str, call: Any) -> Any:
+    try:
+        return call()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise RolloutControlFailed(
+            f"could not {what}: {error.get('Code', 'error')}: {error.get('Message', str(exc))}"
+        ) from None
+    except BotoCoreError as exc:
+        raise RolloutControlFailed(f"could not {what}: {exc}") from None
