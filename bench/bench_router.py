@@ -1,4 +1,4 @@
-"""Router benchmark: overhead per request, cache hits, the shared cache's paths, cold import. In process, no AWS.
+"""Router benchmark: overhead, cache hits, shared cache paths, tier-0, cold import. In process, no AWS.
 
 Bedrock is replaced by a zero-latency stub (a client whose `converse` returns a canned
 answer), so every figure is the router's own cost: event parsing, validation, the cache,
@@ -13,6 +13,10 @@ Rollout: the selection alone (stable hash and share test, per query), a cache hi
 rollout beside the one without, and shadow mode with fixed-latency fake clients (active model
 20 ms, candidate 5 ms: faster, so the shadow should add nothing beyond bookkeeping, and never
 more than the slack) beside the same clients without a rollout.
+Tier-0: a train-like local model built synthetically here (2**14 hashed buckets, rows for 8,192 of
+them, a few thousand words of vocabulary): its prediction per query (`LoadedLocalModel.answer`:
+features, logits, softmax, confidence), the handler with tier-0 answering (a cache miss that needs
+no model call), and the background load of the artifact (sha256 + parse, once per model).
 
 Cold import runs in fresh interpreters, alternating `import boto3` and `import handler`
 (the Lambda's entry module, with its environment), and reports the median ratio.
@@ -147,12 +151,93 @@ def timed(call, iterations: int, warmup: int) -> list[float]:
     return samples
 
 
+TIER0_RUN = "bench-run"
+TIER0_BUCKET = "vsr-bench-data"
+TIER0_ROWS = 8_192
+
+
+def tier0_artifact() -> tuple[bytes, list[str]]:
+    """A train-like tier-0 artifact (JSON bytes) and queries in its vocabulary (with some unseen words)."""
+    import random
+
+    from routing.local_model import DEFAULT_BUCKETS, DEFAULT_NGRAMS, LocalModel, feature_buckets
+
+    rng = random.Random(17)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(4_000)]
+    unseen = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(1_000)]
+
+    def query() -> str:
+        # Half head words (Zipf-like frequencies), half the long tail, as search queries have.
+        words = [
+            vocabulary[
+                min(int(rng.paretovariate(1.0)) - 1, 3_999) if rng.random() < 0.5 else rng.randrange(4_000)
+            ]
+            for _ in range(rng.randint(3, 9))
+        ]
+        if rng.random() < 0.3:
+            words[rng.randrange(len(words))] = rng.choice(unseen)
+        return " ".join(words)
+
+    training = [query() for _ in range(12_000)]
+    support: dict[int, int] = {}
+    for text in training:
+        for bucket in feature_buckets(text):
+            support[bucket] = support.get(bucket, 0) + 1
+    kept = sorted(support, key=lambda bucket: -support[bucket])[:TIER0_ROWS]
+    modalities = tuple(ENV["MODALITIES"].split(","))
+    rows = {bucket: tuple(rng.gauss(0.0, 1.0) for _ in modalities) for bucket in kept}
+    model = LocalModel(modalities, DEFAULT_BUCKETS, DEFAULT_NGRAMS, tuple(rng.gauss(0.0, 0.3) for _ in modalities),
+                       rows, {bucket: support[bucket] for bucket in kept}, 3, {"run_id": TIER0_RUN})  # fmt: skip
+    return model.to_json().encode(), [query() for _ in range(2_000)]
+
+
+def tier0_ref(body: bytes, threshold: float):
+    import hashlib
+
+    from routing.active_model import LocalModelRef
+    from routing.layout import RunLayout, s3_uri
+
+    key = RunLayout(TIER0_RUN).local_model_key
+    return LocalModelRef(s3_uri(TIER0_BUCKET, key), threshold, hashlib.sha256(body).hexdigest())
+
+
+def tier0(iterations: int) -> tuple[list[tuple[str, list[float], str]], float]:
+    """Tier-0 on its own: the prediction per query, and the artifact's background load."""
+    from router_api.local_artifact import artifact_key, parse_artifact
+
+    body, queries = tier0_artifact()
+    ref = tier0_ref(body, threshold=0.5)
+    modalities = tuple(ENV["MODALITIES"].split(","))
+
+    def load() -> Any:
+        _key, run_id = artifact_key(ref, TIER0_BUCKET)
+        return parse_artifact(ref, body, modalities, run_id)
+
+    loaded = load()
+    rows = [
+        (
+            f"tier-0 prediction per query ({len(loaded.model.rows):,} rows, {loaded.model.buckets:,} buckets)",
+            timed(lambda index: loaded.answer(queries[index % len(queries)]), iterations, 200),
+            "p99 <= 0.2 ms",
+        ),
+        (
+            f"tier-0 load: sha256 + parse of the {len(body) / 1e6:.1f} MB artifact (background, once per model)",
+            timed(lambda _index: load(), 20, 2),
+            "",
+        ),
+    ]
+    confident = sum(loaded.answer(query).confident for query in queries) / len(queries)
+    return rows, confident
+
+
 def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
     sys.path[:0] = [str(LAMBDAS), str(ROUTER)]
     os.environ.update(ENV)
     import handler
     from router_api.bedrock import ClientPool
     from router_api.cache import DecisionCache
+    from router_api.local_tier import LocalTier
     from router_api.model_selection import ActiveModelSource, powertools_reader
     from router_api.rollout import selected
     from router_api.service import Deadline, ModelInvoker, Router
@@ -160,15 +245,22 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
 
     settings = handler.SETTINGS
 
-    def router(cache_entries: int, rollout: dict[str, Any] | None = None, bedrock: Any = None) -> Router:
+    def router(
+        cache_entries: int,
+        rollout: dict[str, Any] | None = None,
+        bedrock: Any = None,
+        ssm: Any = None,
+        local: LocalTier | None = None,
+    ) -> Router:
         client = bedrock or ZeroLatencyBedrock()
         return Router(
             settings,
             models=ModelInvoker(settings, ClientPool(create=lambda _config: client)),
             active_model=ActiveModelSource.for_settings(
-                settings, read_parameter=powertools_reader(lambda: StubSsm(rollout))
+                settings, read_parameter=powertools_reader(lambda: ssm or StubSsm(rollout))
             ),
             cache=DecisionCache(max_entries=cache_entries, ttl_seconds=3_600),
+            local=local,
         )
 
     context = Context()
@@ -187,6 +279,32 @@ def in_process(iterations: int) -> list[tuple[str, list[float], str]]:
     rows.append(
         ("POST /route, model answer (handler, cache miss)", timed(miss, iterations, warmup), "p99 <= 1 ms")
     )
+
+    # Tier-0 answering every query (threshold 0): a cache miss that needs no model call.
+    body, tier0_queries = tier0_artifact()
+    ref = tier0_ref(body, threshold=0.0)
+    local = LocalTier(bucket=TIER0_BUCKET, modalities=settings.modalities, retry_after_seconds=60,
+                      fetch=lambda _bucket, _key: body)  # fmt: skip
+
+    class Tier0Ssm:
+        def get_parameter(self, **_params: Any) -> dict[str, Any]:
+            value = {"model_id": DEPLOYMENT_ARN, "run_id": TIER0_RUN, "local_model": ref.to_dict()}
+            return {"Parameter": {"Value": json.dumps(value)}}
+
+    handler._router = router(cache_entries=settings.cache_max_entries, ssm=Tier0Ssm(), local=local)
+    handler._router.route(["warm up"], Deadline.start(settings.deadline_ms))  # starts the load
+    assert local.join(60)
+    local_events = [event("/route", {"query": f"{tier0_queries[i % len(tier0_queries)]} {i}"})
+                    for i in range(iterations + warmup)]  # fmt: skip
+
+    def local_answer(index: int) -> None:
+        response = handler.handler(local_events[index], context)
+        assert response["statusCode"] == 200 and '"source":"local"' in response["body"], response
+
+    rows.append(
+        ("POST /route, tier-0 answer (handler, cache miss)", timed(local_answer, iterations, warmup), "")
+    )
+    handler._router = router(cache_entries=settings.cache_max_entries)
 
     hit_event = event("/route", {"query": "cat videos"})
 
@@ -438,6 +556,8 @@ def main() -> None:
     # Logs and EMF metrics go where Lambda sends them (stdout), here to /dev/null: their cost stays measured.
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole run
     rows = in_process(args.iterations)
+    tier0_rows, tier0_confident = tier0(args.iterations)
+    rows.extend(tier0_rows)
     scaling = parser_scaling(args.parser_iterations)
     imports = cold_import(args.import_repetitions)
     sys.stdout = report
@@ -448,6 +568,8 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for name, samples, goal in rows:
         print(f"| {name} | {percentile(samples, 50):.3f} | {percentile(samples, 99):.3f} | {goal} |")
+    print(f"\nTier-0 rows above: a synthetic train-like artifact (random weights); {tier0_confident:.0%} of its "
+          "queries pass a 0.5 threshold there, which says nothing about a trained model's confidence.")  # fmt: skip
     small, large = PARSER_SIZES
     print(
         f"\nAnswer parser on hostile text, median of runs, {small // 1000} KB vs {large // 1_000_000} MB:\n"

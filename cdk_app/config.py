@@ -90,6 +90,7 @@ RouterMaxTokens = _router_int("max_tokens")
 SharedCacheBudgetMs = _router_int("shared_cache_budget_ms")
 SharedCacheTtlSeconds = _router_int("shared_cache_ttl_seconds")
 RouterShadowSlackMs = _router_int("shadow_slack_ms")
+RouterThrottleWindowMs = _router_int("throttle_window_ms")
 
 
 class ConfigError(ValueError):
@@ -207,6 +208,11 @@ class AppConfig(_Strict):
     router_shared_cache: RouterSharedCache = Field(default_factory=RouterSharedCache)
     # A shadow rollout never delays a response by more than this past the active model's answer.
     router_shadow_slack_ms: RouterShadowSlackMs = 50
+    # Tier-0: the router answers the queries the promoted run's local model is confident about itself
+    # (and stands in with it when the models fail); false: no S3 read, no grant (docs/router-api.md).
+    router_tier0: bool = True
+    # After a throttled call, the router skips that model for this long in that container (0: off).
+    router_throttle_window_ms: RouterThrottleWindowMs = 500
 
     # Operations.
     removal_policy: Literal["retain", "destroy"] = "retain"

@@ -57,6 +57,7 @@ class RouterApiStack(Stack):
             config=config,
             layer=layer,
             parameter_arn=parameter_arn,
+            bucket=storage.bucket,
             shared_cache_table=self.shared_cache.table.table_name if self.shared_cache else None,
         )
         if self.shared_cache is not None:

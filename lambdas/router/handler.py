@@ -18,6 +18,7 @@ from router_api.settings import RouterSettings
 from router_api.telemetry import (
     record_candidate_refused,
     record_internal_error,
+    record_local_model_error,
     record_model_refused,
     record_parameter_error,
     record_rejection,
@@ -38,6 +39,7 @@ def get_router() -> Router:
             on_parameter_error=record_parameter_error,
             on_model_refused=record_model_refused,
             on_candidate_refused=record_candidate_refused,
+            on_local_model_error=record_local_model_error,
         )
     return _router
 

@@ -147,12 +147,16 @@ def rollout_control_environment(config: AppConfig, *, topic_arn: str) -> dict[st
 
 
 def router_settings(
-    config: AppConfig, *, deployment_arn_prefix: str | None = None, shared_cache_table: str | None = None
+    config: AppConfig,
+    *,
+    deployment_arn_prefix: str | None = None,
+    shared_cache_table: str | None = None,
+    data_bucket: str | None = None,
 ) -> RouterSettings:
     """The router's settings: what its environment says, and the body limit the API documents.
 
     `shared_cache_table`: the shared decision cache's table name (a token at synth), given only
-    when `router_shared_cache.enabled`."""
+    when `router_shared_cache.enabled`; `data_bucket`: where the runs' tier-0 models are."""
     return RouterSettings(
         default_model_id=config.router_default_model_id,
         # Equal to the default model, it is dropped by the router's settings (never asked twice).
@@ -167,18 +171,28 @@ def router_settings(
         active_model_max_age_seconds=config.active_model_max_age_seconds,
         max_tokens=config.router_max_tokens,
         shadow_slack_ms=config.router_shadow_slack_ms,
+        throttle_window_ms=config.router_throttle_window_ms,
         app_tag=config.router_app_tag,
         deployment_arn_prefix=deployment_arn_prefix,
         shared_cache_budget_ms=config.router_shared_cache.budget_ms,
         shared_cache_ttl_seconds=config.router_shared_cache.ttl_seconds,
         shared_cache_table=shared_cache_table,
+        # Tier-0 models live in the data bucket; without router_tier0 the router never reads it.
+        local_model_bucket=data_bucket if config.router_tier0 else None,
     )
 
 
 def router_environment(
-    config: AppConfig, *, deployment_arn_prefix: str, shared_cache_table: str | None = None
+    config: AppConfig,
+    *,
+    deployment_arn_prefix: str,
+    shared_cache_table: str | None = None,
+    data_bucket: str | None = None,
 ) -> dict[str, str]:
     """The router function's variables (`RouterSettings.from_environ` reads them)."""
     return router_settings(
-        config, deployment_arn_prefix=deployment_arn_prefix, shared_cache_table=shared_cache_table
+        config,
+        deployment_arn_prefix=deployment_arn_prefix,
+        shared_cache_table=shared_cache_table,
+        data_bucket=data_bucket,
     ).to_environ()

@@ -9,7 +9,7 @@ own widget when it is enabled). Alarms:
   5xx is a bug, a Lambda failure or an integration timeout);
 - p99 latency: the stage's p99 above the router's deadline for 15 minutes;
 - fallback rate: more than `FALLBACK_RATE_PERCENT` % of routed queries answered by the
-  fallback model or the heuristic, 2 of 3 five-minute periods;
+  fallback model, tier-0 after a model failure, or the heuristic, 2 of 3 five-minute periods;
 - refused active model: the active-model parameter names a model this router may not
   serve (it serves the default instead), any time in 5 minutes.
 """
@@ -37,6 +37,7 @@ ROUTER_METRICS = (
     "SharedCacheErrors", "SharedCacheSkipped", "SharedCacheDroppedWrites",
     "ActiveLatency", "CandidateRequests", "CandidateFallbacks", "CandidateParseFailures", "CandidateLatency",
     "ShadowComparisons", "ShadowDisagreements", "ShadowWeightDifference",
+    "LocalAnswers", "LocalFallbacks", "LocalModelLoadErrors",
 )  # fmt: skip
 SHARED_CACHE_METRICS = (
     "SharedCacheHits", "SharedCacheMisses", "SharedCacheTimeouts", "SharedCacheErrors", "SharedCacheSkipped",
@@ -117,7 +118,8 @@ class RouterMonitoring(Construct):
             "FallbackRate",
             alarm_name=f"{prefix}-fallback-rate",
             alarm_description=(
-                f"More than {FALLBACK_RATE_PERCENT} % of queries answered by the fallback model or the heuristic: "
+                f"More than {FALLBACK_RATE_PERCENT} % of queries answered by the fallback model, tier-0 after a "
+                "model failure, or the heuristic: "
                 "the active model is failing, throttled or answering unparseable text."
             ),
             metric=fallback_rate,
@@ -197,6 +199,8 @@ class RouterMonitoring(Construct):
                     fallbacks,
                     self.metric("HeuristicAnswers"),
                     self.metric("CacheHits"),
+                    self.metric("LocalAnswers"),
+                    self.metric("LocalFallbacks"),
                 ],
                 right=[fallback_rate],
             ),
@@ -207,6 +211,7 @@ class RouterMonitoring(Construct):
                     self.metric("ModelErrors"),
                     self.metric("ModelThrottles"),
                     self.metric("ParseFailures"),
+                    self.metric("LocalModelLoadErrors"),
                     self.metric("ActiveModelReadErrors"),
                     self.metric("ActiveModelRefused"),
                     self.metric("RejectedRequests"),

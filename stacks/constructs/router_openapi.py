@@ -23,7 +23,7 @@ ROUTE_PATH = "/route"
 BATCH_PATH = "/route/batch"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
-SOURCES = ["model", "fallback_model", "heuristic", "cache"]
+SOURCES = ["model", "fallback_model", "heuristic", "cache", "local"]
 ROUTE_MODEL_NAME = "RouteRequest"
 BATCH_MODEL_NAME = "RouteBatchRequest"
 
@@ -84,16 +84,18 @@ def decision_schema(config: AppConfig) -> dict[str, Any]:
             **weights,
             "reasoning": {
                 "type": "string",
-                "description": "Why these weights (from the model or the heuristic).",
+                "description": "Why these weights (from the model, tier-0 or the heuristic).",
             },
             "model": {
                 "type": "string",
-                "description": 'Model id or deployment ARN that answered, or "heuristic".',
+                "description": 'Model id or deployment ARN that answered, "local:<run id>" for the '
+                'promoted run\'s tier-0 model, or "heuristic".',
             },
             "source": {"type": "string", "enum": SOURCES, "description": "Where the answer came from."},
             "degraded": {
                 "type": "boolean",
-                "description": "True when the active model did not answer (fallback model or heuristic).",
+                "description": "True when the active model did not answer (fallback model, tier-0 after a "
+                "model failure, or heuristic); false for a confident tier-0 answer.",
             },
             "latency_ms": {
                 "type": "number",
@@ -168,7 +170,8 @@ def openapi_document(config: AppConfig) -> dict[str, Any]:
             "description": (
                 "Modality weights for a video search query: how much the search engine should weigh "
                 f"{weights_note}. Weights are in [0, 1] and sum to 1.0. Every query gets an answer: when "
-                "the active model fails, the fallback model or a heuristic answers and `degraded` is true."
+                "the active model fails, the fallback model, the tier-0 local model or a heuristic answers and "
+                "`degraded` is true."
             ),
         },
         "servers": [

@@ -40,3 +40,6 @@ EVALUATION_MANIFEST_KEYS = ANY_RUN.evaluation_manifest_key
 JUDGE_INPUT_KEYS = every_object_under(ANY_RUN.judge_input_prefix)
 JUDGE_OUTPUT_KEYS = every_object_under(ANY_RUN.judge_output_prefix)
 REPORT_KEYS = every_object_under(ANY_RUN.report_prefix)
+
+# The router: each run's tier-0 model (read when the active-model value names it).
+LOCAL_MODEL_KEYS = ANY_RUN.local_model_key

@@ -19,6 +19,7 @@ from router_fixtures import ROUTER_DIR, ROUTER_ENV, Bedrock, LambdaContext
 # isort: split
 # router_fixtures has put lambdas/router (the function's code root in Lambda) on sys.path.
 from router_api.cache import DecisionCache
+from router_api.local_tier import LocalTier
 from router_api.model_selection import ActiveModelSource
 from router_api.service import ModelInvoker, Router
 from router_api.settings import RouterSettings
@@ -65,7 +66,7 @@ def bedrock() -> Iterator[Bedrock]:
 
 @pytest.fixture
 def make_router(settings: RouterSettings, bedrock: Bedrock) -> Callable[..., Router]:
-    """A Router on the Stubber'd client; `parameter` is the active-model parameter's value."""
+    """A Router on the Stubber'd client; `parameter` is the active-model parameter's value, `local` its tier-0."""
 
     def make(
         *,
@@ -73,6 +74,7 @@ def make_router(settings: RouterSettings, bedrock: Bedrock) -> Callable[..., Rou
         settings: RouterSettings = settings,
         read_parameter: Callable[[str, int], str] | None = None,
         cache: DecisionCache | None = None,
+        local: LocalTier | None = None,
     ) -> Router:
         def read(_name: str, _max_age: int) -> str:
             return parameter if parameter is not None else json.dumps({"model_id": None})
@@ -81,7 +83,9 @@ def make_router(settings: RouterSettings, bedrock: Bedrock) -> Callable[..., Rou
             settings,
             models=ModelInvoker(settings, bedrock.pool(), sleep=lambda _seconds: None),
             active_model=ActiveModelSource.for_settings(settings, read_parameter=read_parameter or read),
-            cache=cache or DecisionCache(max_entries=100, ttl_seconds=60),
+            # (`is None`: a disabled DecisionCache is empty, so falsy)
+            cache=cache if cache is not None else DecisionCache(max_entries=100, ttl_seconds=60),
+            local=local,
         )
 
     return make

@@ -174,3 +174,12 @@ def test_the_largest_valid_batch_as_python_sends_it_is_not_413(call, settings):
     assert len(body) > 6 * settings.query_max_chars * settings.batch_max_queries
     status, _body, routed = call(body=body, path="/route/batch")
     assert status == 200 and len(routed) == settings.batch_max_queries
+
+
+def test_the_document_lists_every_source_the_router_answers_with():
+    from router_api import service
+
+    sources = {value for name, value in vars(service).items() if name.startswith("SOURCE_")}
+    response = SCHEMAS["RouteResponse"]["properties"]
+    assert set(response["source"]["enum"]) == sources
+    assert "local" in sources and "tier-0" in response["model"]["description"]

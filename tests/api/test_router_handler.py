@@ -269,7 +269,10 @@ def test_a_cache_hit_skips_bedrock(invoke, make_router, bedrock, settings):
 
 
 def test_degraded_answers_are_not_cached(invoke, make_router, bedrock, settings):
-    router = make_router()
+    from dataclasses import replace
+
+    # No throttle window (tests/api/test_router_throttle_window.py): the second request asks the model again.
+    router = make_router(settings=replace(settings, throttle_window_ms=0))
     bedrock.fail(expected_converse(settings, DEFAULT_MODEL, QUERY, "active"), "ThrottlingException", 429)
     bedrock.answer(expected_converse(settings, FALLBACK_MODEL, QUERY, "fallback"))
     bedrock.answer(expected_converse(settings, DEFAULT_MODEL, QUERY, "active"))
@@ -302,7 +305,9 @@ def test_a_promotion_does_not_serve_the_previous_models_cached_answers(
 def test_batch_answers_in_order_and_degrades_only_the_failing_item(invoke, make_router, bedrock, settings):
     from dataclasses import replace
 
-    serial = replace(settings, batch_concurrency=1)  # Stubber answers in order: one worker keeps it
+    # Stubber answers in order: one worker keeps it. Without the throttle window, a throttle degrades only its
+    # own item (with it, later items skip the throttled model: tests/api/test_router_throttle_window.py).
+    serial = replace(settings, batch_concurrency=1, throttle_window_ms=0)
     queries = ["dog barking at night", "interview about climate", "sunset over mountains"]
     bedrock.answer(expected_converse(serial, DEFAULT_MODEL, queries[0], "active"))
     bedrock.fail(expected_converse(serial, DEFAULT_MODEL, queries[1], "active"), "ThrottlingException", 429)
@@ -398,7 +403,8 @@ def test_a_bug_in_the_router_is_a_json_500_not_a_crashed_invocation(invoke):
 
 
 def test_the_handler_import_stays_light() -> None:
-    """The search engine waits for the router's cold start: no X-Ray SDK, no pydantic at import."""
+    """The search engine waits for the router's cold start: no X-Ray SDK, no pydantic at import, and tier-0's
+    artifact code (routing.local_model, routing.layout) only once its loading thread needs it."""
     import subprocess
     import sys
 
@@ -406,7 +412,8 @@ def test_the_handler_import_stays_light() -> None:
 
     code = (
         "import sys; import handler; "
-        "heavy = sorted(m for m in ('aws_xray_sdk', 'pydantic') if m in sys.modules); print(heavy)"
+        "heavy = sorted(m for m in ('aws_xray_sdk', 'pydantic', 'routing.local_model', 'routing.layout') "
+        "if m in sys.modules); print(heavy)"
     )
     env = {
         **os.environ,

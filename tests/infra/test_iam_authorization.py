@@ -284,6 +284,8 @@ def _router(w: World) -> list[Request]:
             },
         ),
         Request("ssm:GetParameter", w.parameter_arn),
+        # The promoted run's tier-0 model (router_api.local_tier).
+        s3_object(w.bucket, RunLayout(w.run.run_id).local_model_key, "s3:GetObject"),
     ]
 
 
@@ -363,7 +365,7 @@ def test_the_code_scan_finds_the_calls_of_a_step() -> None:
         "bedrock:CreateModelCustomizationJob", "bedrock:GetModelCustomizationJob",
     }  # fmt: skip
     assert calls_of("router").actions == {
-        "bedrock:InvokeModel", "ssm:GetParameter", "dynamodb:GetItem", "dynamodb:PutItem",
+        "bedrock:InvokeModel", "ssm:GetParameter", "dynamodb:GetItem", "dynamodb:PutItem", "s3:GetObject",
     }  # fmt: skip
 
 
@@ -505,3 +507,11 @@ def test_the_router_may_not_invoke_a_deployment_the_pipeline_did_not_tag(world) 
         str(untagged),
         str(other_stage),
     ]
+
+
+def test_the_router_may_read_no_other_object_of_a_run(world) -> None:
+    layout = RunLayout(world.run.run_id)
+    others = [
+        s3_object(world.bucket, key, "s3:GetObject") for key in (layout.holdout_key, layout.report_json_key)
+    ]
+    assert denied(_role_policy(world, "router_api", "router"), others) == [str(request) for request in others]

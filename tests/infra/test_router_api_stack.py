@@ -65,9 +65,10 @@ def methods(resources: dict) -> list[dict]:
 @pytest.fixture(scope="module")
 def api_key_mode(tmp_path_factory) -> tuple[AppConfig, Template]:
     """The router stack with the non-default choices (api_auth=api_key, the account's existing API Gateway
-    CloudWatch role), under cdk-nag like the whole app (only the stacks it needs)."""
+    CloudWatch role, no tier-0), under cdk-nag like the whole app (only the stacks it needs)."""
     context = {**json.loads((REPO / "cdk.json").read_text())["context"], "api_auth": "api_key",
-               "api_gateway_cloudwatch_role": "existing", "aws:cdk:bundling-stacks": []}  # fmt: skip
+               "api_gateway_cloudwatch_role": "existing", "router_tier0": False,
+               "aws:cdk:bundling-stacks": []}  # fmt: skip
     app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("api-key")))
     config = load_config({k: v for k, v in context.items() if not k.startswith(("@", "aws:"))})
     env = cdk.Environment(region=config.region)
@@ -244,7 +245,7 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         for action in actions:
             granted.setdefault(action, set()).update(json.dumps(target, sort_keys=True) for target in targets)
     assert set(granted) == {
-        "bedrock:InvokeModel", "ssm:GetParameter",
+        "bedrock:InvokeModel", "ssm:GetParameter", "s3:GetObject",
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }  # fmt: skip
 
@@ -263,6 +264,40 @@ def test_the_router_may_only_invoke_the_configured_models_and_read_the_parameter
         rendered(stack.format_arn(service="ssm", resource="parameter",
                                   resource_name=config.active_model_parameter_name.lstrip("/")))
     }  # fmt: skip
+
+
+def test_the_router_may_read_only_the_runs_tier0_models_of_the_data_bucket(resources, synthesized):
+    from routing.layout import RunLayout
+
+    (statement,) = [
+        statement
+        for policy in of_type(resources, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ReadLocalModels"
+    ]
+    assert statement["Action"] == "s3:GetObject" and "Condition" not in statement
+    bucket_arn, key = statement["Resource"]["Fn::Join"][1]
+    assert key == f"/{RunLayout.ANY.local_model_key}" == "/runs/*/local-model/model.json"
+    assert "Fn::ImportValue" in bucket_arn  # the storage stack's data bucket
+    _name, function = router_function(resources)
+    bucket = function["Properties"]["Environment"]["Variables"]["ROUTER_LOCAL_MODEL_BUCKET"]
+    assert "Fn::ImportValue" in bucket
+
+
+def test_without_tier0_the_router_gets_no_bucket_and_no_s3_grant(api_key_mode):
+    _config, template = api_key_mode
+    resources = template.to_json()["Resources"]
+    _name, function = router_function(resources)
+    assert "ROUTER_LOCAL_MODEL_BUCKET" not in function["Properties"]["Environment"]["Variables"]
+    actions = {
+        action
+        for policy in of_type(resources, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert "s3:GetObject" not in actions and "bedrock:InvokeModel" in actions
 
 
 def rendered_arn(stack, arn: str) -> str:

@@ -197,6 +197,13 @@ def test_a_deadline_that_cannot_nest_in_29_seconds_is_refused() -> None:
         load_config({"router_deadline_ms": 24_001})
 
 
+def test_the_router_throttle_window_takes_the_routers_bounds() -> None:
+    assert load_config({"router_throttle_window_ms": 0}).router_throttle_window_ms == 0
+    with pytest.raises(ConfigError, match="router_throttle_window_ms"):
+        load_config({"router_throttle_window_ms": 10_001})
+    assert load_config({"router_tier0": "false"}).router_tier0 is False
+
+
 @pytest.mark.parametrize(
     ("settings", "loop", "shortest"),
     [

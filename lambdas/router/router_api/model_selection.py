@@ -32,7 +32,7 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from routing.active_model import Rollout, parse_active_model
+from routing.active_model import LocalModelRef, Rollout, parse_active_model
 
 from .settings import RouterSettings
 
@@ -54,6 +54,8 @@ class ActiveModel:
     run_id: str | None = None
     # A candidate watched on live traffic (shadow or canary), already checked as servable.
     rollout: Rollout | None = None
+    # The tier-0 model promoted with it (router_api.local_tier), only for a model this router serves.
+    local_model: LocalModelRef | None = None
 
 
 # Deployment ids in Bedrock's CustomModelDeploymentArn pattern (botocore service model).
@@ -205,7 +207,7 @@ class ActiveModelSource:
                 self._on_refused(value.model_id)
             active = ActiveModel(self._default, "refused", value.run_id)
         else:
-            active = ActiveModel(value.model_id, "parameter", value.run_id)
+            active = ActiveModel(value.model_id, "parameter", value.run_id, local_model=value.local_model)
         return replace(active, rollout=self._candidate(value.rollout, active.model_id))
 
     def _candidate(self, rollout: Rollout | None, serving: str) -> Rollout | None:
@@ -221,7 +223,9 @@ class ActiveModelSource:
     def _after_error(self) -> ActiveModel:
         if self._last is None:
             return ActiveModel(self._default, "default_after_error")
-        return ActiveModel(self._last.model_id, "stale", self._last.run_id, self._last.rollout)
+        return ActiveModel(
+            self._last.model_id, "stale", self._last.run_id, self._last.rollout, self._last.local_model
+        )
 
 
 def powertools_reader(create_client: Callable[[], Any] | None = None) -> Callable[[str, int], str]:

@@ -1,4 +1,4 @@
-"""The routing logic: cache -> active model -> fallback model -> heuristic, within one deadline.
+"""The routing logic: cache -> tier-0 -> active model -> fallback model -> heuristic, within one deadline.
 
 Plain Python, no Lambda: the handler gives it queries and a `Deadline`, it gives back one
 `RouteResult` per query. Every path ends in an answer, so a model failure is never an
@@ -6,21 +6,27 @@ error of the API:
 
 1. the cache, keyed by the normalised query and the active model: in process, then (when
    configured) the shared DynamoDB table within its own few-millisecond budget (`shared_cache`);
+   then tier-0 (router_api.local_tier), the serving run's local model, when it is loaded and
+   confident about the query (not cached: it answers in microseconds);
 2. the active model (the promoted one, else the configured default), retried once on
    errors that a second attempt can cure (model not ready, service unavailable, a dropped
    connection: the fault kinds in `RETRIED_KINDS`);
+   (a model that throttled less than `throttle_window_ms` ago is skipped: router_api.throttle_window);
 3. the fallback model, with what is left of the deadline;
+   then tier-0 whatever its confidence (degraded);
 4. the heuristic, which needs microseconds and so always fits.
 
 A rollout (`router_api.rollout`) changes this per query: a canary query is served by the
 candidate in the active model's place (and cached under the candidate); a shadow query also
 asks the candidate in parallel, on its own budget, and serves the active model's answer.
+A canary query's tier-0 is the candidate run's own local model (`Rollout.local_model`); a query
+tier-0 answers confidently asks no model, so it is in neither side's rollout record.
 
 Budget: a model call's timeout is what remains of the deadline minus a reserve for the
 steps after it (a share of the deadline for the fallback model, a few milliseconds for
 the heuristic), so the chain always finishes inside the deadline. A batch shares one
 deadline; its items run on a bounded thread pool and are independent: one failing model
-call degrades only its own item.
+call degrades only its own item (but a throttle opens the container's throttle window).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from routing.converse import BEDROCK_ERRORS, classify, converse, converse_reques
 
 from .bedrock import MIN_CALL_S, ClientPool, backoff_s, timeout_tier
 from .cache import DecisionCache
+from .local_tier import LoadedLocalModel, LocalTier
 from .model_selection import ActiveModel, ActiveModelSource
 from .rollout import (
     MODE_CANARY,
@@ -50,11 +57,13 @@ from .rollout import (
 )
 from .settings import RouterSettings
 from .shared_cache import LayeredCache, SharedDecisionTable
+from .throttle_window import SHED, ThrottleWindow
 
 SOURCE_MODEL = "model"
 SOURCE_FALLBACK = "fallback_model"
 SOURCE_HEURISTIC = "heuristic"
 SOURCE_CACHE = "cache"
+SOURCE_LOCAL = "local"
 HEURISTIC_MODEL = "heuristic"
 
 ROLE_ACTIVE = "active"
@@ -106,7 +115,9 @@ class ModelCall:
 
     model_id: str
     role: str
-    outcome: str  # "ok", "parse_failure", "no_time", "error", or a fault kind of routing.converse
+    # "ok", "parse_failure", "no_time", "error", "shed" (skipped: router_api.throttle_window), or a fault
+    # kind of routing.converse
+    outcome: str
     latency_ms: float = 0.0
     detail: str | None = None
     output_tokens: int = 0
@@ -215,10 +226,13 @@ class Router:
         models: ModelInvoker,
         active_model: ActiveModelSource,
         cache: DecisionCache | LayeredCache,
+        local: LocalTier | None = None,
         clock: Callable[[], float] = time.perf_counter,
         shadow: ShadowRunner | None = None,
     ) -> None:
         self.settings = settings
+        self.local = local
+        self._throttles = ThrottleWindow(settings.throttle_window_ms, clock)
         self._models = models
         self._active = active_model
         self.cache = cache
@@ -232,8 +246,10 @@ class Router:
     def route(self, queries: Sequence[str], deadline: Deadline) -> list[RouteResult]:
         """One result per query, in order; a batch runs on a bounded thread pool under one deadline."""
         active = self._active.current()
+        # Never waits: None until the active value's tier-0 model is loaded (or when it has none).
+        local = self._local_models(active)
         if len(queries) == 1:
-            return [self._route_one(queries[0], active, deadline)]
+            return [self._route_one(queries[0], active, local, deadline)]
         # Identical queries (after normalisation) are routed once.
         keys = [normalise_query(query) for query in queries]
         first_of: dict[str, int] = {}
@@ -241,7 +257,7 @@ class Router:
             first_of.setdefault(key, index)
         pool = self._batch_pool()
         futures = {
-            key: pool.submit(self._route_one, queries[index], active, deadline, key)
+            key: pool.submit(self._route_one, queries[index], active, local, deadline, key)
             for key, index in first_of.items()
         }
         # Each item finishes within the deadline (its model calls are capped by it), so this wait is bounded.
@@ -251,6 +267,14 @@ class Router:
             unique[key] if first_of[key] == index else replace(unique[key], calls=(), candidate=None)
             for index, key in enumerate(keys)
         ]
+
+    def _local_models(self, active: ActiveModel) -> tuple[LoadedLocalModel | None, LoadedLocalModel | None]:
+        """The loaded tier-0 models of the active run and of a rollout's candidate (None until loaded, or absent)."""
+        if self.local is None:
+            return None, None
+        candidate = active.rollout.local_model if active.rollout is not None else None
+        active_local, candidate_local = self.local.select(active.local_model, candidate)
+        return active_local, candidate_local
 
     def _batch_pool(self) -> ThreadPoolExecutor:
         """One pool per container, created on the first batch: threads are reused across invocations."""
@@ -263,7 +287,12 @@ class Router:
         return self._pool
 
     def _route_one(
-        self, query: str, active: ActiveModel, deadline: Deadline, key: str | None = None
+        self,
+        query: str,
+        active: ActiveModel,
+        local: tuple[LoadedLocalModel | None, LoadedLocalModel | None],
+        deadline: Deadline,
+        key: str | None = None,
     ) -> RouteResult:
         started = self._clock()
         key = key if key is not None else normalise_query(query)
@@ -273,13 +302,24 @@ class Router:
         cached = self.cache.get(key, serving)
         if cached is not None:
             return RouteResult(cached, serving, SOURCE_CACHE, False, self._ms_since(started), active.model_id)
+        # Tier-0 of the run that serves this query: the candidate's for a canary query, else the active one's.
+        tier0_model = local[1] if mode == MODE_CANARY else local[0]
+        tier0 = tier0_model.answer(query) if tier0_model is not None else None
+        if tier0 is not None and tier0.confident:
+            return RouteResult(
+                tier0.decision, tier0.model, SOURCE_LOCAL, False, self._ms_since(started), active.model_id
+            )
         calls: list[ModelCall] = []
         chain = self._chain(active, (ROLE_CANDIDATE, serving) if mode == MODE_CANARY else None)
         shadow = self._start_shadow(rollout.model_id, query, deadline, chain) if mode == MODE_SHADOW else None
         for position, (role, model_id) in enumerate(chain):
+            if self._throttles.skipping(model_id):  # it throttled a moment ago: the next tier at once
+                calls.append(ModelCall(model_id, role, SHED, detail="throttle window"))
+                continue
             reserve = _reserve_ms(position, chain, deadline)
             decision, attempts = self._models.decide(model_id, role, query, deadline, reserve)
             calls.extend(attempts)
+            self._throttles.record(model_id, (call.outcome for call in attempts))
             if role == ROLE_ACTIVE and active.origin in ("parameter", "stale") and _denied(attempts):
                 # IAM refused the promoted model (a deployment this project did not tag): later
                 # requests ask the default; this one goes on down the chain.
@@ -288,8 +328,11 @@ class Router:
                 source = SOURCE_FALLBACK if role == ROLE_FALLBACK else SOURCE_MODEL
                 break
         else:
-            decision = heuristic_decision(query, self.settings.modalities)
-            model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
+            if tier0 is not None:
+                decision, model_id, source = tier0.decision, tier0.model, SOURCE_LOCAL
+            else:
+                decision = heuristic_decision(query, self.settings.modalities)
+                model_id, source = HEURISTIC_MODEL, SOURCE_HEURISTIC
         # Only the serving model's own answer is full quality and cached; anything else is a degraded stand-in.
         if source == SOURCE_MODEL:
             self.cache.put(key, model_id, decision)
@@ -351,8 +394,9 @@ def build_router(
     on_parameter_error: Callable[[Exception], None] | None = None,
     on_model_refused: Callable[[str], None] | None = None,
     on_candidate_refused: Callable[[str], None] | None = None,
+    on_local_model_error: Callable[[str, Exception], None] | None = None,
 ) -> Router:
-    """The production wiring: real Bedrock clients (lazy), the SSM parameter through Powertools."""
+    """The production wiring: real Bedrock and S3 clients (lazy), the SSM parameter through Powertools."""
     clients = ClientPool(max_pool_connections=max(10, settings.batch_concurrency * 2))
     cache: DecisionCache | LayeredCache = DecisionCache(
         max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds
@@ -370,4 +414,10 @@ def build_router(
             on_candidate_refused=on_candidate_refused,
         ),
         cache=cache,
+        local=LocalTier(
+            bucket=settings.local_model_bucket,
+            modalities=settings.modalities,
+            retry_after_seconds=settings.active_model_max_age_seconds,
+            on_error=on_local_model_error,
+        ),
     )

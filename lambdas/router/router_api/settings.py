@@ -34,6 +34,8 @@ ENV_SHARED_CACHE_TABLE = "ROUTER_SHARED_CACHE_TABLE"
 ENV_SHARED_CACHE_BUDGET_MS = "ROUTER_SHARED_CACHE_BUDGET_MS"
 ENV_SHARED_CACHE_TTL_SECONDS = "ROUTER_SHARED_CACHE_TTL_SECONDS"
 ENV_SHADOW_SLACK_MS = "ROUTER_SHADOW_SLACK_MS"
+ENV_LOCAL_MODEL_BUCKET = "ROUTER_LOCAL_MODEL_BUCKET"
+ENV_THROTTLE_WINDOW_MS = "ROUTER_THROTTLE_WINDOW_MS"
 
 
 # The integer settings: field -> (its variable, lowest, highest allowed). The configuration
@@ -52,6 +54,7 @@ INTEGER_SETTINGS: dict[str, tuple[str, int, int]] = {
     "shared_cache_budget_ms": (ENV_SHARED_CACHE_BUDGET_MS, 1, 50),
     "shared_cache_ttl_seconds": (ENV_SHARED_CACHE_TTL_SECONDS, 60, 604_800),
     "shadow_slack_ms": (ENV_SHADOW_SLACK_MS, 0, 1_000),
+    "throttle_window_ms": (ENV_THROTTLE_WINDOW_MS, 0, 10_000),
 }
 
 # Bedrock's requestMetadata value pattern (bedrock-runtime service model, Converse).
@@ -62,6 +65,12 @@ _TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 _DEPLOYMENT_ARN_PREFIX = re.compile(
     r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:custom-model-deployment/"
 )
+
+
+# Amazon S3 user guide, "General purpose bucket naming rules": "Bucket names must be between 3 (min) and
+# 63 (max) characters long", "can consist only of lowercase letters, numbers, dots (.), and hyphens (-)",
+# "must begin and end with a letter or number".
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class SettingsError(ValueError):
@@ -86,6 +95,8 @@ class RouterSettings:
     max_tokens: int = 256
     # How long a shadow rollout may wait for its candidate after the active model answered.
     shadow_slack_ms: int = 50
+    # After a throttled call, that model is skipped for this long (router_api.throttle_window); 0: off.
+    throttle_window_ms: int = 500
     # Tags every Converse call (requestMetadata "app"), so invocation logs can be filtered later.
     app_tag: str = "router"
     # `arn:...:<region>:<account>:custom-model-deployment/`: the only deployments the parameter may
@@ -95,6 +106,8 @@ class RouterSettings:
     shared_cache_ttl_seconds: int = 3_600
     # The shared decision cache's DynamoDB table (router_api.shared_cache); None: no shared cache.
     shared_cache_table: str | None = None
+    # The data bucket, where each run's tier-0 model lives (router_api.local_tier). None: no tier-0.
+    local_model_bucket: str | None = None
 
     @property
     def configured_models(self) -> frozenset[str]:
@@ -115,6 +128,7 @@ class RouterSettings:
             ENV_ACTIVE_MODEL_PARAMETER: self.active_model_parameter,
             ENV_DEPLOYMENT_ARN_PREFIX: self.deployment_arn_prefix,
             ENV_SHARED_CACHE_TABLE: self.shared_cache_table,
+            ENV_LOCAL_MODEL_BUCKET: self.local_model_bucket,
         }
         return {
             ENV_DEFAULT_MODEL_ID: self.default_model_id,
@@ -153,6 +167,11 @@ class RouterSettings:
                 f"{ENV_DEPLOYMENT_ARN_PREFIX} must be arn:<partition>:bedrock:<region>:<account>:"
                 f"custom-model-deployment/, got {deployment_arn_prefix!r}"
             )
+        local_model_bucket = _text(env, ENV_LOCAL_MODEL_BUCKET)
+        if local_model_bucket is not None and not _BUCKET_NAME.fullmatch(local_model_bucket):
+            raise SettingsError(
+                f"{ENV_LOCAL_MODEL_BUCKET} must be an S3 bucket name, got {local_model_bucket!r}"
+            )
         shared_cache_table = _text(env, ENV_SHARED_CACHE_TABLE)
         if shared_cache_table is not None and not _TABLE_NAME.fullmatch(shared_cache_table):
             raise SettingsError(
@@ -168,6 +187,7 @@ class RouterSettings:
             app_tag=app_tag,
             deployment_arn_prefix=deployment_arn_prefix,
             shared_cache_table=shared_cache_table,
+            local_model_bucket=local_model_bucket,
             **{
                 field: _int(env, name, defaults[field], low, high)
                 for field, (name, low, high) in INTEGER_SETTINGS.items()

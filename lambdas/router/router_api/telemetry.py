@@ -14,8 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from routing.observability import logger, metrics
 
 from .rollout import CandidateResult
-from .service import ROLE_ACTIVE, SOURCE_CACHE, SOURCE_FALLBACK, SOURCE_HEURISTIC, RouteResult
+from .service import ROLE_ACTIVE, SOURCE_CACHE, SOURCE_HEURISTIC, SOURCE_LOCAL, RouteResult
 from .shared_cache import LayeredCache
+from .throttle_window import SHED
 
 ROUTED_QUERIES = "RoutedQueries"
 ROUTE_LATENCY = "RouteLatency"
@@ -46,6 +47,9 @@ CANDIDATE_LATENCY = "CandidateLatency"
 SHADOW_COMPARISONS = "ShadowComparisons"
 SHADOW_DISAGREEMENTS = "ShadowDisagreements"
 SHADOW_WEIGHT_DIFFERENCE = "ShadowWeightDifference"
+LOCAL_ANSWERS = "LocalAnswers"
+LOCAL_FALLBACKS = "LocalFallbacks"
+LOCAL_MODEL_LOAD_ERRORS = "LocalModelLoadErrors"
 
 METRIC_NAMES = (
     ROUTED_QUERIES, ROUTE_LATENCY, MODEL_LATENCY, CACHE_HITS, CACHE_MISSES, FALLBACKS,
@@ -54,6 +58,7 @@ METRIC_NAMES = (
     SHARED_CACHE_ERRORS, SHARED_CACHE_SKIPPED, SHARED_CACHE_DROPPED_WRITES,
     ACTIVE_LATENCY, CANDIDATE_REQUESTS, CANDIDATE_FALLBACKS, CANDIDATE_PARSE_FAILURES, CANDIDATE_LATENCY,
     SHADOW_COMPARISONS, SHADOW_DISAGREEMENTS, SHADOW_WEIGHT_DIFFERENCE,
+    LOCAL_ANSWERS, LOCAL_FALLBACKS, LOCAL_MODEL_LOAD_ERRORS,
 )  # fmt: skip
 # SharedCacheCounts field -> its metric.
 _SHARED_CACHE_METRICS = {
@@ -63,6 +68,8 @@ _SHARED_CACHE_METRICS = {
 
 # Outcomes of a model call that mean "the model answered" (its latency is the model's latency).
 _ANSWERED = frozenset({"ok", "parse_failure"})
+# Not a call: the model was skipped inside its throttle window (router_api.throttle_window).
+_NOT_CALLED = frozenset({SHED})
 
 
 def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> None:
@@ -74,9 +81,13 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
         if cache_enabled:
             hit = result.source == SOURCE_CACHE
             metrics.add_metric(name=CACHE_HITS if hit else CACHE_MISSES, unit=MetricUnit.Count, value=1)
-        if result.source in (SOURCE_FALLBACK, SOURCE_HEURISTIC):
+        # Degraded: the fallback model, tier-0 after the models failed, or the heuristic.
+        if result.degraded:
             degraded += 1
             metrics.add_metric(name=FALLBACKS, unit=MetricUnit.Count, value=1)
+        if result.source == SOURCE_LOCAL:
+            name = LOCAL_FALLBACKS if result.degraded else LOCAL_ANSWERS
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         if result.source == SOURCE_HEURISTIC:
             metrics.add_metric(name=HEURISTIC_ANSWERS, unit=MetricUnit.Count, value=1)
         for call in result.calls:
@@ -90,7 +101,7 @@ def record_results(results: Sequence[RouteResult], *, cache_enabled: bool) -> No
                 metrics.add_metric(name=PARSE_FAILURES, unit=MetricUnit.Count, value=1)
             elif call.outcome == "throttled":
                 metrics.add_metric(name=MODEL_THROTTLES, unit=MetricUnit.Count, value=1)
-            if call.outcome not in _ANSWERED:
+            if call.outcome not in _ANSWERED and call.outcome not in _NOT_CALLED:
                 metrics.add_metric(name=MODEL_ERRORS, unit=MetricUnit.Count, value=1)
         if result.candidate is not None:
             _record_candidate(result.candidate)
@@ -199,3 +210,10 @@ def record_model_refused(model_id: str) -> None:
     metrics.add_metric(name=ACTIVE_MODEL_REFUSED, unit=MetricUnit.Count, value=1)
     logger.warning("active-model parameter names a model this router may not serve; serving the default",
                    extra={"refused_model_id": model_id[:300]})  # fmt: skip
+
+
+def record_local_model_error(s3_uri: str, error: Exception) -> None:
+    """The active value's tier-0 model could not be loaded: the router routes without it until a retry."""
+    metrics.add_metric(name=LOCAL_MODEL_LOAD_ERRORS, unit=MetricUnit.Count, value=1)
+    logger.warning("tier-0 model not loaded; routing without it until the next try",
+                   extra={"s3_uri": s3_uri, "error": f"{type(error).__name__}: {str(error)[:300]}"})  # fmt: skip
