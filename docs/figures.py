@@ -7,6 +7,7 @@ file; `make docs` (`python docs/figures.py`) rewrites every such block from its 
   prints); deterministic, so `tests/unit/test_docs.py` fails when it is stale.
 - `dry-run`, `dry-run-summary`: excerpts of `make dry-run` with a fixed run id (the stand-in is seeded):
   the longer one in docs/dry-run.md, the shorter in the README.
+- `dry-run-rollout`: the rollout stage of `make dry-run ARGS="--rollout canary"` (docs/rollout.md).
 - `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
 - `capacity`: the capacity table of `bench/bench_capacity.py` (the seeded capacity model: the same on
   every machine; about 20 s, so no test recomputes it).
@@ -131,6 +132,27 @@ def dry_run_summary() -> str:
     return _excerpt(_DRY_RUN_SUMMARY_LINES)
 
 
+@functools.cache
+def _dry_run_rollout_output() -> tuple[str, ...]:
+    """What `--rollout canary` prints with a fixed run id (no judge: the rollout is the point)."""
+    with tempfile.TemporaryDirectory() as out:
+        printed = subprocess.run(
+            [sys.executable, "-m", "cdk_app.local.dry_run", "--run-id", "dry-run-rollout", "--no-judge",
+             "--rollout", "canary", "--out", out],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.splitlines()  # fmt: skip
+    return tuple(line.replace(out, ".dry-run") for line in printed)
+
+
+def dry_run_rollout_excerpt() -> str:
+    """The rollout stage of `--rollout canary`: from the Promote step to the parameter's history."""
+    lines = _dry_run_rollout_output()
+    first = next(index for index, line in enumerate(lines) if "| Promote:" in line)
+    last = max(index for index, line in enumerate(lines) if "|   v" in line)
+    picked = [lines[0], *(line for line in lines[1:] if "| rollout: promotion.on_pass" in line)]
+    return "```text\n" + "\n".join([*picked, *lines[first : last + 1]]) + "\n```"
+
+
 def bench_tables() -> str:
     """The router benchmark's tables, as `make bench` prints them."""
     printed = subprocess.run(
@@ -159,6 +181,7 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     "cost": (("README.md",), cost_table),
     "dry-run": (("docs/dry-run.md",), dry_run_excerpt),
     "dry-run-summary": (("README.md",), dry_run_summary),
+    "dry-run-rollout": (("docs/rollout.md",), dry_run_rollout_excerpt),
     "bench": (("docs/router-api.md",), bench_tables),
     "capacity": (("README.md", "docs/capacity.md"), capacity_table),
 }

@@ -23,7 +23,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from routing import (
     DEFAULT_MODALITIES,
     RoutingDecision,
     heuristic_decision,
+    normalise_query,
     parse_decision,
     system_prompt,
     validate_modalities,
@@ -56,6 +57,7 @@ __all__ = [
     "TeacherRequest",
     "estimate_tokens",
     "judge_record",
+    "live_queries",
     "routing_answer",
     "routing_modalities",
     "seed_of",
@@ -303,6 +305,24 @@ def _teacher_query(
     if rng.random() < 0.75:
         query = rng.choice(LEADS).format(query)
     return query
+
+
+def live_queries(seed: int, names: Sequence[str]) -> Iterator[str]:
+    """Endless distinct one-line search queries written like the teacher's (seeded): the simulated live
+    traffic of the dry run's rollout stage. Distinct after normalisation, so none is a cache hit."""
+    rng = random.Random(seed_of(seed, "live traffic"))
+    difficulties = ("easy", "medium", "hard")
+    seen: set[str] = set()
+    count = 0
+    while True:
+        query = _teacher_query(rng, rng.choice(names), names, rng.choice(difficulties))
+        if rng.random() < 0.5:
+            query += rng.choice(SUFFIXES)
+        if normalise_query(query) in seen:
+            query = f"{query} (clip {count})"  # a repeat: numbered, as a new search would be
+        seen.add(normalise_query(query))
+        count += 1
+        yield query
 
 
 def teacher_answer(

@@ -53,6 +53,8 @@ from routing.observability import logger as handler_logger
 
 from cdk_app.config import AppConfig, ConfigError, load_config
 from cdk_app.local.bedrock import offline_clients
+from cdk_app.local.dry_run_rollout import MODES as ROLLOUT_MODES
+from cdk_app.local.dry_run_rollout import RolloutOutcome, RolloutStage
 from cdk_app.local.pipeline import LAMBDAS_DIR, LocalPipeline, load_step_handlers
 from cdk_app.local.progress_lines import LABEL, Emit, ProgressLines, rich_progress
 from cdk_app.operator.errors import OperatorError
@@ -92,6 +94,8 @@ class DryRunResult:
     cause: str | None = None
     notifications: list[dict[str, Any]] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
+    # The rollout stage (`--rollout`, cdk_app/local/dry_run_rollout.py), when the configuration starts one.
+    rollout: RolloutOutcome | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -113,12 +117,15 @@ def load_app_config(
     context: Sequence[tuple[str, str]] = (),
     modalities: Sequence[str] | None = None,
     judge: bool | None = None,
+    rollout: str | None = None,
+    rollout_percent: float | None = None,
 ) -> AppConfig:
     """The dry run's configuration: cdk.json's context, then `context` (`-c` pairs), then the flags.
 
     `cdk_json` None reads the nearest cdk.json like `vsr` does. `examples`/`holdout` None keep a
     `-c` value, else the dry run's defaults. Parsed and checked by cdk_app.config like the CDK
     app's; a bad value raises DryRunError naming the flag (`--examples`, `-c stage`) it came from.
+    `rollout` (canary or shadow) and `rollout_percent` set `promotion.on_pass` and `promotion.percent`.
     """
     from cdk_app.operator.session import read_context  # the `vsr` rule for finding and reading cdk.json
 
@@ -136,6 +143,20 @@ def load_app_config(
         if value is not None:
             values[key] = list(value) if key == "modalities" else value
             origins[key] = f"--{key}"
+    if rollout_percent is not None and rollout is None:
+        raise DryRunError("--rollout-percent: needs --rollout canary or --rollout shadow")
+    if rollout is not None:
+        if rollout not in ROLLOUT_MODES:
+            raise DryRunError(f"--rollout: expected {' or '.join(ROLLOUT_MODES)}, got {rollout!r}")
+        percent = 10.0 if rollout_percent is None else rollout_percent
+        if not 0 < percent <= 100:
+            raise DryRunError(
+                f"--rollout-percent: a share of queries above 0 and at most 100, got {percent:g}"
+            )
+        promotion = values.get("promotion")
+        values["promotion"] = {**(promotion if isinstance(promotion, dict) else {}), "on_pass": rollout,
+                               "percent": percent}  # fmt: skip
+        origins["promotion"] = "--rollout"
     try:
         return load_config(values, origins)
     except ConfigError as exc:
@@ -279,7 +300,6 @@ def run_dry_run(
         stack.enter_context(_quiet_handlers())
         topic = local.create_topic(f"{config.prefix}-runs")
         local.create_bucket(BUCKET)
-        # No active-model parameter, as after `cdk deploy`: the first promotion creates it.
         clients = offline_clients(
             seed=seed,
             s3=local.s3,
@@ -289,6 +309,12 @@ def run_dry_run(
             deployment_polls=2,
             evaluation_polls=2,
         )
+        # No active-model parameter, as after `cdk deploy`: the first promotion creates it. A rollout
+        # (promotion.on_pass shadow or canary) needs a model to roll out against: the stage writes one.
+        stage = None
+        if config.promotion.on_pass in ROLLOUT_MODES:
+            stage = RolloutStage(config, local, clients, printer.line, seed=seed)
+            stage.before_run()
         stack.enter_context(lambda_clients.override_clients(clients))
         # The evaluation times each call with the stand-in's simulated clock: deterministic latencies.
         stack.enter_context(lambda_clients.override_timer(clients["bedrock-runtime"].timer))
@@ -304,8 +330,9 @@ def run_dry_run(
             timeout=timeout or max(120.0, examples / 10),
             on_event=printer,
         )
+        rollout = stage.after_run() if stage is not None and result.status == "SUCCEEDED" else None
         files = _copy_run(local.s3, BUCKET, RunLayout(run_id).prefix, run_dir)
-        notifications = local.notifications()
+        notifications = [item for item in local.notifications() if item["topic"] == topic]
 
     report = _read_report(run_dir)
     outcome = DryRunResult(
@@ -319,6 +346,7 @@ def run_dry_run(
         cause=result.cause,
         notifications=notifications,
         states=result.states_entered(),
+        rollout=rollout,
     )
     _summarise(printer, outcome)
     return outcome
@@ -425,6 +453,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the stand-in's simulation (default %(default)s)"
     )
+    parser.add_argument(
+        "--rollout",
+        default=None,
+        metavar="canary|shadow",
+        help="end the run with a rollout (promotion.on_pass), live traffic through the real router, an alarm "
+        "and the rollout controller's abort, all offline (docs/dry-run.md)",
+    )
+    parser.add_argument(
+        "--rollout-percent",
+        type=float,
+        default=None,
+        metavar="P",
+        help="the rollout's share of queries (default 10)",
+    )
     parser.add_argument("--run-id", default=None, help="execution name (default dry-run-<UTC timestamp>)")
     parser.add_argument(
         "-c",
@@ -448,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
             context=args.context,
             modalities=args.modalities,
             judge=args.judge,
+            rollout=args.rollout,
+            rollout_percent=args.rollout_percent,
         )
         result = run_dry_run(
             out_dir=args.out,

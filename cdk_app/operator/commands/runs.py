@@ -227,7 +227,7 @@ def dry_run(ctx: typer.Context) -> None:
     """Run the whole pipeline locally with an OFFLINE STAND-IN for Bedrock (no AWS; not model results).
 
     Options are the dry run's own: --examples, --holdout, --modalities, --out, --judge/--no-judge,
-    --seed, --run-id, -c, --cdk-json (`vsr dry-run --help`). vsr's own -c and --cdk-json apply too.
+    --seed, --run-id, --rollout, --rollout-percent, -c, --cdk-json (`vsr dry-run --help`). vsr's own -c and --cdk-json apply too.
     """
     from cdk_app.local.dry_run import main as dry_run_main  # imports moto: only for this command
 
