@@ -163,7 +163,11 @@ def _task_summary(name: str, state: Mapping[str, Any]) -> str | None:
         return f"quality gate {verdict}" + (f": {reasons}" if reasons else "")
     if name == "Promote":
         promotion = state.get("promotion") or {}
-        return f"active model in the sandbox's (moto) parameter: {promotion.get('model_id')}"
+        line = f"active model in the sandbox's (moto) parameter: {promotion.get('model_id')}"
+        rollout = promotion.get("rollout")
+        if isinstance(rollout, dict):
+            line += f"; {rollout.get('mode')} rollout of {rollout.get('model_id')} for {rollout.get('percent'):g} %"
+        return line
     return None
 
 

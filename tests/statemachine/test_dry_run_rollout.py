@@ -46,6 +46,9 @@ def test_a_canary_ends_aborted_by_the_fallback_rate_alarm(canary) -> None:
     assert outcome.parameter.change.by == f"alarm:{alarm}"
     assert "Threshold Crossed: 2 out of the last 3 datapoints" in outcome.parameter.change.reason
     assert all(line.startswith(f"{LABEL} | ") for line in lines)
+    # The Promote step's own line says the rollout started ($.promotion.rollout kept by the definition).
+    (promote,) = [line for line in lines if "| Promote: " in line]
+    assert "canary rollout of arn:" in promote and "for 10 %" in promote
 
 
 def test_the_history_has_the_run_then_the_alarm_and_the_topic_was_told(canary) -> None:

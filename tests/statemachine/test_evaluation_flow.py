@@ -197,7 +197,7 @@ def test_gate_pass_promotes_and_rollback_restores(aws) -> None:
     (score_check,) = [r for r in output["report"]["gate"]["reasons"] if r.startswith("distilled - baseline")]
     assert score_check.endswith(">= -tolerance -0.25: not worse")
     assert output["promotion"] == {"promoted": True, "model_id": DEPLOYMENT_ARN, "previous_model_id": BASELINE_ID,
-                                   "run_id": "run-1", "changed": True}  # fmt: skip
+                                   "run_id": "run-1", "changed": True, "rollout": None}  # fmt: skip
     value = active_model(aws)
     assert value["model_id"] == DEPLOYMENT_ARN and value["previous"]["run_id"] == "run-0"
 

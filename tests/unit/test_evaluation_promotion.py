@@ -42,7 +42,7 @@ def value(ssm) -> dict:
 def test_promotion_keeps_the_previous_value_and_rollback_restores_it(ssm) -> None:
     first = promote_run(ssm, NAME, DEPLOYMENT_ARN, "run-1", now=datetime(2025, 1, 1, tzinfo=UTC))
     assert first.to_dict() == {"promoted": True, "model_id": DEPLOYMENT_ARN, "previous_model_id": None,
-                               "run_id": "run-1", "changed": True}  # fmt: skip
+                               "run_id": "run-1", "changed": True, "rollout": None}  # fmt: skip
     assert value(ssm) == {"model_id": DEPLOYMENT_ARN, "run_id": "run-1", "promoted_at": "2025-01-01T00:00:00+00:00",
                           "previous": None}  # fmt: skip
     second = promote_run(ssm, NAME, OTHER_ARN, "run-2", now=datetime(2025, 2, 1, tzinfo=UTC))

@@ -56,6 +56,8 @@ class PromotionResult:
             "previous_model_id": self.previous_model_id,
             "run_id": self.run_id,
             "changed": self.changed,
+            # A direct promotion starts no rollout; `start_rollout_step` fills it (the ASL always keeps it).
+            "rollout": None,
         }
 
 
