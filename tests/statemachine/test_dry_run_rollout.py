@@ -48,7 +48,7 @@ def test_a_canary_ends_aborted_by_the_fallback_rate_alarm(canary) -> None:
     assert all(line.startswith(f"{LABEL} | ") for line in lines)
     # The Promote step's own line says the rollout started ($.promotion.rollout kept by the definition).
     (promote,) = [line for line in lines if "| Promote: " in line]
-    assert "canary rollout of arn:" in promote and "for 10 %" in promote
+    assert f"canary rollout of {outcome.candidate} for {outcome.percent:g} %" in promote
 
 
 def test_the_history_has_the_run_then_the_alarm_and_the_topic_was_told(canary) -> None:
