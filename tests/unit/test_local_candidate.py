@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import boto3
 import jsonschema
@@ -215,6 +216,16 @@ def test_no_threshold_when_the_local_model_never_scores_like_the_distilled_one_o
     distilled = [record(n, q, 4, None, "distilled") for n, q in enumerate(queries)]
     assert calibrate(few, distilled)["threshold"] is None
     assert calibrate(few, distilled, min_confident=1)["threshold"] == 0.01
+
+
+def test_the_gates_score_drop_is_the_margin_within_which_tier0_scores_like_the_distilled_model() -> None:
+    queries = [f"query {n}" for n in range(100)]
+    distilled = [record(n, q, 4, None, "distilled") for n, q in enumerate(queries)]
+    # Mean 3.8 against 4.0: 0.2 below, within a tolerance of 0.25, not within 0.1.
+    local = [record(n, q, 3 if n % 5 == 0 else 4, 0.99) for n, q in enumerate(queries)]
+    assert calibrate(local, distilled, tolerance=0.1)["threshold"] is None
+    within = calibrate(local, distilled, tolerance=0.25)
+    assert within["threshold"] == 0.0 and within["calibration"]["tolerance"] == 0.25
 
 
 def test_promote_carries_the_calibrated_tier0_model_and_a_report_without_one_promotes_without() -> None:

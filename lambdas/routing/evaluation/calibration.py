@@ -5,7 +5,9 @@ confident answers must score like the distilled model's. Calibration: the held-o
 in two halves by a stable hash of the normalised query (`half_of`: first byte of its SHA-256 even ->
 "calibration", odd -> "report"). On the calibration half the threshold is the lowest value of `GRID`
 at which at least `MIN_CONFIDENT` queries are confident and the local model's mean rubric score on
-them is at least the distilled model's mean score on the same queries. The report half, which
+them is at least the distilled model's mean score on the same queries less `tolerance`: the gate's
+`max_score_drop`, the same margin within which the gate calls the distilled model as good as the
+baseline ("score like" it). The report half, which
 calibration never saw, gives the figures the report prints at that threshold: the share of its
 queries that are confident and both models' mean scores on them. No threshold on the grid: `threshold`
 is null, and tier-0 is not promoted to answer queries itself (the router only keeps it for when the
@@ -34,7 +36,8 @@ METHOD = (
     "held-out queries split by SHA-256 of the normalised query (even first byte: calibration, odd: report); "
     f"threshold = the lowest of 0.00, 0.01, ..., 1.00 at which at least {MIN_CONFIDENT} calibration queries "
     "are confident and the local model's mean rubric score on them >= the distilled model's on the same "
-    "queries; the confident share and mean scores are measured on the report half"
+    "queries less the gate's max_score_drop; the confident share and mean scores are measured on the "
+    "report half"
 )
 
 
@@ -71,8 +74,10 @@ def calibrate(
     *,
     grid: Sequence[float] = GRID,
     min_confident: int = MIN_CONFIDENT,
+    tolerance: float = 0.0,
 ) -> dict[str, Any]:
-    """The threshold and its figures from the two candidates' held-out records (paired by query index)."""
+    """The threshold and its figures from the two candidates' held-out records (paired by query index);
+    `tolerance`: how far below the distilled model's mean the confident answers' mean may be."""
     by_index = {record.index: record for record in distilled}
     pairs = [(record, by_index[record.index]) for record in local if record.index in by_index]
     halves: dict[str, list[tuple[AnswerRecord, AnswerRecord]]] = {"calibration": [], "report": []}
@@ -81,8 +86,8 @@ def calibrate(
     threshold = None
     for level in grid:
         chosen = _confident(halves["calibration"], level)
-        if len(chosen) >= min_confident and math.fsum(a for a, _ in chosen) >= math.fsum(
-            b for _, b in chosen
+        if len(chosen) >= min_confident and math.fsum(a for a, _ in chosen) >= (
+            math.fsum(b for _, b in chosen) - tolerance * len(chosen)
         ):
             threshold = level
             break
@@ -98,6 +103,7 @@ def calibrate(
             "calibration_queries": len(halves["calibration"]),
             "report_queries": len(halves["report"]),
             "min_confident": min_confident,
+            "tolerance": tolerance,
             "curve": [_figures(halves["calibration"], level) for level in CURVE],
         },
     }
@@ -107,6 +113,8 @@ def local_model_section(
     state: Mapping[str, Any] | None,
     evaluated: Mapping[str, Any] | None,
     held_out: Mapping[str, Sequence[AnswerRecord]],
+    *,
+    tolerance: float = 0.0,
 ) -> dict[str, Any]:
     """report.json `local_model`: the run's tier-0 model, how it was trained, and its calibration.
 
@@ -135,7 +143,7 @@ def local_model_section(
     if not held_out.get("distilled"):
         section["error"] = "the distilled model was not evaluated: no threshold can be calibrated against it"
         return section
-    section.update(calibrate(held_out[LOCAL], held_out["distilled"]))
+    section.update(calibrate(held_out[LOCAL], held_out["distilled"], tolerance=tolerance))
     if section["threshold"] is None:
         section["error"] = (
             "no threshold on the grid lets the local model's confident answers score like the distilled "

@@ -219,7 +219,10 @@ def report_step(event: ReportEvent, *, settings: ReportEnv, s3: Any, region: str
     )  # fmt: skip
     # The tier-0 model: its training, and the threshold calibrated on the held-out answers (calibration).
     report["local_model"] = local_model_section(
-        event.local_model.model_dump() if event.local_model else None, manifest.get("local_model"), held_out
+        event.local_model.model_dump() if event.local_model else None,
+        manifest.get("local_model"),
+        held_out,
+        tolerance=thresholds.max_score_drop,
     )
     put_json(s3, run.bucket, layout.report_json_key, report)
     put(
