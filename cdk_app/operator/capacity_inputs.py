@@ -41,7 +41,8 @@ def base_scenario(config: AppConfig, rate: float, **changes: Any) -> capacity.Sc
         "rate": rate,
         "cache_ttl_s": float(config.router_cache_ttl_seconds),
         "cache_max_entries": config.router_cache_max_entries,
-        "shared_ttl_s": float(config.router_cache_ttl_seconds),
+        "shared_cache": config.router_shared_cache.enabled,
+        "shared_ttl_s": float(config.router_shared_cache.ttl_seconds),
         "max_tokens": config.router_max_tokens,
         "input_tokens": DEFAULT_ASSUMPTIONS.routing_input_tokens(),
         "output_tokens": DEFAULT_ASSUMPTIONS.answer_tokens(len(config.modalities)),
@@ -164,6 +165,15 @@ def recommended_max_tokens(report: Mapping[str, Any]) -> tuple[int | None, str]:
             f"run {report.get('run_id')}: p99 output tokens of the distilled model x {MAX_TOKENS_MARGIN:g}",
         )
     return None, f"run {report.get('run_id')} has no recommended_max_tokens (a report of an older version)"
+
+
+def confident_share_of(report: Mapping[str, Any]) -> float | None:
+    """The share of held-out queries a report's tier-0 model answers confidently (its report half), if calibrated."""
+    section = report.get("local_model")
+    if not isinstance(section, Mapping) or section.get("threshold") is None:
+        return None
+    share = section.get("confident_share")
+    return float(share) if isinstance(share, int | float) and not isinstance(share, bool) else None
 
 
 def output_tokens_of(report: Mapping[str, Any]) -> int | None:

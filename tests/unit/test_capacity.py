@@ -112,6 +112,10 @@ def test_the_deployment_defaults_come_from_cdk_json_and_the_cost_assumptions() -
     )  # fmt: skip
     assert scenario.model_pricing.active == (0.035, 0.14)  # the distilled model, priced as Nova Micro
     assert load_config({}).router_max_tokens == 256
+    # The shared cache as deployed: off by default; when enabled, with its own TTL.
+    assert base_scenario(load_config({}), 100.0).shared_cache is False
+    shared = base_scenario(load_config({"router_shared_cache": {"enabled": True, "ttl_seconds": 900}}), 100.0)
+    assert (shared.shared_cache, shared.shared_ttl_s) == (True, 900.0)
 
 
 def test_a_query_file_gives_the_repeat_distribution() -> None:

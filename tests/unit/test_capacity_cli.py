@@ -172,7 +172,8 @@ def test_a_runs_report_gives_max_tokens_and_the_answer_length(tmp_path: Path) ->
         {"StackName": "vsr-test-storage"},
     )  # fmt: skip
     report = {"run_id": "run-7", "recommended_max_tokens": 160,
-              "models": [{"candidate": "distilled", "answers": 100, "errors": 0, "tokens": {"input": 4200, "output": 9050}}]}  # fmt: skip
+              "models": [{"candidate": "distilled", "answers": 100, "errors": 0, "tokens": {"input": 4200, "output": 9050}}],
+              "local_model": {"threshold": 0.4, "confident_share": 0.62}}  # fmt: skip
     body = json.dumps(report).encode()
     stubs["s3"].add_response(
         "get_object",
@@ -186,3 +187,6 @@ def test_a_runs_report_gives_max_tokens_and_the_answer_length(tmp_path: Path) ->
     assert document["scenario"]["output_tokens"] == 91  # 9,050 output tokens over 100 answers, rounded up
     assert any("recommended maxTokens: 160 (run run-7" in note for note in document["notes"])
     assert any("maxTokens 160 (now 256)" in line for line in document["recommendations"])
+    # The tier-0 share the run's calibration measured replaces the assumed 50 %.
+    assert document["scenario"]["tier0_confident_share"] == 0.62
+    assert any("tier-0 confident share: 62%, calibrated by run run-7" in note for note in document["notes"])

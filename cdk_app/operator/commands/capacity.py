@@ -164,18 +164,24 @@ def capacity(
         ),
     ] = None,
     shared_cache: Annotated[
-        bool,
-        typer.Option("--shared-cache/--no-shared-cache", help="A shared cache behind the in-process one."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--shared-cache/--no-shared-cache",
+            help="A shared cache behind the in-process one (default: router_shared_cache.enabled).",
+        ),
+    ] = None,
     shared_ttl: Annotated[
-        float | None, typer.Option(help="Shared cache TTL in s (default: router_cache_ttl_seconds).")
+        float | None, typer.Option(help="Shared cache TTL in s (default: router_shared_cache.ttl_seconds).")
     ] = None,
     tier0: Annotated[
         bool, typer.Option("--tier0/--no-tier0", help="The tier-0 local model in the router.")
     ] = False,
     tier0_confident: Annotated[
-        float, typer.Option(help="Share of queries tier-0 answers confidently.")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            help="Share of queries tier-0 answers confidently (default: --run's calibration, else 0.5)."
+        ),
+    ] = None,
     containers: Annotated[int | None, typer.Option(help="A fixed fleet (default: Little's law).")] = None,
     rpm: Annotated[
         float | None, typer.Option(help="Active model requests per minute (default: Service Quotas).")
@@ -228,11 +234,20 @@ def capacity(
             notes.append(
                 f"output tokens per answer: {measured_output}, measured by run {report.get('run_id')}"
             )
+        calibrated = inputs.confident_share_of(report)
+        if tier0_confident is None and calibrated is not None:
+            tier0_confident = calibrated
+            notes.append(
+                f"tier-0 confident share: {calibrated:.0%}, calibrated by run {report.get('run_id')}"
+            )
     changes: dict[str, Any] = {
-        "mix": mix, "duration_s": duration, "warmup_s": warmup, "shared_cache": shared_cache, "tier0": tier0,
-        "tier0_confident_share": tier0_confident, "containers": containers, "settlement": settlement, "seed": seed,
-        "active_quota": active,
+        "mix": mix, "duration_s": duration, "warmup_s": warmup, "tier0": tier0,
+        "containers": containers, "settlement": settlement, "seed": seed, "active_quota": active,
     }  # fmt: skip
+    if shared_cache is not None:
+        changes["shared_cache"] = shared_cache
+    if tier0_confident is not None:
+        changes["tier0_confident_share"] = tier0_confident
     if fallback is not None:
         changes["fallback_quota"] = fallback
     if fallback_rpm is not None or fallback_tpm is not None:
