@@ -9,7 +9,7 @@ file; `make docs` (`python docs/figures.py`) rewrites every such block from its 
   the longer one in docs/dry-run.md, the shorter in the README.
 - `dry-run-rollout`: the rollout stage of `make dry-run ARGS="--rollout canary"` (docs/rollout.md).
 - `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
-- `capacity`: the capacity table of `bench/bench_capacity.py` (the seeded capacity model: the same on
+- `capacity`, `capacity-summary`: the capacity table of `bench/bench_capacity.py` (the seeded capacity model: the same on
   every machine; about 20 s, so no test recomputes it).
 
 `python docs/figures.py cost` regenerates only the named figures.
@@ -177,13 +177,25 @@ def capacity_table() -> str:
     return printed.strip()
 
 
+def capacity_summary() -> str:
+    """The README's capacity table: the same table, its assumptions left to docs/capacity.md but tier-0's."""
+    table, notes = capacity_table().split("\n\n", 1)
+    tier0 = re.search(r"tier-0 confident on \d+% of queries", notes)
+    assumed = f" ({tier0.group(0)}: assumed)" if tier0 else ""
+    return (
+        f"{table}\n\nAnswered: by the model, a cache or a confident tier-0 answer{assumed}; goal >= 95 %,"
+        " heuristic <= 5 % (✗: not met)."
+    )
+
+
 FIGURES: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     "cost": (("README.md",), cost_table),
     "dry-run": (("docs/dry-run.md",), dry_run_excerpt),
     "dry-run-summary": (("README.md",), dry_run_summary),
     "dry-run-rollout": (("docs/rollout.md",), dry_run_rollout_excerpt),
     "bench": (("docs/router-api.md",), bench_tables),
-    "capacity": (("README.md", "docs/capacity.md"), capacity_table),
+    "capacity": (("docs/capacity.md",), capacity_table),
+    "capacity-summary": (("README.md",), capacity_summary),
 }
 
 
