@@ -7,7 +7,7 @@ file; `make docs` (`python docs/figures.py`) rewrites every such block from its 
   prints); deterministic, so `tests/unit/test_docs.py` fails when it is stale.
 - `dry-run`, `dry-run-summary`: excerpts of `make dry-run` with a fixed run id (the stand-in is seeded):
   the longer one in docs/dry-run.md, the shorter in the README.
-- `dry-run-rollout`: the rollout stage of `make dry-run ARGS="--rollout canary"` (docs/rollout.md).
+- `dry-run-rollout`, `dry-run-rollout-summary`: the rollout stage of `make dry-run ARGS="--rollout canary"` (docs/rollout.md).
 - `bench`: the tables of `make bench` (machine-dependent: regenerate on the machine you quote).
 - `capacity`, `capacity-summary`: the capacity table of `bench/bench_capacity.py` (the seeded capacity model: the same on
   every machine; about 20 s, so no test recomputes it).
@@ -122,14 +122,18 @@ def _excerpt(patterns: tuple[str, ...]) -> str:
     return "```text\n" + "\n".join(picked) + "\n```"
 
 
+# The elapsed seconds of each line depend on the machine: the README's excerpts leave them out.
+_ELAPSED = re.compile(r"^(OFFLINE STAND-IN) +[0-9.]+s \|")
+
+
 def dry_run_excerpt() -> str:
     """An excerpt of a default dry run with a fixed run id (the Generate and polling lines left out)."""
     return _excerpt(_DRY_RUN_LINES)
 
 
 def dry_run_summary() -> str:
-    """The README's excerpt of the same run."""
-    return _excerpt(_DRY_RUN_SUMMARY_LINES)
+    """The README's excerpt of the same run (without the elapsed seconds: they depend on the machine)."""
+    return "\n".join(_ELAPSED.sub(r"\1 |", line) for line in _excerpt(_DRY_RUN_SUMMARY_LINES).split("\n"))
 
 
 @functools.cache
@@ -151,6 +155,26 @@ def dry_run_rollout_excerpt() -> str:
     last = max(index for index, line in enumerate(lines) if "|   v" in line)
     picked = [lines[0], *(line for line in lines[1:] if "| rollout: promotion.on_pass" in line)]
     return "```text\n" + "\n".join([*picked, *lines[first : last + 1]]) + "\n```"
+
+
+# The README's excerpt of the rollout stage: (pattern, where to cut the line, if anywhere).
+_DRY_RUN_ROLLOUT_SUMMARY = (
+    ("\\| Promote:", None),
+    ("router t\\+10 min:", None),
+    ("in ALARM \\(moto CloudWatch\\)", ": Threshold"),
+    ("rollout: SNS", None),
+    ("rollout: the parameter now", " (rollout_abort)"),
+)
+
+
+def dry_run_rollout_summary() -> str:
+    """The README's excerpt of `--rollout canary`: start, traffic, the failing candidate, the alarm, the abort."""
+    picked = []
+    for pattern, cut in _DRY_RUN_ROLLOUT_SUMMARY:
+        line = next((line for line in _dry_run_rollout_output() if re.search(pattern, line)), None)
+        if line is not None:
+            picked.append(_ELAPSED.sub(r"\1 |", line.split(cut, 1)[0] if cut else line))
+    return "```text\n" + "\n".join(picked) + "\n```"
 
 
 def bench_tables() -> str:
@@ -193,6 +217,7 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     "dry-run": (("docs/dry-run.md",), dry_run_excerpt),
     "dry-run-summary": (("README.md",), dry_run_summary),
     "dry-run-rollout": (("docs/rollout.md",), dry_run_rollout_excerpt),
+    "dry-run-rollout-summary": (("README.md",), dry_run_rollout_summary),
     "bench": (("docs/router-api.md",), bench_tables),
     "capacity": (("docs/capacity.md",), capacity_table),
     "capacity-summary": (("README.md",), capacity_summary),
