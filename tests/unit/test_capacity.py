@@ -6,6 +6,7 @@ per-container caches; the same seed gives the same result. Small windows: each c
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -102,6 +103,24 @@ def test_bad_scenarios_say_what_is_wrong() -> None:
         Scenario(rate=10, tier0_confident_share=1.5)
     with pytest.raises(ValueError, match="more than 5,000,000 simulated requests"):
         Scenario(rate=50_000, duration_s=600)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"active_quota": Quota(math.nan, 2_000_000)}, "the active model's quota must be finite"),
+        ({"fallback_quota": Quota(2_000, math.inf)}, "the fallback model's quota must be finite"),
+        ({"shared_cache": True, "shared_ttl_s": -5.0}, "cache TTLs must be finite and >= 0"),
+        ({"cache_ttl_s": math.nan}, "cache TTLs must be finite and >= 0"),
+        ({"mix": QueryMix(exponent=math.nan)}, "a finite exponent >= 0"),
+        ({"mix": QueryMix(head_size=10**9)}, "a head size from 1 to 5,000,000"),
+    ],
+)
+def test_a_scenario_refuses_what_would_simulate_nonsense(changes: dict, message: str) -> None:
+    # NaN passes every `<` check (a NaN quota admitted every call; a NaN exponent drew ranks from NaN
+    # weights), a negative TTL cached nothing, and a head of 10^9 ranks built a 10^9-element list.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Scenario(rate=10, **changes)
 
 
 def test_the_deployment_defaults_come_from_cdk_json_and_the_cost_assumptions() -> None:

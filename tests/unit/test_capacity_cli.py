@@ -61,6 +61,11 @@ def test_json_and_the_same_seed_gives_the_same_output(tmp_path: Path) -> None:
         (["--tier0-confident", "2"], "error: the tier-0 confident share must be in [0, 1], got 2"),
         (["--queries", "missing.jsonl"], "error: cannot read missing.jsonl: No such file or directory"),
         (["--settlement", "later"], "error: --settlement must be end or none, got 'later'"),
+        (["--rpm", "nan"], "error: the active model's quota must be finite and >= 0"),
+        (
+            ["--shared-cache", "--shared-ttl", "-5"],
+            "error: cache TTLs must be finite and >= 0, got 300 and -5 s",
+        ),
     ],
 )
 def test_bad_input_is_one_readable_line(tmp_path: Path, args: list[str], message: str) -> None:
