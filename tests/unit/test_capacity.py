@@ -133,6 +133,17 @@ def test_the_deployment_defaults_come_from_cdk_json_and_the_cost_assumptions() -
     assert load_config({}).router_max_tokens == 256
 
 
+def test_the_shared_cache_is_simulated_as_configured() -> None:
+    # The deployed table keeps a decision for router_shared_cache.ttl_seconds (3,600 s by default), not for
+    # the in-process cache's TTL; and a deployment with the table on is simulated with it.
+    config = load_config({"router_cache_ttl_seconds": 120,
+                          "router_shared_cache": {"enabled": True, "ttl_seconds": 1_800}})  # fmt: skip
+    scenario = base_scenario(config, 100.0)
+    assert (scenario.shared_cache, scenario.shared_ttl_s, scenario.cache_ttl_s) == (True, 1_800.0, 120.0)
+    assert base_scenario(config, 100.0, shared_cache=False).shared_cache is False
+    assert base_scenario(load_config({}), 100.0).shared_ttl_s == 3_600.0
+
+
 def test_a_query_file_gives_the_repeat_distribution() -> None:
     logged = (
         '{"schemaType": "ModelInvocationLog", "input": {"inputBodyJson": {"messages": '

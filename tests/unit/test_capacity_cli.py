@@ -75,6 +75,23 @@ def test_bad_input_is_one_readable_line(tmp_path: Path, args: list[str], message
     assert "Traceback" not in result.output
 
 
+def test_a_deployment_with_the_shared_cache_is_simulated_with_it(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"stage": "test", "router_shared_cache": {"enabled": True}}}))
+    run = CliRunner(env={"COLUMNS": "200"}).invoke
+    result = run(
+        app, ["--cdk-json", str(cdk_json), "capacity", "--offline", *SMALL], obj=Overrides(clients={})
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "shared cache: TTL 3600 s" in result.output
+    )  # router_shared_cache.ttl_seconds, not the in-process 300
+    off = run(app, ["--cdk-json", str(cdk_json), "capacity", "--offline", *SMALL, "--no-shared-cache"],
+              obj=Overrides(clients={}))  # fmt: skip
+    assert off.exit_code == 0, off.output
+    assert "no shared cache" in off.output
+
+
 def test_a_bad_query_file_names_its_line(tmp_path: Path) -> None:
     queries = tmp_path / "queries.jsonl"
     queries.write_text('{"query": "news"}\n[1, 2]\n', encoding="utf-8")

@@ -164,11 +164,16 @@ def capacity(
         ),
     ] = None,
     shared_cache: Annotated[
-        bool,
-        typer.Option("--shared-cache/--no-shared-cache", help="A shared cache behind the in-process one."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--shared-cache/--no-shared-cache",
+            help="A shared cache behind the in-process one (default: router_shared_cache.enabled).",
+            show_default=False,
+        ),
+    ] = None,
     shared_ttl: Annotated[
-        float | None, typer.Option(help="Shared cache TTL in s (default: router_cache_ttl_seconds).")
+        float | None,
+        typer.Option(help="Shared cache TTL in s (default: router_shared_cache.ttl_seconds)."),
     ] = None,
     tier0: Annotated[
         bool, typer.Option("--tier0/--no-tier0", help="The tier-0 local model in the router.")
@@ -229,7 +234,7 @@ def capacity(
                 f"output tokens per answer: {measured_output}, measured by run {report.get('run_id')}"
             )
     changes: dict[str, Any] = {
-        "mix": mix, "duration_s": duration, "warmup_s": warmup, "shared_cache": shared_cache, "tier0": tier0,
+        "mix": mix, "duration_s": duration, "warmup_s": warmup, "tier0": tier0,
         "tier0_confident_share": tier0_confident, "containers": containers, "settlement": settlement, "seed": seed,
         "active_quota": active,
     }  # fmt: skip
@@ -242,6 +247,8 @@ def capacity(
             base.tokens_per_minute if fallback_tpm is None else fallback_tpm,
             "given",
         )
+    if shared_cache is not None:
+        changes["shared_cache"] = shared_cache
     if shared_ttl is not None:
         changes["shared_ttl_s"] = shared_ttl
     if max_tokens is not None:
