@@ -54,9 +54,9 @@ def table(rates: tuple[float, ...]) -> tuple[str, int, float]:
         f"{scenario.mix.describe()}; active model {scenario.active_quota.requests_per_minute:,.0f} requests and "
         f"{scenario.active_quota.tokens_per_minute:,.0f} tokens per minute, fallback "
         f"{scenario.fallback_quota.requests_per_minute:,.0f} and {scenario.fallback_quota.tokens_per_minute:,.0f}"
-        f"; caches: in process {scenario.cache_ttl_s:,.0f} s, shared {scenario.shared_ttl_s:,.0f} s"
         f"; tier-0 confident on {scenario.tier0_confident_share:.0%} of queries (an assumption until measured); "
-        f"maxTokens {scenario.max_tokens}; seed {scenario.seed}.",
+        f"maxTokens {scenario.max_tokens}; shared cache TTL {scenario.shared_ttl_s:,.0f} s (a {capacity.MAX_WARMUP_S:g} s "
+        f"warm-up: its hit share is a lower bound); seed {scenario.seed}.",
     ]
     return "\n".join(lines), simulated, time.perf_counter() - started
 

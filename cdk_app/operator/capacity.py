@@ -69,6 +69,9 @@ GOAL_HEURISTIC = 0.05
 # Warm-up: at least the quota buckets' window, at most this (a longer cache TTL is then not at
 # steady state, and the output says so).
 MAX_WARMUP_S = 300.0
+# The Zipf head is built as a list of cumulative weights: more ranks than the requests a scenario may
+# simulate (5,000,000) show no more repeats, only take memory.
+MAX_HEAD_SIZE = 5_000_000
 
 Settlement = Literal["end", "none"]
 
@@ -211,17 +214,28 @@ class Scenario:
             problems.append(f"duration must be between 1 and 3,600 s, got {self.duration_s:g}")
         if self.warmup_s is not None and not 0 <= self.warmup_s <= 3_600:
             problems.append(f"warm-up must be between 0 and 3,600 s, got {self.warmup_s:g}")
-        if not 0 <= self.mix.head_share <= 1 or self.mix.head_size < 1 or self.mix.exponent < 0:
+        # Every range check is written so that NaN fails it (NaN compares false with everything).
+        mix = self.mix
+        if not (
+            0 <= mix.head_share <= 1 and 1 <= mix.head_size <= MAX_HEAD_SIZE and 0 <= mix.exponent < math.inf
+        ):
             problems.append(
-                "the query mix needs a head share in [0, 1], a head size >= 1 and an exponent >= 0"
+                f"the query mix needs a head share in [0, 1], a head size from 1 to {MAX_HEAD_SIZE:,} "
+                "and a finite exponent >= 0"
+            )
+        if not (0 <= self.cache_ttl_s < math.inf and 0 <= self.shared_ttl_s < math.inf):
+            problems.append(
+                f"cache TTLs must be finite and >= 0, got {self.cache_ttl_s:g} and {self.shared_ttl_s:g} s"
             )
         if not 0 <= self.tier0_confident_share <= 1:
             problems.append(
                 f"the tier-0 confident share must be in [0, 1], got {self.tier0_confident_share:g}"
             )
         for name, quota in (("active", self.active_quota), ("fallback", self.fallback_quota)):
-            if quota is not None and (quota.requests_per_minute < 0 or quota.tokens_per_minute < 0):
-                problems.append(f"the {name} model's quota cannot be negative")
+            if quota is not None and not (
+                0 <= quota.requests_per_minute < math.inf and 0 <= quota.tokens_per_minute < math.inf
+            ):
+                problems.append(f"the {name} model's quota must be finite and >= 0")
         if self.max_tokens < 1 or self.input_tokens < 0 or self.output_tokens < 0:
             problems.append("max tokens must be >= 1, input and output tokens >= 0")
         if self.bucket_seconds <= 0:

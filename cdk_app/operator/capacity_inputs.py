@@ -1,7 +1,8 @@
 """The inputs of the capacity model (`cdk_app.operator.capacity`) from the configuration, a query file,
 the account's Service Quotas and a run's report; and the recommendations read from a result.
 
-- `base_scenario`: the router's settings of cdk.json (cache TTL and size, maxTokens), the token sizes
+- `base_scenario`: the router's settings of cdk.json (cache TTL and size, the shared cache and its TTL,
+  maxTokens), the token sizes
   of `vsr cost` (`cost.CostAssumptions`), the configured prices of the active model (the distilled
   model, priced as its student) and of the fallback model;
 - `query_mix`: the repeat distribution of a held-out JSONL (`query` field) or of Bedrock model
@@ -41,6 +42,7 @@ def base_scenario(config: AppConfig, rate: float, **changes: Any) -> capacity.Sc
         "rate": rate,
         "cache_ttl_s": float(config.router_cache_ttl_seconds),
         "cache_max_entries": config.router_cache_max_entries,
+        # The deployed table: on or off as configured, its items living `router_shared_cache.ttl_seconds`.
         "shared_cache": config.router_shared_cache.enabled,
         "shared_ttl_s": float(config.router_shared_cache.ttl_seconds),
         "max_tokens": config.router_max_tokens,

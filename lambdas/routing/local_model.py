@@ -44,6 +44,10 @@ MAX_BUCKETS = 2**20
 # The query is read only this far: a longer query is still routed, from its first words.
 MAX_WORDS = 64
 _WORD = re.compile(r"\w+")
+# The largest weight or bias an artifact may hold. Finite is not enough: rows near the float maximum sum
+# to inf, and the softmax's inf - inf is NaN (no decision). With at most MAX_WORDS words (4 x MAX_WORDS
+# features) every logit stays far from overflow; trained weights (L2-regularised logits) are a few units.
+MAX_WEIGHT = 1e6
 REASONING = "tier-0 local model (hashed word n-grams)"
 
 
@@ -148,6 +152,8 @@ def _floats(value: object, size: int, what: str) -> tuple[float, ...]:
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
             raise LocalModelInvalid(f"{what} must hold finite numbers only")
+        if abs(item) > MAX_WEIGHT:
+            raise LocalModelInvalid(f"{what} must hold numbers of at most {MAX_WEIGHT:g} in magnitude")
         out.append(float(item))
     return tuple(out)
 

@@ -29,9 +29,9 @@ MANIFEST_KEYS = ANY_RUN.manifest_key
 GENERATED_KEYS = every_object_under(ANY_RUN.generated_prefix)
 DATASET_KEYS = every_object_under(ANY_RUN.dataset_prefix)
 DISTILLATION_OUTPUT_KEYS = every_object_under(ANY_RUN.distillation_output_prefix)
-# TrainLocalModel reads the training file only and writes the tier-0 model; Evaluate reads that model.
+# TrainLocalModel reads the training file only and writes the tier-0 model; Evaluate and the router read
+# that one object (LOCAL_MODEL_KEYS, below).
 TRAIN_KEYS = ANY_RUN.train_key
-LOCAL_MODEL_KEYS = every_object_under(ANY_RUN.local_model_prefix)
 
 # Evaluation and report: Evaluate, the judge job (input, output), Report.
 EVALUATION_PART_KEYS = every_object_under(ANY_RUN.evaluation_parts_prefix)
@@ -41,5 +41,6 @@ JUDGE_INPUT_KEYS = every_object_under(ANY_RUN.judge_input_prefix)
 JUDGE_OUTPUT_KEYS = every_object_under(ANY_RUN.judge_output_prefix)
 REPORT_KEYS = every_object_under(ANY_RUN.report_prefix)
 
-# The router: each run's tier-0 model (read when the active-model value names it).
+# Each run's tier-0 model: written by TrainLocalModel, read by Evaluate and by the router (when the
+# active-model value names it). One object per run, so every grant on it is that object only.
 LOCAL_MODEL_KEYS = ANY_RUN.local_model_key

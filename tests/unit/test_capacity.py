@@ -6,6 +6,7 @@ per-container caches; the same seed gives the same result. Small windows: each c
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -104,6 +105,24 @@ def test_bad_scenarios_say_what_is_wrong() -> None:
         Scenario(rate=50_000, duration_s=600)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"active_quota": Quota(math.nan, 2_000_000)}, "the active model's quota must be finite"),
+        ({"fallback_quota": Quota(2_000, math.inf)}, "the fallback model's quota must be finite"),
+        ({"shared_cache": True, "shared_ttl_s": -5.0}, "cache TTLs must be finite and >= 0"),
+        ({"cache_ttl_s": math.nan}, "cache TTLs must be finite and >= 0"),
+        ({"mix": QueryMix(exponent=math.nan)}, "a finite exponent >= 0"),
+        ({"mix": QueryMix(head_size=10**9)}, "a head size from 1 to 5,000,000"),
+    ],
+)
+def test_a_scenario_refuses_what_would_simulate_nonsense(changes: dict, message: str) -> None:
+    # NaN passes every `<` check (a NaN quota admitted every call; a NaN exponent drew ranks from NaN
+    # weights), a negative TTL cached nothing, and a head of 10^9 ranks built a 10^9-element list.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Scenario(rate=10, **changes)
+
+
 def test_the_deployment_defaults_come_from_cdk_json_and_the_cost_assumptions() -> None:
     config = load_config({"router_cache_ttl_seconds": 120, "router_max_tokens": 128})
     scenario = base_scenario(config, 100.0)
@@ -116,6 +135,17 @@ def test_the_deployment_defaults_come_from_cdk_json_and_the_cost_assumptions() -
     assert base_scenario(load_config({}), 100.0).shared_cache is False
     shared = base_scenario(load_config({"router_shared_cache": {"enabled": True, "ttl_seconds": 900}}), 100.0)
     assert (shared.shared_cache, shared.shared_ttl_s) == (True, 900.0)
+
+
+def test_the_shared_cache_is_simulated_as_configured() -> None:
+    # The deployed table keeps a decision for router_shared_cache.ttl_seconds (3,600 s by default), not for
+    # the in-process cache's TTL; and a deployment with the table on is simulated with it.
+    config = load_config({"router_cache_ttl_seconds": 120,
+                          "router_shared_cache": {"enabled": True, "ttl_seconds": 1_800}})  # fmt: skip
+    scenario = base_scenario(config, 100.0)
+    assert (scenario.shared_cache, scenario.shared_ttl_s, scenario.cache_ttl_s) == (True, 1_800.0, 120.0)
+    assert base_scenario(config, 100.0, shared_cache=False).shared_cache is False
+    assert base_scenario(load_config({}), 100.0).shared_ttl_s == 3_600.0
 
 
 def test_a_query_file_gives_the_repeat_distribution() -> None:

@@ -61,6 +61,11 @@ def test_json_and_the_same_seed_gives_the_same_output(tmp_path: Path) -> None:
         (["--tier0-confident", "2"], "error: the tier-0 confident share must be in [0, 1], got 2"),
         (["--queries", "missing.jsonl"], "error: cannot read missing.jsonl: No such file or directory"),
         (["--settlement", "later"], "error: --settlement must be end or none, got 'later'"),
+        (["--rpm", "nan"], "error: the active model's quota must be finite and >= 0"),
+        (
+            ["--shared-cache", "--shared-ttl", "-5"],
+            "error: cache TTLs must be finite and >= 0, got 300 and -5 s",
+        ),
     ],
 )
 def test_bad_input_is_one_readable_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -68,6 +73,23 @@ def test_bad_input_is_one_readable_line(tmp_path: Path, args: list[str], message
     assert result.exit_code == 1
     assert result.stderr.strip() == message
     assert "Traceback" not in result.output
+
+
+def test_a_deployment_with_the_shared_cache_is_simulated_with_it(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"stage": "test", "router_shared_cache": {"enabled": True}}}))
+    run = CliRunner(env={"COLUMNS": "200"}).invoke
+    result = run(
+        app, ["--cdk-json", str(cdk_json), "capacity", "--offline", *SMALL], obj=Overrides(clients={})
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "shared cache: TTL 3600 s" in result.output
+    )  # router_shared_cache.ttl_seconds, not the in-process 300
+    off = run(app, ["--cdk-json", str(cdk_json), "capacity", "--offline", *SMALL, "--no-shared-cache"],
+              obj=Overrides(clients={}))  # fmt: skip
+    assert off.exit_code == 0, off.output
+    assert "no shared cache" in off.output
 
 
 def test_a_bad_query_file_names_its_line(tmp_path: Path) -> None:

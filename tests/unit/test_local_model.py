@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from routing import DEFAULT_MODALITIES, RoutingDecision
-from routing.local_model import FORMAT, LocalModel, LocalModelInvalid, feature_buckets, load_local_model
+from routing.local_model import (
+    FORMAT,
+    MAX_WEIGHT,
+    LocalModel,
+    LocalModelInvalid,
+    feature_buckets,
+    load_local_model,
+)
 
 
 def model(rows: dict[int, tuple[float, ...]], support: int = 5) -> LocalModel:
@@ -73,6 +80,21 @@ def test_a_broken_artifact_is_refused_with_the_reason(change: dict, message: str
     value = model({}).to_dict() | change
     with pytest.raises(LocalModelInvalid, match=message):
         load_local_model(json.dumps(value))
+
+
+def test_an_artifact_whose_logits_could_overflow_is_refused_and_the_largest_accepted_still_predicts() -> None:
+    # Finite but huge weights summed to inf, and the softmax's inf - inf gave NaN weights: predict raised
+    # (in the router: a 500 for every query the model saw). Weights are bounded on load instead.
+    words = " ".join(f"w{index}" for index in range(64))
+    buckets = feature_buckets(words, 2**10)
+    huge = model({}).to_dict() | {"rows": {str(bucket): [1e308, 0, 0, 0] for bucket in buckets}}
+    with pytest.raises(LocalModelInvalid, match="at most 1e"):
+        load_local_model(json.dumps(huge))
+    limit = MAX_WEIGHT
+    largest = model({bucket: (limit, -limit, limit, -limit) for bucket in buckets})
+    assert load_local_model(largest.to_json()) == largest
+    prediction = largest.predict(words)
+    assert isinstance(prediction.decision, RoutingDecision) and 0.0 <= prediction.confidence <= 1.0
 
 
 def test_not_json_is_refused() -> None:

@@ -168,10 +168,12 @@ def capacity(
         typer.Option(
             "--shared-cache/--no-shared-cache",
             help="A shared cache behind the in-process one (default: router_shared_cache.enabled).",
+            show_default=False,
         ),
     ] = None,
     shared_ttl: Annotated[
-        float | None, typer.Option(help="Shared cache TTL in s (default: router_shared_cache.ttl_seconds).")
+        float | None,
+        typer.Option(help="Shared cache TTL in s (default: router_shared_cache.ttl_seconds)."),
     ] = None,
     tier0: Annotated[
         bool, typer.Option("--tier0/--no-tier0", help="The tier-0 local model in the router.")

@@ -10,8 +10,8 @@ them is at least the distilled model's mean score on the same queries less `tole
 baseline ("score like" it). The report half, which
 calibration never saw, gives the figures the report prints at that threshold: the share of its
 queries that are confident and both models' mean scores on them. No threshold on the grid: `threshold`
-is null, and tier-0 is not promoted to answer queries itself (the router only keeps it for when the
-model cannot answer).
+is null and no tier-0 model is promoted with the run (`local_model_ref` is None: the router then has
+no tier-0, neither for confident answers nor when the model cannot answer; docs/evaluation.md).
 
 The held-out references are the teacher's labels (teacher fidelity), like every number of `models`.
 """
