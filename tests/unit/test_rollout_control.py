@@ -291,3 +291,14 @@ def test_the_statistics_period_fits_cloudwatchs_limits(days, period) -> None:
     end = STARTED + timedelta(days=days)
     assert statistics_period(STARTED, end) == period
     assert (end - STARTED).total_seconds() / period <= 1440
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_a_hand_written_rollout_without_a_date_is_no_rollout_for_the_schedule(world) -> None:
+    """A started_at that is no ISO 8601 date reads as no rollout (as the router reads it), not a crash."""
+    value = json.loads(world["ssm"].get_parameter(Name=NAME)["Parameter"]["Value"])
+    value["rollout"] = {"model_id": CANDIDATE, "run_id": "run-2", "mode": "canary", "percent": 10,
+                        "started_at": "this morning", "auto_finish_after": {"queries": 10, "hours": 1}}  # fmt: skip
+    world["ssm"].put_parameter(Name=NAME, Value=json.dumps(value), Type="String", Overwrite=True)
+    result = _run(schedule_event(), STARTED + timedelta(hours=2))
+    assert result == {"action": "none", "reason": "no rollout is running"}
