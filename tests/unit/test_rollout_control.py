@@ -302,3 +302,38 @@ def test_a_hand_written_rollout_without_a_date_is_no_rollout_for_the_schedule(wo
     world["ssm"].put_parameter(Name=NAME, Value=json.dumps(value), Type="String", Overwrite=True)
     result = _run(schedule_event(), STARTED + timedelta(hours=2))
     assert result == {"action": "none", "reason": "no rollout is running"}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_the_schedule_never_finishes_a_rollout_it_did_not_check(world, monkeypatch) -> None:
+    """Between the schedule's read and its write an operator replaced the rollout (or an alarm aborted it):
+    the new one is not promoted unwatched, and a vanished one is no crash."""
+    from routing.evaluation import rollout_control
+
+    _canary(world["ssm"], queries=None, hours=1)
+    other = DEPLOYMENT_ARN.replace("abcdef123456", "other2222222")
+    checked = rollout_control.alarms_in_alarm
+
+    def meanwhile(cloudwatch, names):
+        abort_rollout(world["ssm"], NAME, by="cli:x", reason="replaced")
+        start_rollout(world["ssm"], NAME, model_id=other, run_id="run-3", mode="canary", percent=5, by="cli:x",
+                      now=STARTED + timedelta(hours=2))  # fmt: skip
+        return checked(cloudwatch, names)
+
+    monkeypatch.setattr(rollout_control, "alarms_in_alarm", meanwhile)
+    result = _run(schedule_event(), STARTED + timedelta(hours=2))
+    assert result["action"] == "none"
+    after = read_active_model(world["ssm"], NAME)
+    assert after.model_id == DEPLOYMENT_ARN and after.rollout is not None and after.rollout.model_id == other
+    assert _messages(world) == []
+
+    _canary(world["ssm"], queries=None, hours=1)
+
+    def aborted(cloudwatch, names):
+        abort_rollout(world["ssm"], NAME, by="alarm:x", reason="alarm")
+        return checked(cloudwatch, names)
+
+    monkeypatch.setattr(rollout_control, "alarms_in_alarm", aborted)
+    result = _run(schedule_event(), STARTED + timedelta(hours=2))
+    assert result["action"] == "none"
+    assert read_active_model(world["ssm"], NAME).model_id == DEPLOYMENT_ARN

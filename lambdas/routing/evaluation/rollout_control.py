@@ -10,7 +10,8 @@ Two EventBridge events reach the controller (lambdas/rollout_control/handler.py)
   `auto_finish_after` runs, its candidate was asked at least `queries` times since `started_at`
   (the Sum of `CandidateRequests`) or `hours` have passed, and no rollout alarm is in ALARM
   (DescribeAlarms), the candidate is promoted (`change.by` "schedule:<rule name>", the active model
-  kept as `previous`) and the topic told.
+  kept as `previous`) and the topic told; a rollout replaced or ended between the read and the write
+  is left alone.
 
 Event shapes: CloudWatch's documented alarm event ("Alarm events and EventBridge": `detail.alarmName`,
 `detail.state.value`, `detail.state.reason`) and EventBridge's scheduled event (`resources`: the rule
@@ -29,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from ..active_model import ACTOR_ALARM, ACTOR_SCHEDULE, Rollout
-from ..errors import RolloutControlFailed
+from ..errors import NoRollout, RolloutControlFailed
 from .promotion import read_active_model
 from .rollout import RolloutChange, abort_rollout, finish_rollout
 
@@ -180,9 +181,15 @@ def on_schedule(
     if alarming:
         return ControlResult("none", f"waiting: {', '.join(alarming)} in ALARM", figures=figures)
     reason = f"auto_finish_after reached: {'; '.join(reached)}; no rollout alarm in ALARM"
-    change = _aws("finish the rollout", lambda: finish_rollout(
-        ssm, settings.parameter_name, by=f"{ACTOR_SCHEDULE}:{event.rule_name}", reason=reason, now=now
-    ))  # fmt: skip
+    try:
+        change = _aws("finish the rollout", lambda: finish_rollout(
+            ssm, settings.parameter_name, by=f"{ACTOR_SCHEDULE}:{event.rule_name}", reason=reason, now=now,
+            expected=rollout,
+        ))  # fmt: skip
+    except NoRollout:  # aborted (an alarm, an operator) since it was read: nothing to finish
+        return ControlResult("none", "the rollout ended while it was checked", figures=figures)
+    if not change.changed:  # replaced since it was read: the new rollout has its own auto_finish_after
+        return ControlResult("none", "the rollout changed while it was checked", change, figures)
     subject = f"Rollout finished: {rollout.model_id}"
     message = (
         f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}) finished by itself: "
