@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -155,10 +156,17 @@ def test_an_alarm_entering_alarm_aborts_the_rollout_and_tells_the_topic(world) -
     assert message["Subject"] == f"Rollout aborted: {ALARMS[0]}"
     assert CANDIDATE in message["Message"] and "canary" in message["Message"]
 
-    # Idempotent: the same event again (CloudWatch or EventBridge repeating it) writes and tells nothing.
+    # Idempotent: the same event again (CloudWatch or EventBridge repeating it) writes nothing; it tells the
+    # topic again (at least once: a retry after a failed publish must not lose the only notice).
     again = _run(alarm_event(), STARTED + timedelta(minutes=21))
-    assert again["action"] == "none" and "no rollout" in again["reason"]
+    assert again["action"] == "none" and "already aborted" in again["reason"]
     assert len(parameter_history(world["ssm"], NAME)) == 3  # promote, rollout, abort
+    (repeated,) = _messages(world)
+    assert repeated["Subject"] == message["Subject"] and CANDIDATE in repeated["Message"]
+    # A later, distinct ALARM transition with no rollout running changes and tells nothing.
+    later = alarm_event()
+    later["detail"]["state"]["timestamp"] = "2026-12-01T13:00:00.000+0000"
+    assert "no rollout" in _run(later, STARTED + timedelta(hours=1))["reason"]
     assert _messages(world) == []
 
 
@@ -337,3 +345,21 @@ def test_the_schedule_never_finishes_a_rollout_it_did_not_check(world, monkeypat
     result = _run(schedule_event(), STARTED + timedelta(hours=2))
     assert result["action"] == "none"
     assert read_active_model(world["ssm"], NAME).model_id == DEPLOYMENT_ARN
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_a_failed_notice_is_sent_when_the_alarm_event_is_retried(world, monkeypatch) -> None:
+    """The abort is written, the publish fails, the invocation fails; its retry finds no rollout running
+    and must still tell the topic (an automatic rollback nobody hears of is the failure to avoid)."""
+    _canary(world["ssm"])
+    topic = RolloutControlEnv.from_environ(os.environ).topic_arn
+    monkeypatch.setenv("ROLLOUT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:missing")
+    with pytest.raises(RolloutControlFailed, match="could not publish"):
+        _run(alarm_event(), STARTED + timedelta(minutes=20))
+    assert read_active_model(world["ssm"], NAME).rollout is None  # the abort itself was written
+    monkeypatch.setenv("ROLLOUT_TOPIC_ARN", topic)
+    retried = _run(alarm_event(), STARTED + timedelta(minutes=21))
+    assert retried["action"] == "none"
+    (message,) = _messages(world)
+    assert message["Subject"] == f"Rollout aborted: {ALARMS[0]}"
+    assert CANDIDATE in message["Message"] and "2 out of the last 3 datapoints" in message["Message"]
