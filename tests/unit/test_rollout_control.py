@@ -363,3 +363,18 @@ def test_a_failed_notice_is_sent_when_the_alarm_event_is_retried(world, monkeypa
     (message,) = _messages(world)
     assert message["Subject"] == f"Rollout aborted: {ALARMS[0]}"
     assert CANDIDATE in message["Message"] and "2 out of the last 3 datapoints" in message["Message"]
+
+
+def test_a_promotion_that_ends_a_rollout_records_who_ended_it(world) -> None:
+    """A direct promotion (the pipeline with on_pass promote, `vsr promote RUN`) over a running rollout
+    ends it: that change of the rollout is recorded like the others (issue: every change says who)."""
+    _canary(world["ssm"])
+    other = DEPLOYMENT_ARN.replace("abcdef123456", "third3333333")
+    promote_run(world["ssm"], NAME, other, "run-3", by="run:run-3")
+    after = read_active_model(world["ssm"], NAME)
+    assert (after.model_id, after.rollout) == (other, None)
+    assert after.change is not None and (after.change.by, after.change.action) == ("run:run-3", "promote")
+    assert CANDIDATE in (after.change.reason or "") and "canary" in (after.change.reason or "")
+    # Without a rollout to end, a promotion still writes no change record (as before).
+    promote_run(world["ssm"], NAME, DEPLOYMENT_ARN, "run-4", by="run:run-4")
+    assert read_active_model(world["ssm"], NAME).change is None
