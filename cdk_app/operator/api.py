@@ -205,8 +205,9 @@ class Operator:
         self, run_id: str, model_id: str, local_model: LocalModelRef | None = None
     ) -> promotion.Promotion:
         return promotion.promote(
-            self.client("ssm"), self.active_model_parameter, run_id, model_id, local_model=local_model
-        )
+            self.client("ssm"), self.active_model_parameter, run_id, model_id, local_model=local_model,
+            by=self.caller,
+        )  # fmt: skip
 
     def rollback(self) -> promotion.Promotion:
         return promotion.rollback(self.client("ssm"), self.active_model_parameter)

@@ -7,7 +7,7 @@ Each function takes its client (SSM, Bedrock) and the parameter's name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +61,19 @@ def promotion_candidate(bedrock: Any, run_id: str, report: Mapping[str, Any], fo
 
 
 def promote(
-    ssm: Any, parameter: str, run_id: str, model_id: str, local_model: LocalModelRef | None = None
+    ssm: Any,
+    parameter: str,
+    run_id: str,
+    model_id: str,
+    local_model: LocalModelRef | None = None,
+    by: Callable[[], str] | None = None,
 ) -> Promotion:
     """Promote, with the run's tier-0 model when its report calibrated one (`promotion.local_model_of`);
-    idempotent: promoting the active run again changes nothing."""
+    idempotent: promoting the active run again changes nothing. Over a running rollout (which it ends)
+    the change is recorded as `by()` ("cli:<caller ARN>", asked only then)."""
     before = read_active_model(ssm, parameter)
-    result = promotion.promote_run(ssm, parameter, model_id, run_id, local_model=local_model)
+    who = by() if by is not None and before.rollout is not None else None
+    result = promotion.promote_run(ssm, parameter, model_id, run_id, local_model=local_model, by=who)
     return Promotion(before, read_active_model(ssm, parameter), parameter, result.changed)
 
 

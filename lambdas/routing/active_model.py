@@ -50,6 +50,18 @@ def _number(value: object) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _date(value: object) -> str | None:
+    """An ISO 8601 date-time text (what `_stamp` writes), else None: the rollout's clock starts at it."""
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return text
+
+
 def _stamp(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).isoformat(timespec="seconds")
 
@@ -150,7 +162,7 @@ class Rollout:
         model_id, mode, started_at = (
             _text(value.get("model_id")),
             value.get("mode"),
-            _text(value.get("started_at")),
+            _date(value.get("started_at")),
         )
         percent = _number(value.get("percent"))
         if model_id is None or mode not in ROLLOUT_MODES or started_at is None:

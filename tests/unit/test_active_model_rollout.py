@@ -56,6 +56,8 @@ def test_a_rollout_round_trips_through_the_parameter_text() -> None:
         {"model_id": NEW, "mode": "canary", "percent": float("nan"), "started_at": "t"},
         {"model_id": "", "mode": "shadow", "percent": 10, "started_at": "t"},
         {"model_id": NEW, "mode": "shadow", "percent": 10},
+        # The controller and `vsr rollout` measure the rollout from started_at: it must be a date.
+        {"model_id": NEW, "mode": "canary", "percent": 10, "started_at": "yesterday"},
         "canary",
     ],
 )

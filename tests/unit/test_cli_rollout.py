@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from moto import mock_aws
 from routing.evaluation.promotion import promote_run
+from routing.evaluation.rollout import start_rollout
 
 from cdk_app.operator.session import Overrides
 from tests.unit.test_cli import (
@@ -137,3 +138,16 @@ def test_rollout_usage_errors_exit_2(env: Deployed, args: list[str], fragment: s
 def test_a_candidate_that_is_already_active_is_refused_in_one_line(env: Deployed) -> None:
     promote_run(aws_client("ssm"), env.parameter, DEPLOYMENT_ARN, "good-run")
     assert_one_line_error(_promote(env, "--canary", "10", "--yes"), "already the active model")
+
+
+def test_a_direct_promotion_over_a_rollout_records_the_operator_who_ended_it(env: Deployed) -> None:
+    promote_run(aws_client("ssm"), env.parameter, ACTIVE_ARN, "old-run")
+    other = ACTIVE_ARN[:-12] + "cand44444444"
+    start_rollout(aws_client("ssm"), env.parameter, model_id=other, run_id="r3", mode="shadow", percent=20,
+                  by="run:r3")  # fmt: skip
+    result = _promote(env, "--yes")
+    assert result.exit_code == 0, result.output
+    active = env.active()
+    assert (active.model_id, active.rollout) == (DEPLOYMENT_ARN, None)
+    assert (active.change.by, active.change.action) == (CALLER, "promote")
+    assert "shadow rollout of " + other in active.change.reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -155,10 +156,17 @@ def test_an_alarm_entering_alarm_aborts_the_rollout_and_tells_the_topic(world) -
     assert message["Subject"] == f"Rollout aborted: {ALARMS[0]}"
     assert CANDIDATE in message["Message"] and "canary" in message["Message"]
 
-    # Idempotent: the same event again (CloudWatch or EventBridge repeating it) writes and tells nothing.
+    # Idempotent: the same event again (CloudWatch or EventBridge repeating it) writes nothing; it tells the
+    # topic again (at least once: a retry after a failed publish must not lose the only notice).
     again = _run(alarm_event(), STARTED + timedelta(minutes=21))
-    assert again["action"] == "none" and "no rollout" in again["reason"]
+    assert again["action"] == "none" and "already aborted" in again["reason"]
     assert len(parameter_history(world["ssm"], NAME)) == 3  # promote, rollout, abort
+    (repeated,) = _messages(world)
+    assert repeated["Subject"] == message["Subject"] and CANDIDATE in repeated["Message"]
+    # A later, distinct ALARM transition with no rollout running changes and tells nothing.
+    later = alarm_event()
+    later["detail"]["state"]["timestamp"] = "2026-12-01T13:00:00.000+0000"
+    assert "no rollout" in _run(later, STARTED + timedelta(hours=1))["reason"]
     assert _messages(world) == []
 
 
@@ -291,3 +299,82 @@ def test_the_statistics_period_fits_cloudwatchs_limits(days, period) -> None:
     end = STARTED + timedelta(days=days)
     assert statistics_period(STARTED, end) == period
     assert (end - STARTED).total_seconds() / period <= 1440
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_a_hand_written_rollout_without_a_date_is_no_rollout_for_the_schedule(world) -> None:
+    """A started_at that is no ISO 8601 date reads as no rollout (as the router reads it), not a crash."""
+    value = json.loads(world["ssm"].get_parameter(Name=NAME)["Parameter"]["Value"])
+    value["rollout"] = {"model_id": CANDIDATE, "run_id": "run-2", "mode": "canary", "percent": 10,
+                        "started_at": "this morning", "auto_finish_after": {"queries": 10, "hours": 1}}  # fmt: skip
+    world["ssm"].put_parameter(Name=NAME, Value=json.dumps(value), Type="String", Overwrite=True)
+    result = _run(schedule_event(), STARTED + timedelta(hours=2))
+    assert result == {"action": "none", "reason": "no rollout is running"}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_the_schedule_never_finishes_a_rollout_it_did_not_check(world, monkeypatch) -> None:
+    """Between the schedule's read and its write an operator replaced the rollout (or an alarm aborted it):
+    the new one is not promoted unwatched, and a vanished one is no crash."""
+    from routing.evaluation import rollout_control
+
+    _canary(world["ssm"], queries=None, hours=1)
+    other = DEPLOYMENT_ARN.replace("abcdef123456", "other2222222")
+    checked = rollout_control.alarms_in_alarm
+
+    def meanwhile(cloudwatch, names):
+        abort_rollout(world["ssm"], NAME, by="cli:x", reason="replaced")
+        start_rollout(world["ssm"], NAME, model_id=other, run_id="run-3", mode="canary", percent=5, by="cli:x",
+                      now=STARTED + timedelta(hours=2))  # fmt: skip
+        return checked(cloudwatch, names)
+
+    monkeypatch.setattr(rollout_control, "alarms_in_alarm", meanwhile)
+    result = _run(schedule_event(), STARTED + timedelta(hours=2))
+    assert result["action"] == "none"
+    after = read_active_model(world["ssm"], NAME)
+    assert after.model_id == DEPLOYMENT_ARN and after.rollout is not None and after.rollout.model_id == other
+    assert _messages(world) == []
+
+    _canary(world["ssm"], queries=None, hours=1)
+
+    def aborted(cloudwatch, names):
+        abort_rollout(world["ssm"], NAME, by="alarm:x", reason="alarm")
+        return checked(cloudwatch, names)
+
+    monkeypatch.setattr(rollout_control, "alarms_in_alarm", aborted)
+    result = _run(schedule_event(), STARTED + timedelta(hours=2))
+    assert result["action"] == "none"
+    assert read_active_model(world["ssm"], NAME).model_id == DEPLOYMENT_ARN
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_a_failed_notice_is_sent_when_the_alarm_event_is_retried(world, monkeypatch) -> None:
+    """The abort is written, the publish fails, the invocation fails; its retry finds no rollout running
+    and must still tell the topic (an automatic rollback nobody hears of is the failure to avoid)."""
+    _canary(world["ssm"])
+    topic = RolloutControlEnv.from_environ(os.environ).topic_arn
+    monkeypatch.setenv("ROLLOUT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:missing")
+    with pytest.raises(RolloutControlFailed, match="could not publish"):
+        _run(alarm_event(), STARTED + timedelta(minutes=20))
+    assert read_active_model(world["ssm"], NAME).rollout is None  # the abort itself was written
+    monkeypatch.setenv("ROLLOUT_TOPIC_ARN", topic)
+    retried = _run(alarm_event(), STARTED + timedelta(minutes=21))
+    assert retried["action"] == "none"
+    (message,) = _messages(world)
+    assert message["Subject"] == f"Rollout aborted: {ALARMS[0]}"
+    assert CANDIDATE in message["Message"] and "2 out of the last 3 datapoints" in message["Message"]
+
+
+def test_a_promotion_that_ends_a_rollout_records_who_ended_it(world) -> None:
+    """A direct promotion (the pipeline with on_pass promote, `vsr promote RUN`) over a running rollout
+    ends it: that change of the rollout is recorded like the others (issue: every change says who)."""
+    _canary(world["ssm"])
+    other = DEPLOYMENT_ARN.replace("abcdef123456", "third3333333")
+    promote_run(world["ssm"], NAME, other, "run-3", by="run:run-3")
+    after = read_active_model(world["ssm"], NAME)
+    assert (after.model_id, after.rollout) == (other, None)
+    assert after.change is not None and (after.change.by, after.change.action) == ("run:run-3", "promote")
+    assert CANDIDATE in (after.change.reason or "") and "canary" in (after.change.reason or "")
+    # Without a rollout to end, a promotion still writes no change record (as before).
+    promote_run(world["ssm"], NAME, DEPLOYMENT_ARN, "run-4", by="run:run-4")
+    assert read_active_model(world["ssm"], NAME).change is None

@@ -84,6 +84,7 @@ def promote_run(
     *,
     now: datetime | None = None,
     local_model: LocalModelRef | None = None,
+    by: str | None = None,
 ) -> PromotionResult:
     """Make `model_id` (of run `run_id`, with its tier-0 `local_model`) the active model, keeping the
     current value as `previous`.
@@ -91,12 +92,24 @@ def promote_run(
     Idempotent: when the parameter already names this model for this run (a retried step, or
     a second manual promotion), nothing is written, so `previous` still points at the model
     before it.
+
+    A promotion over a running rollout ends it; that change is recorded (`change.by` = `by`, the
+    rollout it ended as the reason). Without a rollout a promotion writes no change record, as before.
     """
     current = read_active_model(ssm, parameter_name)
     if current.model_id == model_id and current.run_id == run_id and current.local_model == local_model:
         previous = (current.previous or {}).get("model_id")
         return PromotionResult(True, model_id, previous, run_id, changed=False)
-    value = promoted(current, model_id=model_id, run_id=run_id, now=now, local_model=local_model)
+    ended = current.rollout
+    value = promoted(
+        current,
+        model_id=model_id,
+        run_id=run_id,
+        now=now,
+        local_model=local_model,
+        by=by if ended is not None else None,
+        reason=f"ends the {ended.mode} rollout of {ended.model_id} ({ended.percent:g} %)" if ended else None,
+    )
     write_active_model(ssm, parameter_name, value)
     return PromotionResult(True, model_id, current.model_id, run_id, changed=True)
 
@@ -119,6 +132,7 @@ def promote_step(event: PromoteEvent, *, settings: PromoteEnv, ssm: Any) -> dict
         event.deployment.deployment_arn,
         event.run.run_id,
         local_model=local_model,
+        by=f"{ACTOR_RUN}:{event.run.run_id}",
     )
     return result.to_dict()
 

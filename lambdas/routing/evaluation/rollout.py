@@ -27,6 +27,7 @@ from ..active_model import (
     ActiveModel,
     AutoFinish,
     LocalModelRef,
+    Rollout,
     parse_active_model,
     rollout_aborted,
     rollout_finished,
@@ -124,10 +125,23 @@ def set_rollout_percent(
 
 
 def finish_rollout(
-    ssm: Any, parameter_name: str, *, by: str, reason: str | None = None, now: datetime | None = None
+    ssm: Any,
+    parameter_name: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    expected: Rollout | None = None,
 ) -> RolloutChange:
-    """Promote the rollout's candidate (the active model kept as `previous`); `NoRollout` when none runs."""
+    """Promote the rollout's candidate (the active model kept as `previous`); `NoRollout` when none runs.
+
+    With `expected` (the rollout a caller checked before deciding to finish it), a parameter that now
+    holds another rollout is left alone (`changed` false): a rollout started in between is not promoted
+    unwatched.
+    """
     current = _with_rollout(ssm, parameter_name, "finish it")
+    if expected is not None and current.rollout != expected:
+        return RolloutChange("finish", current, current, changed=False)
     after = rollout_finished(current, by=by, now=now, reason=reason)
     write_active_model(ssm, parameter_name, after)
     return RolloutChange("finish", current, after, changed=True)

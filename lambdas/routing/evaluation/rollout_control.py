@@ -5,12 +5,15 @@ Two EventBridge events reach the controller (lambdas/rollout_control/handler.py)
 - "CloudWatch Alarm State Change" of a rollout alarm entering ALARM (the rule matches only those):
   the rollout is aborted (`change.by` "alarm:<alarm name>", the reason the alarm's name and
   CloudWatch's reason), the parameter written, the topic told. An alarm with no rollout running
-  changes nothing (an operator may have aborted first; CloudWatch repeats events).
+  changes nothing (an operator may have aborted first; CloudWatch repeats events); when the value is
+  the abort this same event wrote (a retry after a failed publish), the topic is told again: the
+  notice is sent at least once.
 - "Scheduled Event" of the controller's schedule (every 5 minutes): when a rollout with
   `auto_finish_after` runs, its candidate was asked at least `queries` times since `started_at`
   (the Sum of `CandidateRequests`) or `hours` have passed, and no rollout alarm is in ALARM
   (DescribeAlarms), the candidate is promoted (`change.by` "schedule:<rule name>", the active model
-  kept as `previous`) and the topic told.
+  kept as `previous`) and the topic told; a rollout replaced or ended between the read and the write
+  is left alone.
 
 Event shapes: CloudWatch's documented alarm event ("Alarm events and EventBridge": `detail.alarmName`,
 `detail.state.value`, `detail.state.reason`) and EventBridge's scheduled event (`resources`: the rule
@@ -28,8 +31,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from ..active_model import ACTOR_ALARM, ACTOR_SCHEDULE, Rollout
-from ..errors import RolloutControlFailed
+from ..active_model import ACTOR_ALARM, ACTOR_SCHEDULE, ActiveModel, Rollout
+from ..errors import NoRollout, RolloutControlFailed
 from .promotion import read_active_model
 from .rollout import RolloutChange, abort_rollout, finish_rollout
 
@@ -129,6 +132,20 @@ def on_alarm(
         ssm, settings.parameter_name, by=f"{ACTOR_ALARM}:{name}", reason=reason, now=now
     ))  # fmt: skip
     if not change.changed:
+        if _aborted_by(change.after, name, event):
+            # This event already aborted the rollout and is delivered again: most likely a retry after the
+            # publish below failed. Tell the topic (again): at least once, never lost.
+            done = change.after.change
+            assert done is not None
+            _publish(sns, settings.topic_arn, f"Rollout aborted: {name}", (
+                f"The rollout was aborted at {done.at}: {done.reason}.\n"
+                f"The router serves {change.after.model_id or 'the configured default'} alone again within its "
+                "cache age. (This notice is sent again: the alarm's event was delivered again.)\n"
+                "History: vsr rollout --history."
+            ))  # fmt: skip
+            return ControlResult(
+                "none", f"{name}: the rollout was already aborted by it; notice sent", change
+            )
         return ControlResult("none", f"{name} is in ALARM but no rollout is running", change)
     rollout = change.before.rollout
     assert rollout is not None
@@ -141,6 +158,22 @@ def on_alarm(
     )
     _publish(sns, settings.topic_arn, subject, message)
     return ControlResult("aborted", reason, change)
+
+
+def _aborted_by(value: ActiveModel, name: str, event: AlarmStateChange) -> bool:
+    """True when `value` is the abort this alarm's ALARM transition (the event) wrote: by it, at or after it."""
+    change = value.change
+    if change is None or change.by != f"{ACTOR_ALARM}:{name}" or change.action != "rollout_abort":
+        return False
+    try:
+        entered = datetime.fromisoformat(event.detail.state.timestamp or event.time or "")
+        written = datetime.fromisoformat(change.at)
+    except ValueError:
+        return False
+    entered = entered if entered.tzinfo else entered.replace(tzinfo=UTC)
+    written = written if written.tzinfo else written.replace(tzinfo=UTC)
+    # change.at has whole seconds: compare at that precision.
+    return written >= entered.replace(microsecond=0)
 
 
 def on_schedule(
@@ -180,9 +213,15 @@ def on_schedule(
     if alarming:
         return ControlResult("none", f"waiting: {', '.join(alarming)} in ALARM", figures=figures)
     reason = f"auto_finish_after reached: {'; '.join(reached)}; no rollout alarm in ALARM"
-    change = _aws("finish the rollout", lambda: finish_rollout(
-        ssm, settings.parameter_name, by=f"{ACTOR_SCHEDULE}:{event.rule_name}", reason=reason, now=now
-    ))  # fmt: skip
+    try:
+        change = _aws("finish the rollout", lambda: finish_rollout(
+            ssm, settings.parameter_name, by=f"{ACTOR_SCHEDULE}:{event.rule_name}", reason=reason, now=now,
+            expected=rollout,
+        ))  # fmt: skip
+    except NoRollout:  # aborted (an alarm, an operator) since it was read: nothing to finish
+        return ControlResult("none", "the rollout ended while it was checked", figures=figures)
+    if not change.changed:  # replaced since it was read: the new rollout has its own auto_finish_after
+        return ControlResult("none", "the rollout changed while it was checked", change, figures)
     subject = f"Rollout finished: {rollout.model_id}"
     message = (
         f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}) finished by itself: "
