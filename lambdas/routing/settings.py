@@ -30,7 +30,7 @@ overrides a run's values with the same models, every field optional.
     ReportEnv: MODEL_PRICES, GATE, PROMOTION
     PromoteEnv: ACTIVE_MODEL_PARAMETER, PROMOTION
     RolloutControlEnv: ACTIVE_MODEL_PARAMETER, ROLLOUT_TOPIC_ARN, ROLLOUT_ALARMS, ROUTER_METRICS_NAMESPACE,
-        ROUTER_METRICS_SERVICE
+        ROUTER_METRICS_SERVICE, ROLLOUT_ALARM_WINDOW_SECONDS
     TrainLocalModelEnv: LOCAL_MODEL_BUCKETS, LOCAL_MODEL_NGRAMS, LOCAL_MODEL_EPOCHS,
         LOCAL_MODEL_LEARNING_RATE, LOCAL_MODEL_L2, LOCAL_MODEL_MIN_SUPPORT
 
@@ -243,6 +243,10 @@ class PromotionPolicy(_Frozen):
     auto_finish_after: AutoFinishAfter | None = None
 
 
+# The rollout alarms' period (stacks/constructs/rollout_control.py): one datapoint per 5 minutes.
+ROLLOUT_ALARM_PERIOD_SECONDS = 300
+
+
 class RolloutAlarms(_Frozen):
     """Thresholds of the rollout alarms (stacks/constructs/rollout_control.py); any in ALARM aborts the rollout.
 
@@ -258,6 +262,11 @@ class RolloutAlarms(_Frozen):
     min_candidate_requests: Annotated[int, Field(ge=1, le=100_000)] = 20
     evaluation_periods: Annotated[int, Field(ge=1, le=12)] = 3
     datapoints_to_alarm: Annotated[int, Field(ge=1, le=12)] = 2
+
+    def window_seconds(self, cache_age_seconds: int) -> int:
+        """How long after a rollout starts every datapoint an alarm evaluates is the rollout's own: the
+        evaluation periods, plus the time the router's containers take to read the new value."""
+        return self.evaluation_periods * ROLLOUT_ALARM_PERIOD_SECONDS + cache_age_seconds
 
 
 # ----------------------------------------------------------------------------- the environment codec
@@ -511,6 +520,7 @@ class RolloutControlEnv(EnvironmentSettings):
         "alarm_names": "ROLLOUT_ALARMS",
         "metrics_namespace": "ROUTER_METRICS_NAMESPACE",
         "metrics_service": "ROUTER_METRICS_SERVICE",
+        "alarm_window_seconds": "ROLLOUT_ALARM_WINDOW_SECONDS",
     }
 
     parameter_name: Annotated[str, Field(min_length=1)]
@@ -518,6 +528,10 @@ class RolloutControlEnv(EnvironmentSettings):
     alarm_names: tuple[str, ...]
     metrics_namespace: Annotated[str, Field(min_length=1)]
     metrics_service: Annotated[str, Field(min_length=1)]
+    # RolloutAlarms.window_seconds: after this long, an alarm in ALARM judges this rollout alone.
+    alarm_window_seconds: Annotated[int, Field(ge=ROLLOUT_ALARM_PERIOD_SECONDS)] = (
+        3 * ROLLOUT_ALARM_PERIOD_SECONDS + 60
+    )
 
 
 class TrainLocalModelEnv(EnvironmentSettings):

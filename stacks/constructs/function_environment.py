@@ -143,6 +143,7 @@ def rollout_control_environment(config: AppConfig, *, topic_arn: str) -> dict[st
         alarm_names=tuple(config.rollout_alarm_names.values()),
         metrics_namespace=config.router_metrics_namespace,
         metrics_service=config.router_metrics_service,
+        alarm_window_seconds=config.rollout.window_seconds(config.active_model_max_age_seconds),
     ).to_environ()
 
 

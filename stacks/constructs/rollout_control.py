@@ -32,6 +32,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
+from routing.settings import ROLLOUT_ALARM_PERIOD_SECONDS
 
 from cdk_app.config import AppConfig
 from stacks.constructs.function_environment import rollout_control_environment
@@ -43,7 +44,7 @@ ROLLOUT_METRICS = (
     "CandidateRequests", "CandidateFallbacks", "CandidateParseFailures", "CandidateLatency", "ActiveLatency",
     "ShadowComparisons", "ShadowDisagreements", "ShadowWeightDifference",
 )  # fmt: skip
-PERIOD = Duration.minutes(5)
+PERIOD = Duration.seconds(ROLLOUT_ALARM_PERIOD_SECONDS)
 SCHEDULE = Duration.minutes(5)
 
 

@@ -198,17 +198,6 @@ def test_the_schedule_finishes_a_rollout_once_its_queries_are_reached_and_no_ala
                        "candidate_requests": 400.0, "hours": 2.0}  # fmt: skip
 
     _put_candidate_requests(world["cloudwatch"], 700, STARTED + timedelta(minutes=90))
-    # An alarm in ALARM holds the finish back (the alarm path aborts it).
-    world["cloudwatch"].put_metric_alarm(
-        AlarmName=ALARMS[1], MetricName="CandidateLatency", Namespace=NAMESPACE, Statistic="Average",
-        Period=300, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-    )  # fmt: skip
-    world["cloudwatch"].set_alarm_state(AlarmName=ALARMS[1], StateValue="ALARM", StateReason="test")
-    held = _run(schedule_event(), now)
-    assert held["action"] == "none" and held["reason"] == f"waiting: {ALARMS[1]} in ALARM"
-    assert read_active_model(world["ssm"], NAME).rollout is not None
-
-    world["cloudwatch"].set_alarm_state(AlarmName=ALARMS[1], StateValue="OK", StateReason="test")
     finished = _run(schedule_event(), now)
     assert finished["action"] == "finished" and finished["candidate_requests"] == 1100.0
     after = read_active_model(world["ssm"], NAME)
@@ -220,6 +209,47 @@ def test_the_schedule_finishes_a_rollout_once_its_queries_are_reached_and_no_ala
     assert message["Subject"] == f"Rollout finished: {CANDIDATE}"[:100]
 
     assert _run(schedule_event(), now)["reason"] == "no rollout is running"  # idempotent
+
+
+def _alarm_in_alarm(cloudwatch, name: str) -> None:
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, MetricName="CandidateLatency", Namespace=NAMESPACE, Statistic="Average",
+        Period=300, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_an_alarm_already_in_alarm_holds_the_finish_then_aborts_once_its_window_is_the_rollouts(
+    world,
+) -> None:
+    """A rollout started while an alarm is in ALARM gets no state-change event: the schedule acts on it."""
+    _canary(world["ssm"], queries=100)
+    _put_candidate_requests(world["cloudwatch"], 200, STARTED + timedelta(minutes=5))
+    _alarm_in_alarm(world["cloudwatch"], ALARMS[1])
+    window = RolloutControlEnv.from_environ(os.environ).alarm_window_seconds
+    # Within the window the alarm's datapoints may be the previous rollout's: no finish, no abort.
+    held = _run(schedule_event(), STARTED + timedelta(seconds=window - 60))
+    assert held["action"] == "none" and held["reason"] == f"waiting: {ALARMS[1]} in ALARM"
+    assert read_active_model(world["ssm"], NAME).rollout is not None
+    # Past it, every datapoint is this rollout's: its ALARM aborts the rollout, recorded as the alarm's.
+    aborted = _run(schedule_event(), STARTED + timedelta(seconds=window + 60))
+    assert aborted["action"] == "aborted"
+    after = read_active_model(world["ssm"], NAME)
+    assert after.rollout is None and after.model_id == DEPLOYMENT_ARN
+    assert after.change is not None and after.change.by == f"alarm:{ALARMS[1]}"
+    assert "still in ALARM" in (after.change.reason or "")
+    (message,) = _messages(world)
+    assert message["Subject"] == f"Rollout aborted: {ALARMS[1]}"
+
+
+def test_the_alarm_window_is_the_evaluation_periods_plus_the_routers_cache_age() -> None:
+    from cdk_app.config import load_config
+    from stacks.constructs.function_environment import rollout_control_environment
+
+    config = load_config({"rollout": {"evaluation_periods": 4}, "active_model_max_age_seconds": 90})
+    env = rollout_control_environment(config, topic_arn="arn:topic")
+    assert RolloutControlEnv.from_environ(env).alarm_window_seconds == 4 * 300 + 90
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

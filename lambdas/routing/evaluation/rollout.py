@@ -148,11 +148,18 @@ def finish_rollout(
 
 
 def abort_rollout(
-    ssm: Any, parameter_name: str, *, by: str, reason: str | None = None, now: datetime | None = None
+    ssm: Any,
+    parameter_name: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    expected: Rollout | None = None,
 ) -> RolloutChange:
-    """End the rollout, the active model serving alone; unchanged (not an error) when none runs."""
+    """End the rollout, the active model serving alone; unchanged (not an error) when none runs, or when
+    `expected` is given and another rollout runs now (it was not the one checked)."""
     current = read_active_model(ssm, parameter_name)
-    if current.rollout is None:
+    if current.rollout is None or (expected is not None and current.rollout != expected):
         return RolloutChange("abort", current, current, changed=False)
     after = rollout_aborted(current, by=by, now=now, reason=reason)
     write_active_model(ssm, parameter_name, after)

@@ -8,7 +8,10 @@ Two EventBridge events reach the controller (lambdas/rollout_control/handler.py)
   changes nothing (an operator may have aborted first; CloudWatch repeats events); when the value is
   the abort this same event wrote (a retry after a failed publish), the topic is told again: the
   notice is sent at least once.
-- "Scheduled Event" of the controller's schedule (every 5 minutes): when a rollout with
+- "Scheduled Event" of the controller's schedule (every 5 minutes): a rollout alarm in ALARM once the
+  rollout has run longer than the alarms' window (`alarm_window_seconds`: their evaluation periods
+  plus the router's cache age, so every datapoint is this rollout's) aborts it like the alarm's own
+  event would (an alarm already in ALARM when a rollout starts sends no new state change); when a rollout with
   `auto_finish_after` runs, its candidate was asked at least `queries` times since `started_at`
   (the Sum of `CandidateRequests`) or `hours` have passed, and no rollout alarm is in ALARM
   (DescribeAlarms), the candidate is promoted (`change.by` "schedule:<rule name>", the active model
@@ -160,6 +163,35 @@ def on_alarm(
     return ControlResult("aborted", reason, change)
 
 
+def _abort_for_standing_alarm(
+    event: ScheduledEvent,
+    name: str,
+    rollout: Rollout,
+    running_s: float,
+    settings: RolloutControlEnv,
+    ssm: Any,
+    sns: Any,
+    now: datetime,
+) -> ControlResult:
+    """The schedule's abort: `name` is in ALARM although the rollout has run longer than the alarms' window."""
+    reason = (
+        f"alarm {name}: still in ALARM {running_s / 60:.0f} min after the rollout started, when every datapoint "
+        "it evaluates is this rollout's (found by the schedule: the alarm was in ALARM before the rollout began)"
+    )
+    change = _aws("abort the rollout", lambda: abort_rollout(
+        ssm, settings.parameter_name, by=f"{ACTOR_ALARM}:{name}", reason=reason, now=now, expected=rollout
+    ))  # fmt: skip
+    if not change.changed:
+        return ControlResult("none", "the rollout changed while it was checked", change)
+    _publish(sns, settings.topic_arn, f"Rollout aborted: {name}", (
+        f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}, {rollout.percent:g} % "
+        f"of queries, since {rollout.started_at}) was aborted: {reason}.\n"
+        f"The router serves {change.after.model_id or 'the configured default'} alone again within its cache age.\n"
+        "History: vsr rollout --history."
+    ))  # fmt: skip
+    return ControlResult("aborted", reason, change)
+
+
 def _aborted_by(value: ActiveModel, name: str, event: AlarmStateChange) -> bool:
     """True when `value` is the abort this alarm's ALARM transition (the event) wrote: by it, at or after it."""
     change = value.change
@@ -191,9 +223,18 @@ def on_schedule(
     rollout = current.rollout
     if rollout is None:
         return ControlResult("none", "no rollout is running")
+    started = started_at(rollout)
+    running_s = (now - started).total_seconds()
+    if running_s >= settings.alarm_window_seconds:
+        # An alarm already in ALARM when the rollout started sends no new state change: once every
+        # datapoint it evaluates is this rollout's, its ALARM is about this candidate, so it aborts.
+        alarming = _aws(
+            "describe the rollout alarms", lambda: alarms_in_alarm(cloudwatch, settings.alarm_names)
+        )
+        if alarming:
+            return _abort_for_standing_alarm(event, alarming[0], rollout, running_s, settings, ssm, sns, now)
     if rollout.auto_finish_after is None:
         return ControlResult("none", "the rollout has no auto_finish_after: it is finished by hand")
-    started = started_at(rollout)
     hours = max(0.0, (now - started).total_seconds() / 3600)
     wanted = rollout.auto_finish_after
     queries = None
