@@ -210,7 +210,7 @@ class Operator:
         )  # fmt: skip
 
     def rollback(self) -> promotion.Promotion:
-        return promotion.rollback(self.client("ssm"), self.active_model_parameter)
+        return promotion.rollback(self.client("ssm"), self.active_model_parameter, by=self.caller)
 
     # --- rollout (docs/rollout.md)
     def caller(self) -> str:

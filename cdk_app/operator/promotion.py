@@ -77,11 +77,13 @@ def promote(
     return Promotion(before, read_active_model(ssm, parameter), parameter, result.changed)
 
 
-def rollback(ssm: Any, parameter: str) -> Promotion:
-    """Serve the value before the last promotion again; `NothingToRollBack` when there is none."""
+def rollback(ssm: Any, parameter: str, by: Callable[[], str] | None = None) -> Promotion:
+    """Serve the value before the last promotion again; `NothingToRollBack` when there is none. Over a
+    running rollout (which it ends) the change is recorded as `by()` ("cli:<caller ARN>", asked only then)."""
     before = read_active_model(ssm, parameter)
+    who = by() if by is not None and before.rollout is not None else None
     try:
-        after = promotion.rollback(ssm, parameter)
+        after = promotion.rollback(ssm, parameter, by=who)
     except routing_errors.NothingToRollBack:
         raise NothingToRollBack(
             "nothing to roll back to: the active model has no previous value "

@@ -277,7 +277,7 @@ def promoted(
 
 
 def rolled_back(
-    current: ActiveModel, *, by: str | None = None, now: datetime | None = None
+    current: ActiveModel, *, by: str | None = None, now: datetime | None = None, reason: str | None = None
 ) -> ActiveModel | None:
     """The value after one rollback step, or None when there is nothing to roll back to; any rollout ends."""
     if not current.previous:
@@ -291,7 +291,7 @@ def rolled_back(
         promoted_at=prev.promoted_at,
         previous=None,
         local_model=prev.local_model,
-        change=_change(by, "rollback", now),
+        change=_change(by, "rollback", now, reason),
     )
 
 

@@ -39,3 +39,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["logger", "metrics", "tracer"]  # noqa: F822 - `tracer` is provided by __getattr__
+
+
+# SNS Publish, Subject (the API reference): "Subjects must be UTF-8 text with no line breaks or control
+# characters, and less than 100 characters long." Kept ASCII too: email clients show it as is.
+MAX_SNS_SUBJECT_CHARS = 99
+
+
+def sns_subject(text: str) -> str:
+    """`text` as an SNS subject: ASCII, control characters and line breaks as spaces, under 100 characters."""
+    printable = "".join(" " if ord(char) < 32 or ord(char) == 127 else char for char in text)
+    return printable.encode("ascii", "replace").decode("ascii")[:MAX_SNS_SUBJECT_CHARS]

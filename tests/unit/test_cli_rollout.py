@@ -151,3 +151,17 @@ def test_a_direct_promotion_over_a_rollout_records_the_operator_who_ended_it(env
     assert (active.model_id, active.rollout) == (DEPLOYMENT_ARN, None)
     assert (active.change.by, active.change.action) == (CALLER, "promote")
     assert "shadow rollout of " + other in active.change.reason
+
+
+def test_a_rollback_over_a_rollout_records_the_operator_who_ended_it(env: Deployed) -> None:
+    promote_run(aws_client("ssm"), env.parameter, ACTIVE_ARN, "old-run")
+    promote_run(aws_client("ssm"), env.parameter, DEPLOYMENT_ARN, "new-run")
+    other = ACTIVE_ARN[:-12] + "cand55555555"
+    start_rollout(aws_client("ssm"), env.parameter, model_id=other, run_id="r4", mode="canary", percent=10,
+                  by="run:r4")  # fmt: skip
+    result = run(env, "rollback", "--yes")
+    assert result.exit_code == 0, result.output
+    active = env.active()
+    assert (active.model_id, active.rollout) == (ACTIVE_ARN, None)
+    assert (active.change.by, active.change.action) == (CALLER, "rollback")
+    assert "canary rollout of " + other in active.change.reason

@@ -408,3 +408,23 @@ def test_a_promotion_that_ends_a_rollout_records_who_ended_it(world) -> None:
     # Without a rollout to end, a promotion still writes no change record (as before).
     promote_run(world["ssm"], NAME, DEPLOYMENT_ARN, "run-4", by="run:run-4")
     assert read_active_model(world["ssm"], NAME).change is None
+
+
+def test_an_sns_subject_is_ascii_without_control_characters_and_under_100_characters() -> None:
+    from routing.observability import sns_subject
+
+    subject = sns_subject("Rollout aborted: model\nwith\ttabs é " + "x" * 200)
+    assert len(subject) == 99 and subject.isascii()
+    assert not any(ord(char) < 32 for char in subject)
+    assert subject.startswith("Rollout aborted: model with tabs ? ")
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+def test_a_late_alarm_event_of_an_earlier_rollout_does_not_abort_the_one_running_now(world) -> None:
+    entered = datetime(2026, 12, 1, 12, 20, tzinfo=UTC)  # alarm_event()'s state timestamp
+    start_rollout(world["ssm"], NAME, model_id=CANDIDATE, run_id="run-2", mode="canary", percent=10,
+                  by="run:run-2", now=entered + timedelta(minutes=10))  # fmt: skip
+    result = _run(alarm_event(), entered + timedelta(minutes=11))
+    assert result["action"] == "none" and "before this rollout started" in result["reason"]
+    assert read_active_model(world["ssm"], NAME).rollout is not None
+    assert _messages(world) == []

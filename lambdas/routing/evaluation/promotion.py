@@ -174,10 +174,15 @@ def start_rollout_step(
     }
 
 
-def rollback(ssm: Any, parameter_name: str) -> ActiveModel:
-    """Return to the value before the last promotion; raise NothingToRollBack when there is none."""
+def rollback(ssm: Any, parameter_name: str, *, by: str | None = None) -> ActiveModel:
+    """Return to the value before the last promotion; raise NothingToRollBack when there is none.
+
+    Over a running rollout (which it ends) the change is recorded as `by`, naming the rollout it ended.
+    """
     current = read_active_model(ssm, parameter_name)
-    previous = rolled_back(current)
+    ended = current.rollout
+    reason = f"ended the {ended.mode} rollout of {ended.model_id}" if ended is not None else None
+    previous = rolled_back(current, by=by if ended is not None else None, reason=reason)
     if previous is None:
         raise NothingToRollBack(
             f"{parameter_name} has no previous model to return to "

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..observability import sns_subject
 from .gate import GateDecision
 from .metrics import ModelSummary
 
@@ -181,8 +182,7 @@ def notification(
     for warning in report.get("warnings") or []:
         lines.append(f"Warning: {warning}")
     lines += ["", f"Report: {link}"]
-    # SNS subjects: ASCII, at most 100 characters.
-    subject = subject.encode("ascii", "replace").decode("ascii")[:100]
+    subject = sns_subject(subject)
     return subject, "\n".join(lines)
 
 

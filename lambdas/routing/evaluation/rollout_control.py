@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from ..active_model import ACTOR_ALARM, ACTOR_SCHEDULE, ActiveModel, Rollout
 from ..errors import NoRollout, RolloutControlFailed
+from ..observability import sns_subject
 from .promotion import read_active_model
 from .rollout import RolloutChange, abort_rollout, finish_rollout
 
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 SCHEDULED_EVENT = "Scheduled Event"
-# SNS message subjects: ASCII, at most 100 characters.
-MAX_SUBJECT_CHARS = 100
 
 
 class _Event(BaseModel):
@@ -131,8 +130,18 @@ def on_alarm(
     if state.value != "ALARM":
         return ControlResult("none", f"{name} is {state.value}, not ALARM")
     reason = f"alarm {name}: {state.reason or 'in ALARM'}"
+    current = _aws("read the active model", lambda: read_active_model(ssm, settings.parameter_name))
+    entered = _entered(event)
+    if current.rollout is not None and entered is not None and entered < started_at(current.rollout):
+        # A late or repeated event of an earlier rollout: this one is judged by the schedule once the
+        # alarm's window holds only its datapoints (`on_schedule`).
+        return ControlResult(
+            "none",
+            f"{name} entered ALARM at {entered.isoformat()}, before this rollout started: not its alarm",
+        )
     change = _aws("abort the rollout", lambda: abort_rollout(
-        ssm, settings.parameter_name, by=f"{ACTOR_ALARM}:{name}", reason=reason, now=now
+        ssm, settings.parameter_name, by=f"{ACTOR_ALARM}:{name}", reason=reason, now=now,
+        expected=current.rollout,
     ))  # fmt: skip
     if not change.changed:
         if _aborted_by(change.after, name, event):
@@ -192,17 +201,27 @@ def _abort_for_standing_alarm(
     return ControlResult("aborted", reason, change)
 
 
+def _entered(event: AlarmStateChange) -> datetime | None:
+    """When the alarm entered the event's state (its state timestamp, else the event's time), aware."""
+    try:
+        entered = datetime.fromisoformat(event.detail.state.timestamp or event.time or "")
+    except ValueError:
+        return None
+    return entered if entered.tzinfo else entered.replace(tzinfo=UTC)
+
+
 def _aborted_by(value: ActiveModel, name: str, event: AlarmStateChange) -> bool:
     """True when `value` is the abort this alarm's ALARM transition (the event) wrote: by it, at or after it."""
     change = value.change
     if change is None or change.by != f"{ACTOR_ALARM}:{name}" or change.action != "rollout_abort":
         return False
+    entered = _entered(event)
     try:
-        entered = datetime.fromisoformat(event.detail.state.timestamp or event.time or "")
         written = datetime.fromisoformat(change.at)
     except ValueError:
         return False
-    entered = entered if entered.tzinfo else entered.replace(tzinfo=UTC)
+    if entered is None:
+        return False
     written = written if written.tzinfo else written.replace(tzinfo=UTC)
     # change.at has whole seconds: compare at that precision.
     return written >= entered.replace(microsecond=0)
@@ -322,7 +341,7 @@ def alarms_in_alarm(cloudwatch: Any, names: tuple[str, ...] | list[str]) -> list
 
 
 def _publish(sns: Any, topic_arn: str, subject: str, message: str) -> None:
-    subject = subject.encode("ascii", "replace").decode("ascii")[:MAX_SUBJECT_CHARS]
+    subject = sns_subject(subject)
     _aws("publish to the topic", lambda: sns.publish(TopicArn=topic_arn, Subject=subject, Message=message))
 
 
