@@ -25,6 +25,7 @@ upload); `cdk_app.operator.api.Operator` passes them. Nothing here prints.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -49,7 +50,7 @@ from routing.gold import MAX_GOLD_EXAMPLES
 from routing.heuristic import heuristic_decision
 from routing.layout import GOLD_IMPORTS_PREFIX, s3_uri, split_s3_uri
 from routing.parser import parse_decision
-from routing.storage import exists, get_text, iter_jsonl, list_keys, put
+from routing.storage import exists, get, iter_jsonl, list_keys, put
 
 from cdk_app.operator.errors import OperatorError, TeacherUnavailable, explain_error
 
@@ -459,8 +460,30 @@ def gold_key(name: str) -> str:
     return f"{GOLD_IMPORTS_PREFIX}{name}.jsonl"
 
 
+# What a prefix is read for: JSON Lines files, gzipped or not, and gzipped JSON (how
+# Bedrock's model invocation logging may deliver its files to S3).
+_TEXT_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz")
+
+
+def _object_text(s3: Any, bucket: str, key: str) -> str | None:
+    """An object's UTF-8 text, gunzipped when it is gzip (by its magic bytes); None when missing."""
+    stored = get(s3, bucket, key)
+    if stored is None:
+        return None
+    body = stored.body
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            raise OperatorError(f"{s3_uri(bucket, key)}: not readable gzip ({exc})") from None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OperatorError(f"{s3_uri(bucket, key)}: not UTF-8 text") from None
+
+
 def read_s3_texts(s3: Any, uri: str) -> list[tuple[str, str]]:
-    """(URI, text) of an S3 object, or of every `.jsonl` under a prefix (a URI ending in /)."""
+    """(URI, text) of an S3 object, or of every `.jsonl`, `.jsonl.gz` or `.json.gz` under a prefix (a URI ending in /)."""
     try:
         bucket, key = split_s3_uri(uri)
     except ValueError as exc:
@@ -468,12 +491,14 @@ def read_s3_texts(s3: Any, uri: str) -> list[tuple[str, str]]:
     keys = (
         [key]
         if key and not key.endswith("/")
-        else [k for k in list_keys(s3, bucket, key) if k.endswith(".jsonl")]
+        else [k for k in list_keys(s3, bucket, key) if k.endswith(_TEXT_SUFFIXES)]
     )
-    texts = [(s3_uri(bucket, k), get_text(s3, bucket, k)) for k in keys]
+    texts = [(s3_uri(bucket, k), _object_text(s3, bucket, k)) for k in keys]
     found = [(where, text) for where, text in texts if text is not None]
     if not found:
-        raise OperatorError(f"{uri}: no such object (and no .jsonl under it as a prefix)")
+        raise OperatorError(
+            f"{uri}: no such object (and no .jsonl, .jsonl.gz or .json.gz under it as a prefix)"
+        )
     return found
 
 

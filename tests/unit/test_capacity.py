@@ -163,6 +163,34 @@ def test_a_query_file_gives_the_repeat_distribution() -> None:
         query_mix([("x.jsonl", '{"text": "a"}\n')])
 
 
+def test_gzipped_invocation_logs_under_a_prefix_are_read() -> None:
+    """Bedrock's invocation logging may deliver `.json.gz` files: a prefix reads them, gunzipped."""
+    import gzip
+
+    import boto3
+    from moto import mock_aws
+
+    from cdk_app.operator.errors import OperatorError
+    from cdk_app.operator.gold import read_s3_texts
+
+    logged = (
+        '{"schemaType": "ModelInvocationLog", "input": {"inputBodyJson": {"messages": '
+        '[{"role": "user", "content": [{"text": "Cat videos"}]}]}}}\n'
+    )
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="vsr-test-logs")
+        s3.put_object(Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/a.json.gz",
+                      Body=gzip.compress(logged.encode()))  # fmt: skip
+        s3.put_object(Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/b.jsonl", Body=logged * 2)
+        s3.put_object(Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/notes.txt", Body=b"ignored")
+        s3.put_object(Bucket="vsr-test-logs", Key="broken.json.gz", Body=b"\x1f\x8bnot gzip")
+        texts = read_s3_texts(s3, "s3://vsr-test-logs/AWSLogs/1/")
+        assert query_mix(texts).weights == (3,)
+        with pytest.raises(OperatorError, match="broken.json.gz: not readable gzip"):
+            read_s3_texts(s3, "s3://vsr-test-logs/broken.json.gz")
+
+
 def test_recommendations_say_what_would_reach_the_goals() -> None:
     result = simulate(Scenario(rate=100, mix=UNIQUE, duration_s=20, warmup_s=60))
     lines = recommend(result)
