@@ -404,7 +404,8 @@ def test_a_bug_in_the_router_is_a_json_500_not_a_crashed_invocation(invoke):
 
 def test_the_handler_import_stays_light() -> None:
     """The search engine waits for the router's cold start: no X-Ray SDK, no pydantic at import, and tier-0's
-    artifact code (routing.local_model, routing.layout) only once its loading thread needs it."""
+    artifact code (routing.local_model, routing.layout) only once its loading thread needs it, and the shared
+    cache's code only when a table is configured (it is not in ROUTER_ENV)."""
     import subprocess
     import sys
 
@@ -412,7 +413,8 @@ def test_the_handler_import_stays_light() -> None:
 
     code = (
         "import sys; import handler; "
-        "heavy = sorted(m for m in ('aws_xray_sdk', 'pydantic', 'routing.local_model', 'routing.layout') "
+        "heavy = sorted(m for m in ('aws_xray_sdk', 'pydantic', 'routing.local_model', 'routing.layout', "
+        "'router_api.shared_cache') "
         "if m in sys.modules); print(heavy)"
     )
     env = {

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routing import RoutingDecision, heuristic_decision, normalise_query, parse_decision, system_prompt
 from routing.converse import BEDROCK_ERRORS, classify, converse, converse_request
@@ -56,7 +56,11 @@ from .rollout import (
     selected,
 )
 from .settings import RouterSettings
-from .shared_cache import LayeredCache, SharedDecisionTable
+
+if (
+    TYPE_CHECKING
+):  # imported when a shared cache is configured (build_router): off by default, cold start counts
+    from .shared_cache import LayeredCache
 from .throttle_window import SHED, ThrottleWindow
 
 SOURCE_MODEL = "model"
@@ -402,6 +406,8 @@ def build_router(
         max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds
     )
     if settings.shared_cache_table:
+        from .shared_cache import LayeredCache, SharedDecisionTable
+
         # A table hit is answered as "cache" like an in-process hit; the telemetry counts the table's outcomes.
         cache = LayeredCache(cache, SharedDecisionTable.for_settings(settings))
     return Router(

@@ -15,7 +15,6 @@ from routing.observability import logger, metrics
 
 from .rollout import CandidateResult
 from .service import ROLE_ACTIVE, SOURCE_CACHE, SOURCE_HEURISTIC, SOURCE_LOCAL, RouteResult
-from .shared_cache import LayeredCache
 from .throttle_window import SHED
 
 ROUTED_QUERIES = "RoutedQueries"
@@ -134,9 +133,10 @@ def record_shared_cache(cache: object) -> None:
     Counted by the table itself (a timed-out read or a failed background write is in no RouteResult);
     a container serves one invocation at a time, so a drain per request attributes them to it.
     """
-    if not isinstance(cache, LayeredCache):
+    shared = getattr(cache, "shared", None)  # a LayeredCache (imported only when configured)
+    if shared is None:
         return
-    counts = cache.shared.drain_counts()
+    counts = shared.drain_counts()
     for field, name in _SHARED_CACHE_METRICS.items():
         value = getattr(counts, field)
         if value:
