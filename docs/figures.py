@@ -54,6 +54,7 @@ def cost_table() -> str:
     serving = {estimate.candidate: estimate.usd or 0.0 for estimate in cost.estimate_serving(config)}
     share = 100 * serving["distilled"] / serving["baseline"]
     candidates = sum(1 for stage in by_stage if stage.startswith("evaluation:") and "judge" not in stage)
+    table = cost.estimate_shared_cache(config)
     return "\n".join([
         "| item | estimate |",
         "|---|---:|",
@@ -65,6 +66,8 @@ def cost_table() -> str:
         f"| **one run, with one month of storage** | **about ${run.run_usd:.2f}** |",
         f"| serving 1M routed queries: distilled vs baseline | ${serving['distilled']:,.2f} vs ${serving['baseline']:,.2f}"
         f" ({share:.1f} %) |",
+        f"| shared decision cache (optional), per 1M queries | ${table.usd:.2f}"
+        + (f", sparing ${table.model_usd_spared:.2f} of model calls |" if table.model_usd_spared else " |"),
     ])  # fmt: skip
 
 
