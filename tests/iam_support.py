@@ -117,16 +117,22 @@ class _Reader:
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         module.names[target.id] = node
-            elif isinstance(node, ast.Import):
+        # Imports anywhere in the module, a function's own too (a module imported only when a feature is
+        # configured, such as the router's shared cache, still makes its calls).
+        # A nested import never hides a module-level name.
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            bind = module.names.__setitem__ if id(node) in top else module.names.setdefault
+            if isinstance(node, ast.Import):
                 for alias in node.names:
-                    module.names[alias.asname or alias.name.split(".")[0]] = ("module", alias.name)
+                    bind(alias.asname or alias.name.split(".")[0], ("module", alias.name))
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
                     anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                     base = f"{anchor}.{base}" if base else anchor
                 for alias in node.names:
-                    module.names[alias.asname or alias.name] = ("from", base, alias.name)
+                    bind(alias.asname or alias.name, ("from", base, alias.name))
         return module
 
     def resolve(self, module: _Module, name: str, depth: int = 0) -> tuple[_Module, Any] | None:
