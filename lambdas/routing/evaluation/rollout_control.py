@@ -161,15 +161,17 @@ def on_alarm(
         return ControlResult("none", f"{name} is in ALARM but no rollout is running", change)
     rollout = change.before.rollout
     assert rollout is not None
-    subject = f"Rollout aborted: {name}"
-    message = (
+    _publish(sns, settings.topic_arn, f"Rollout aborted: {name}", _abort_notice(rollout, reason, change))
+    return ControlResult("aborted", reason, change)
+
+
+def _abort_notice(rollout: Rollout, reason: str, change: RolloutChange) -> str:
+    return (
         f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}, {rollout.percent:g} % "
         f"of queries, since {rollout.started_at}) was aborted: {reason}.\n"
         f"The router serves {change.after.model_id or 'the configured default'} alone again within its cache age.\n"
         "History: vsr rollout --history; start again: vsr promote <run> --shadow/--canary <percent>."
     )
-    _publish(sns, settings.topic_arn, subject, message)
-    return ControlResult("aborted", reason, change)
 
 
 def _abort_for_standing_alarm(
@@ -192,12 +194,7 @@ def _abort_for_standing_alarm(
     ))  # fmt: skip
     if not change.changed:
         return ControlResult("none", "the rollout changed while it was checked", change)
-    _publish(sns, settings.topic_arn, f"Rollout aborted: {name}", (
-        f"The {rollout.mode} rollout of {rollout.model_id} (run {rollout.run_id or '-'}, {rollout.percent:g} % "
-        f"of queries, since {rollout.started_at}) was aborted: {reason}.\n"
-        f"The router serves {change.after.model_id or 'the configured default'} alone again within its cache age.\n"
-        "History: vsr rollout --history."
-    ))  # fmt: skip
+    _publish(sns, settings.topic_arn, f"Rollout aborted: {name}", _abort_notice(rollout, reason, change))
     return ControlResult("aborted", reason, change)
 
 
