@@ -180,28 +180,23 @@ def dry_run_rollout_summary() -> str:
     return "```text\n" + "\n".join(picked) + "\n```"
 
 
+def _bench(script: str) -> str:
+    """What `bench/<script>` prints (a `make bench` section)."""
+    printed = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script)], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    return printed.strip()
+
+
 def bench_tables() -> str:
     """The router benchmark's tables, as `make bench` prints them."""
-    printed = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "bench_router.py")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return printed.strip()
+    return _bench("bench_router.py")
 
 
+@functools.cache
 def capacity_table() -> str:
-    """The capacity table (docs/capacity.md), as `bench/bench_capacity.py` prints it."""
-    printed = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "bench_capacity.py")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return printed.strip()
+    """The capacity table (docs/capacity.md), as `bench/bench_capacity.py` prints it (run once)."""
+    return _bench("bench_capacity.py")
 
 
 def capacity_summary() -> str:
