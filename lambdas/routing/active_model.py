@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .contract import encodable_text
+
 ROLLOUT_MODES = ("shadow", "canary")
 
 # Who wrote a value: `Change.by` is "<actor>:<detail>", the actor one of these.
@@ -251,7 +253,14 @@ def parse_active_model(text: object) -> ActiveModel:
 def _change(by: str | None, action: str, now: datetime | None, reason: str | None = None) -> Change | None:
     if by is None:
         return None
-    return Change(by=by, action=action, at=_stamp(now), reason=reason[:MAX_REASON_CHARS] if reason else None)
+    # Reasons quote other systems' text (CloudWatch's alarm reason, an operator's --reason): kept encodable,
+    # so the value always writes to SSM and prints.
+    return Change(
+        by=encodable_text(by),
+        action=action,
+        at=_stamp(now),
+        reason=encodable_text(reason[:MAX_REASON_CHARS]) if reason else None,
+    )
 
 
 def promoted(

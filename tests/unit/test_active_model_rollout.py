@@ -116,3 +116,10 @@ def test_transitions_without_a_rollout_or_to_the_active_model_are_refused() -> N
 def test_promoting_over_a_rollout_ends_it() -> None:
     started = rollout_started(active(), model_id=NEW, run_id="r2", mode="canary", percent=10)
     assert promoted(started, model_id=NEW, run_id="r2").rollout is None
+
+
+def test_a_reason_with_a_lone_surrogate_is_kept_encodable() -> None:
+    started = rollout_started(active(), model_id=NEW, run_id="r2", mode="canary", percent=10)
+    aborted = rollout_aborted(started, by="alarm:x\ud800", reason="threshold \udc00 crossed")
+    aborted.change.reason.encode("utf-8")  # a lone surrogate would raise UnicodeEncodeError (prints, logs)
+    assert "\ufffd" in aborted.change.reason and aborted.change.by == "alarm:x\ufffd"
