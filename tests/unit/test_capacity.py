@@ -182,12 +182,16 @@ def test_gzipped_invocation_logs_under_a_prefix_are_read() -> None:
         s3.create_bucket(Bucket="vsr-test-logs")
         s3.put_object(Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/a.json.gz",
                       Body=gzip.compress(logged.encode()))  # fmt: skip
-        s3.put_object(Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/b.jsonl", Body=logged * 2)
-        s3.put_object(Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/notes.txt", Body=b"ignored")
+        s3.put_object(
+            Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/b.jsonl", Body=logged * 2
+        )
+        s3.put_object(
+            Bucket="vsr-test-logs", Key="AWSLogs/1/BedrockModelInvocationLogs/notes.txt", Body=b"ignored"
+        )
         s3.put_object(Bucket="vsr-test-logs", Key="broken.json.gz", Body=b"\x1f\x8bnot gzip")
         texts = read_s3_texts(s3, "s3://vsr-test-logs/AWSLogs/1/")
         assert query_mix(texts).weights == (3,)
-        with pytest.raises(OperatorError, match="broken.json.gz: not readable gzip"):
+        with pytest.raises(OperatorError, match=r"broken\.json\.gz: not readable gzip"):
             read_s3_texts(s3, "s3://vsr-test-logs/broken.json.gz")
 
 
