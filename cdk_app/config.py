@@ -372,7 +372,7 @@ def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
             return f"{', '.join(flags)}: {message}"
         return f"cdk.json context: {message}"
     if error.get("type") == "extra_forbidden":
-        message = "unknown setting (check the spelling; see the configuration table in README.md)"
+        message = "unknown setting (check the spelling; see docs/configuration.md)"
     if (
         error.get("type") == "string_pattern_mismatch"
         and error.get("ctx", {}).get("pattern") == MODEL_ID_PATTERN

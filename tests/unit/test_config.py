@@ -120,6 +120,15 @@ def test_bad_values_name_their_key(context: dict, key: str, fragment: str) -> No
     assert fragment in message
 
 
+def test_an_unknown_setting_points_at_the_page_with_the_table() -> None:
+    """The configuration table is docs/configuration.md (the README only links it)."""
+    with pytest.raises(ConfigError) as error:
+        load_config({"exmaples": 500})
+    assert "see docs/configuration.md" in str(error.value)
+    page = Path(__file__).parents[2] / "docs" / "configuration.md"
+    assert "| `examples` |" in page.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("context", "fragment"),
     [
