@@ -250,3 +250,22 @@ def test_promote_carries_the_calibrated_tier0_model_and_a_report_without_one_pro
         assert read_active_model(ssm, PARAMETER).local_model is None
         document["local_model"] = {**document["local_model"], "threshold": 0.7}
         assert local_model_of(document) == LocalModelRef(ref["s3_uri"], 0.7, None)
+
+
+def test_a_lucky_low_threshold_under_a_failing_one_is_not_chosen() -> None:
+    """Scores by confidence: right when very confident (>= 0.85), wrong in the middle, right again when
+    barely confident. At 0.0 the mean passes (many lucky low answers); at 0.6 it fails; near 0.85 it passes."""
+    queries = [f"query {n}" for n in range(600)]
+
+    def score(confidence: float) -> int:
+        return 5 if confidence >= 0.85 or confidence < 0.55 else 2
+
+    confidences = [n / 600 for n in range(600)]
+    local = [record(n, q, score(c), c) for n, (q, c) in enumerate(zip(queries, confidences, strict=True))]
+    distilled = [record(n, q, 4, None, "distilled") for n, q in enumerate(queries)]
+    found = calibrate(local, distilled)
+    assert found["threshold"] is not None and found["threshold"] >= 0.6
+    # The first passing level from the bottom would have been 0.0.
+    calibration_half = [n for n, q in enumerate(queries) if half_of(q) == "calibration"]
+    at_zero = [score(confidences[n]) for n in calibration_half]
+    assert sum(at_zero) >= 4 * len(at_zero)

@@ -5,10 +5,10 @@ confident answers must score like the distilled model's. Calibration: the held-o
 in two halves by a stable hash of the normalised query (`half_of`: first byte of its SHA-256 even ->
 "calibration", odd -> "report"). On the calibration half the threshold is the lowest value of `GRID`
 at which at least `MIN_CONFIDENT` queries are confident and the local model's mean rubric score on
-them is at least the distilled model's mean score on the same queries less `tolerance`: the gate's
+them is at least the distilled model's mean score on the same queries less `tolerance` (the gate's
 `max_score_drop`, the same margin within which the gate calls the distilled model as good as the
-baseline ("score like" it). The report half, which
-calibration never saw, gives the figures the report prints at that threshold: the share of its
+baseline: "score like" it), and so it is at every higher value with that many confident queries.
+The report half, which calibration never saw, gives the figures the report prints at that threshold: the share of its
 queries that are confident and both models' mean scores on them. No threshold on the grid: `threshold`
 is null and no tier-0 model is promoted with the run (`local_model_ref` is None: the router then has
 no tier-0, neither for confident answers nor when the model cannot answer; docs/evaluation.md).
@@ -36,8 +36,8 @@ METHOD = (
     "held-out queries split by SHA-256 of the normalised query (even first byte: calibration, odd: report); "
     f"threshold = the lowest of 0.00, 0.01, ..., 1.00 at which at least {MIN_CONFIDENT} calibration queries "
     "are confident and the local model's mean rubric score on them >= the distilled model's on the same "
-    "queries less the gate's max_score_drop; the confident share and mean scores are measured on the "
-    "report half"
+    "queries less the gate's max_score_drop, and so at every higher level with that many; the confident "
+    "share and mean scores are measured on the report half"
 )
 
 
@@ -83,14 +83,17 @@ def calibrate(
     halves: dict[str, list[tuple[AnswerRecord, AnswerRecord]]] = {"calibration": [], "report": []}
     for pair in pairs:
         halves[half_of(pair[0].query)].append(pair)
+    # From the highest level down: the threshold is the lowest level at which the confident answers pass
+    # and so do they at every higher level (that has enough of them). The first failing level ends the
+    # search, so a lucky low level under a failing one is never chosen.
     threshold = None
-    for level in grid:
+    for level in sorted(grid, reverse=True):
         chosen = _confident(halves["calibration"], level)
-        if len(chosen) >= min_confident and math.fsum(a for a, _ in chosen) >= (
-            math.fsum(b for _, b in chosen) - tolerance * len(chosen)
-        ):
-            threshold = level
+        if len(chosen) < min_confident:
+            continue
+        if math.fsum(a for a, _ in chosen) < math.fsum(b for _, b in chosen) - tolerance * len(chosen):
             break
+        threshold = level
     shown = _figures(halves["report"], threshold) if threshold is not None else {}
     return {
         "threshold": threshold,
