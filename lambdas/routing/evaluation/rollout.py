@@ -104,8 +104,7 @@ def start_rollout(
         )
     except ValueError as exc:
         raise RolloutRefused(str(exc)) from None
-    write_active_model(ssm, parameter_name, after)
-    return RolloutChange("start", current, after, changed=True)
+    return _written(ssm, parameter_name, "start", current, after)
 
 
 def set_rollout_percent(
@@ -120,8 +119,7 @@ def set_rollout_percent(
         after = rollout_percent_set(current, percent, by=by, now=now)
     except ValueError as exc:
         raise RolloutRefused(str(exc)) from None
-    write_active_model(ssm, parameter_name, after)
-    return RolloutChange("percent", current, after, changed=True)
+    return _written(ssm, parameter_name, "percent", current, after)
 
 
 def finish_rollout(
@@ -143,8 +141,7 @@ def finish_rollout(
     if expected is not None and current.rollout != expected:
         return RolloutChange("finish", current, current, changed=False)
     after = rollout_finished(current, by=by, now=now, reason=reason)
-    write_active_model(ssm, parameter_name, after)
-    return RolloutChange("finish", current, after, changed=True)
+    return _written(ssm, parameter_name, "finish", current, after)
 
 
 def abort_rollout(
@@ -162,8 +159,14 @@ def abort_rollout(
     if current.rollout is None or (expected is not None and current.rollout != expected):
         return RolloutChange("abort", current, current, changed=False)
     after = rollout_aborted(current, by=by, now=now, reason=reason)
+    return _written(ssm, parameter_name, "abort", current, after)
+
+
+def _written(
+    ssm: Any, parameter_name: str, action: str, before: ActiveModel, after: ActiveModel
+) -> RolloutChange:
     write_active_model(ssm, parameter_name, after)
-    return RolloutChange("abort", current, after, changed=True)
+    return RolloutChange(action, before, after, changed=True)
 
 
 def _with_rollout(ssm: Any, parameter_name: str, what: str) -> ActiveModel:
@@ -184,24 +187,15 @@ class HistoryEntry:
 
 def parameter_history(ssm: Any, parameter_name: str) -> list[HistoryEntry]:
     """Every stored value of the parameter, oldest first (GetParameterHistory; empty when it does not exist)."""
-    entries: list[HistoryEntry] = []
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {"Name": parameter_name, "MaxResults": 50}
-        if token:
-            request["NextToken"] = token
-        try:
-            page = ssm.get_parameter_history(**request)
-        except ssm.exceptions.ParameterNotFound:
-            return []
-        for item in page.get("Parameters", []):
-            entries.append(
-                HistoryEntry(
-                    int(item.get("Version", 0)),
-                    item.get("LastModifiedDate"),
-                    parse_active_model(item.get("Value")),
-                )
-            )
-        token = page.get("NextToken")
-        if not token:
-            return sorted(entries, key=lambda entry: entry.version)
+    pages = ssm.get_paginator("get_parameter_history").paginate(Name=parameter_name, MaxResults=50)
+    try:
+        items = [item for page in pages for item in page.get("Parameters", [])]
+    except ssm.exceptions.ParameterNotFound:
+        return []
+    entries = [
+        HistoryEntry(
+            int(item.get("Version", 0)), item.get("LastModifiedDate"), parse_active_model(item.get("Value"))
+        )
+        for item in items
+    ]
+    return sorted(entries, key=lambda entry: entry.version)
