@@ -161,23 +161,14 @@ class RouterSettings:
             raise SettingsError(
                 f"{ENV_APP_TAG} must match Bedrock's requestMetadata pattern, got {app_tag!r}"
             )
-        deployment_arn_prefix = _text(env, ENV_DEPLOYMENT_ARN_PREFIX)
-        if deployment_arn_prefix is not None and not _DEPLOYMENT_ARN_PREFIX.fullmatch(deployment_arn_prefix):
-            raise SettingsError(
-                f"{ENV_DEPLOYMENT_ARN_PREFIX} must be arn:<partition>:bedrock:<region>:<account>:"
-                f"custom-model-deployment/, got {deployment_arn_prefix!r}"
-            )
-        local_model_bucket = _text(env, ENV_LOCAL_MODEL_BUCKET)
-        if local_model_bucket is not None and not _BUCKET_NAME.fullmatch(local_model_bucket):
-            raise SettingsError(
-                f"{ENV_LOCAL_MODEL_BUCKET} must be an S3 bucket name, got {local_model_bucket!r}"
-            )
-        shared_cache_table = _text(env, ENV_SHARED_CACHE_TABLE)
-        if shared_cache_table is not None and not _TABLE_NAME.fullmatch(shared_cache_table):
-            raise SettingsError(
-                f"{ENV_SHARED_CACHE_TABLE} must be a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ . -), "
-                f"got {shared_cache_table[:300]!r}"
-            )
+        deployment_arn_prefix = _matching(
+            env, ENV_DEPLOYMENT_ARN_PREFIX, _DEPLOYMENT_ARN_PREFIX,
+            "arn:<partition>:bedrock:<region>:<account>:custom-model-deployment/",
+        )  # fmt: skip
+        local_model_bucket = _matching(env, ENV_LOCAL_MODEL_BUCKET, _BUCKET_NAME, "an S3 bucket name")
+        shared_cache_table = _matching(
+            env, ENV_SHARED_CACHE_TABLE, _TABLE_NAME, "a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ . -)"
+        )
         defaults = {field.name: field.default for field in fields(cls)}
         return cls(
             default_model_id=default_model_id,
@@ -211,3 +202,11 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str | None:
+    """An optional variable that must match `pattern` when set; SettingsError says it must be `what`."""
+    value = _text(env, name)
+    if value is not None and not pattern.fullmatch(value):
+        raise SettingsError(f"{name} must be {what}, got {value[:300]!r}")
+    return value
