@@ -103,20 +103,34 @@ _DRY_RUN_SUMMARY_LINES = (
 
 
 @functools.cache
-def _dry_run_output() -> tuple[str, ...]:
-    """What a default dry run with a fixed run id prints (run once, whichever excerpts are asked for)."""
+def _dry_run(run_id: str, *flags: str) -> tuple[str, ...]:
+    """What a dry run with a fixed run id prints (each run once, whichever excerpts are asked for)."""
     with tempfile.TemporaryDirectory() as out:
         printed = subprocess.run(
-            [sys.executable, "-m", "cdk_app.local.dry_run", "--run-id", "dry-run-readme", "--out", out],
+            [sys.executable, "-m", "cdk_app.local.dry_run", "--run-id", run_id, *flags, "--out", out],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout.splitlines()  # fmt: skip
     return tuple(line.replace(out, ".dry-run") for line in printed)
 
 
+def _dry_run_output() -> tuple[str, ...]:
+    """The default dry run."""
+    return _dry_run("dry-run-readme")
+
+
+def _dry_run_rollout_output() -> tuple[str, ...]:
+    """`--rollout canary` (no judge: the rollout is the point)."""
+    return _dry_run("dry-run-rollout", "--no-judge", "--rollout", "canary")
+
+
+def _first(lines: tuple[str, ...], pattern: str) -> str | None:
+    return next((line for line in lines if re.search(pattern, line)), None)
+
+
 def _excerpt(patterns: tuple[str, ...]) -> str:
     picked = []
     for pattern in patterns:
-        line = next((line for line in _dry_run_output() if re.search(pattern, line)), None)
+        line = _first(_dry_run_output(), pattern)
         if line is not None:
             # The gate line lists every condition: the first one shows its shape.
             if "quality gate" in line and "; " in line:
@@ -137,18 +151,6 @@ def dry_run_excerpt() -> str:
 def dry_run_summary() -> str:
     """The README's excerpt of the same run (without the elapsed seconds: they depend on the machine)."""
     return "\n".join(_ELAPSED.sub(r"\1 |", line) for line in _excerpt(_DRY_RUN_SUMMARY_LINES).split("\n"))
-
-
-@functools.cache
-def _dry_run_rollout_output() -> tuple[str, ...]:
-    """What `--rollout canary` prints with a fixed run id (no judge: the rollout is the point)."""
-    with tempfile.TemporaryDirectory() as out:
-        printed = subprocess.run(
-            [sys.executable, "-m", "cdk_app.local.dry_run", "--run-id", "dry-run-rollout", "--no-judge",
-             "--rollout", "canary", "--out", out],
-            cwd=REPO, capture_output=True, text=True, check=True,
-        ).stdout.splitlines()  # fmt: skip
-    return tuple(line.replace(out, ".dry-run") for line in printed)
 
 
 def dry_run_rollout_excerpt() -> str:
@@ -174,7 +176,7 @@ def dry_run_rollout_summary() -> str:
     """The README's excerpt of `--rollout canary`: start, traffic, the failing candidate, the alarm, the abort."""
     picked = []
     for pattern, cut in _DRY_RUN_ROLLOUT_SUMMARY:
-        line = next((line for line in _dry_run_rollout_output() if re.search(pattern, line)), None)
+        line = _first(_dry_run_rollout_output(), pattern)
         if line is not None:
             picked.append(_ELAPSED.sub(r"\1 |", line.split(cut, 1)[0] if cut else line))
     return "```text\n" + "\n".join(picked) + "\n```"
